@@ -1,0 +1,244 @@
+/*
+ * autoawait.h -- the host API of libautoawait.
+ *
+ * A host links against libautoawait and gets Python consoles ("sessions") in
+ * which top-level `await`, `async with` and `async for` just work.  This
+ * header is the whole host contract; it needs neither Python.h nor ffi.h.
+ *
+ * Conventions kept by every call:
+ *   - Calls return int: AA_OK (0) on success, a positive value for an outcome
+ *     of the user's code, a negative value for a failure of the call itself.
+ *   - Any thread may call; the library takes the GIL itself.
+ *   - The library starts the interpreter if the host has not, and never
+ *     finalizes one it did not start.
+ *   - A failing call leaves the session usable.
+ *   - Each prototype ends with a line "Thread: ... | GIL: ... | Errors: ...".
+ */
+#ifndef AUTOAWAIT_H
+#define AUTOAWAIT_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32)
+#  define AA_API __declspec(dllexport)
+#elif defined(__GNUC__)
+#  define AA_API __attribute__((visibility("default")))
+#else
+#  define AA_API
+#endif
+
+#define AA_VERSION_MAJOR 0
+#define AA_VERSION_MINOR 1
+#define AA_VERSION_PATCH 0
+#define AA_VERSION_STRING "0.1.0"
+/* One number that orders versions: 0x00MMmmpp. */
+#define AA_VERSION_NUMBER \
+    ((AA_VERSION_MAJOR << 16) | (AA_VERSION_MINOR << 8) | AA_VERSION_PATCH)
+
+/*
+ * Status codes.  0 is success; > 0 an outcome of the user's code; < 0 a
+ * failure of the call itself.  Codes are only ever appended.
+ */
+#define AA_STATUS_MAP(X)                                                     \
+    X(AA_OK, 0, "success")                                                   \
+    X(AA_EXCEPTION, 1, "the cell raised an exception")                       \
+    X(AA_SYNTAX_ERROR, 2, "the cell is not valid Python")                    \
+    X(AA_SYSTEM_EXIT, 3, "the cell raised SystemExit")                       \
+    X(AA_EINVAL, -1, "invalid argument")                                     \
+    X(AA_ENOMEM, -2, "out of memory")                                        \
+    X(AA_ENOTFOUND, -3, "not found")                                         \
+    X(AA_EABI, -4, "runner ABI version mismatch")                            \
+    X(AA_EBUSY, -5, "the session is running a cell")                         \
+    X(AA_EPYTHON, -6, "the Python interpreter failed")                       \
+    X(AA_ERUNNER, -7, "the runner failed")
+
+enum {
+#define AA__STATUS_ENUM(name, value, text) name = value,
+    AA_STATUS_MAP(AA__STATUS_ENUM)
+#undef AA__STATUS_ENUM
+    AA__STATUS_END_ = 0
+};
+
+/*
+ * A short English text for any status; never NULL, never allocates.  An
+ * unknown value answers "unknown status".
+ * Thread: any | GIL: not needed | Errors: none
+ */
+AA_API const char *aa_strerror(int status);
+
+/*
+ * The library's version, "MAJOR.MINOR.PATCH"; a static string.
+ * Thread: any | GIL: not needed | Errors: none
+ */
+AA_API const char *aa_version(void);
+
+/* ---------------------------------------------------------------- options */
+
+/*
+ * Receives what a cell writes to sys.stdout (stream 1) or sys.stderr
+ * (stream 2), as UTF-8 bytes that are not NUL-terminated.  Called with the
+ * GIL held, on the thread running the cell; it must not call aa_exec on the
+ * same session (that answers AA_EBUSY).
+ */
+typedef void (*aa_write_fn)(void *userdata, int stream, const char *data,
+                            size_t len);
+
+typedef struct aa_options {
+    size_t size;        /* sizeof(aa_options): lets the struct grow */
+    int autoawait;      /* default 1 */
+    const char *runner; /* default "asyncio"; copied by aa_session_new */
+    aa_write_fn write;  /* NULL: the process's own stdout and stderr */
+    void *userdata;     /* handed to write */
+} aa_options;
+
+/*
+ * Fills *opts with the defaults, size included.
+ * Thread: any | GIL: not needed | Errors: none
+ */
+AA_API void aa_options_init(aa_options *opts);
+
+/* --------------------------------------------------------------- sessions */
+
+typedef struct aa_session aa_session; /* opaque */
+typedef struct aa_result aa_result;   /* opaque */
+
+/*
+ * Makes a session: a fresh `__main__`-like namespace, its own
+ * contextvars.Context, and the runner opts->runner (loaded on demand).
+ * opts may be NULL for the defaults; a struct whose size is smaller than
+ * today's is read only as far as its size covers.  Starts the interpreter
+ * when the host has not.  On success *out owns a session the caller frees
+ * with aa_session_free; on failure *out is NULL.
+ * Thread: any | GIL: taken | Errors: AA_EINVAL (out NULL, size 0, bad
+ * runner name), AA_ENOMEM, AA_EPYTHON (no interpreter), AA_ENOTFOUND and
+ * AA_EABI (the runner could not be loaded), AA_ERUNNER (its open failed)
+ */
+AA_API int aa_session_new(aa_session **out, const aa_options *opts);
+
+/*
+ * Frees a session: cancels and drains what is left on its runner (for
+ * asyncio, the pending tasks of its loop), closes the runner, drops the
+ * namespace.  NULL is fine.  Must not be called while one of its cells runs.
+ * Thread: any | GIL: taken | Errors: none
+ */
+AA_API void aa_session_free(aa_session *s);
+
+/*
+ * Runs one cell.  source is NUL-terminated UTF-8.  Returns the cell's
+ * status: AA_OK, AA_EXCEPTION, AA_SYNTAX_ERROR or AA_SYSTEM_EXIT for an
+ * outcome of the code, or a negative failure of the call.  When out is not
+ * NULL, *out receives a result the caller frees with aa_result_free (also on
+ * failures of the call, whose message is then aa_result_message); it is
+ * NULL only for AA_EINVAL on a NULL session or source, and AA_ENOMEM.
+ * A cell that does not compile runs nothing.  SystemExit never exits.
+ * Thread: any | GIL: taken, released while the runner waits |
+ * Errors: AA_EINVAL, AA_ENOMEM, AA_EBUSY (a cell of this session is
+ * running), AA_EPYTHON, AA_ERUNNER
+ */
+AA_API int aa_exec(aa_session *s, const char *source, aa_result **out);
+
+/*
+ * As aa_exec, for len bytes that need not be NUL-terminated.  A NUL byte or
+ * invalid UTF-8 in them is an AA_SYNTAX_ERROR (a SyntaxError naming the
+ * byte offset), never a truncation.
+ * Thread: any | GIL: taken | Errors: as aa_exec
+ */
+AA_API int aa_execn(aa_session *s, const char *source, size_t len,
+                    aa_result **out);
+
+/* ---------------------------------------------------------------- results */
+
+/*
+ * Accessors of a result.  Strings live as long as the result; NULL where
+ * there is nothing (no displayed value, no exception).
+ *   status     the value aa_exec returned
+ *   is_async   1 when the cell ran as a coroutine through the runner
+ *   repr       repr() of the displayed value of the last expression
+ *   exception  the exception's class name, e.g. "ZeroDivisionError"
+ *   message    str() of the exception; for a failure of the call, its reason
+ *   traceback  formatted like Python's, the user's frames only
+ *   exit_code  for AA_SYSTEM_EXIT, the code the process would have exited
+ *              with (None is 0, an integer is itself, anything else is 1)
+ * A NULL result answers AA_EINVAL, 0 or NULL.
+ * Thread: any | GIL: not needed | Errors: none
+ */
+AA_API int aa_result_status(const aa_result *r);
+AA_API int aa_result_is_async(const aa_result *r);
+AA_API const char *aa_result_repr(const aa_result *r);
+AA_API const char *aa_result_exception(const aa_result *r);
+AA_API const char *aa_result_message(const aa_result *r);
+AA_API const char *aa_result_traceback(const aa_result *r);
+AA_API int aa_result_exit_code(const aa_result *r);
+
+/*
+ * Frees a result and its strings.  NULL is fine.
+ * Thread: any | GIL: not needed | Errors: none
+ */
+AA_API void aa_result_free(aa_result *r);
+
+/* ------------------------------------------------------ autoawait, runners */
+
+/*
+ * Turns top-level await on (non-zero) or off (0).  With it off a cell with
+ * top-level await fails like plain Python: "'await' outside function".
+ * Thread: any | GIL: not needed | Errors: AA_EINVAL (s NULL), AA_EBUSY
+ */
+AA_API int aa_session_set_autoawait(aa_session *s, int on);
+
+/*
+ * 1 when autoawait is on, 0 when off, AA_EINVAL for a NULL session.
+ * Thread: any | GIL: not needed | Errors: AA_EINVAL
+ */
+AA_API int aa_session_autoawait(const aa_session *s);
+
+/*
+ * Switches the session's runner to the one called name ([a-z0-9_]+),
+ * registered in process or loaded on demand from its plugin
+ * aa_runner_<name>.so (AA_RUNNER_PATH, then the installed runner folder).
+ * On failure the session keeps its runner and aa_session_errmsg says why,
+ * naming the paths tried.
+ * Thread: any | GIL: taken | Errors: AA_EINVAL (bad name), AA_ENOTFOUND,
+ * AA_EABI, AA_ERUNNER (its open failed), AA_EBUSY, AA_ENOMEM
+ */
+AA_API int aa_session_set_runner(aa_session *s, const char *name);
+
+/*
+ * The name of the session's runner; valid until the runner changes or the
+ * session is freed.  NULL for a NULL session.
+ * Thread: any | GIL: not needed | Errors: none
+ */
+AA_API const char *aa_session_runner(const aa_session *s);
+
+/*
+ * The message of the last call on this session that failed (a negative
+ * status), or "" when none has.  Valid until the next call on the session.
+ * Thread: the one that made the call | GIL: not needed | Errors: none
+ */
+AA_API const char *aa_session_errmsg(const aa_session *s);
+
+/*
+ * Asks the running cell of s to stop: an awaiting cell is cancelled through
+ * its runner (its finally blocks and __aexit__ run) and reports
+ * KeyboardInterrupt; a busy sync cell gets KeyboardInterrupt.  With no cell
+ * running it does nothing.  Async-signal-safe: it only writes a byte to a
+ * pipe; it never allocates and never takes the GIL.
+ * Thread: any, a signal handler included | GIL: not taken | Errors: none
+ */
+AA_API void aa_interrupt(aa_session *s);
+
+/*
+ * Finalizes the interpreter if the library started it and no session is
+ * left; otherwise does nothing.  After it, aa_session_new starts a fresh
+ * interpreter.  Call it from the thread that made the first session.
+ * Thread: see above | GIL: taken | Errors: AA_EBUSY (sessions remain)
+ */
+AA_API int aa_shutdown(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* AUTOAWAIT_H */

@@ -1,0 +1,162 @@
+/*
+ * runner.h -- the runner contract of libautoawait.
+ *
+ * A runner runs the coroutine of an async cell to completion and hands back
+ * its result: IPython's "loop runner", as a C ABI.  It comes either from a
+ * plugin (a shared object aa_runner_<name>.so exporting AA_RUNNER_ENTRY) or
+ * straight from a host through aa_runner_register().  Both go through the
+ * same checks and the same dispatch.
+ *
+ * Versioning.  Both structs below start with their ABI version and their
+ * size.  AA_RUNNER_ABI_VERSION changes only when an existing field changes
+ * meaning; the library refuses any other version with AA_EABI and a message
+ * naming both.  New fields are only ever appended: the library reads only
+ * the fields the declared struct_size covers (older plugins keep working),
+ * and a plugin must read only the host fields host->struct_size covers.
+ *
+ * Python objects cross this ABI as `struct _object *`, which is PyObject *:
+ * a plugin includes <Python.h> and uses PyObject * freely; this header does
+ * not need Python.h.
+ *
+ * Rules every runner keeps:
+ *   - open, close, enter, leave, run, interrupt and poll are called with the
+ *     GIL held, and must return with it held (they may release and retake
+ *     it in between, as a loop does while it waits).
+ *   - A runner never prints; a failure is a Python exception (for run) or a
+ *     status (for open).
+ *   - A runner keeps no reference to a session's objects after close.
+ */
+#ifndef AUTOAWAIT_RUNNER_H
+#define AUTOAWAIT_RUNNER_H
+
+#include <stddef.h>
+
+#include "autoawait.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define AA_RUNNER_ABI_VERSION 1
+
+struct _object; /* PyObject */
+
+/*
+ * What the library hands a plugin at load time.  Append-only.
+ */
+typedef struct aa_runner_host {
+    unsigned abi_version;        /* AA_RUNNER_ABI_VERSION of the library */
+    size_t struct_size;          /* sizeof(aa_runner_host) of the library */
+    const char *library_version; /* aa_version() */
+    const char *name;            /* the name the runner is loaded under */
+} aa_runner_host;
+
+/*
+ * The runner's vtable.  Fill it with AA_RUNNER_INIT and then set the
+ * fields.  The struct must stay valid while the process may use it (a
+ * static const struct is the usual way).
+ */
+typedef struct aa_runner {
+    unsigned abi_version; /* AA_RUNNER_ABI_VERSION the runner was built for */
+    size_t struct_size;   /* sizeof(aa_runner) the runner was built with */
+    const char *name;     /* [a-z0-9_]+; a plugin's must match its file name */
+
+    /*
+     * Makes the per-session state: called once when a session starts to use
+     * the runner.  userdata is what aa_runner_register was given (NULL for
+     * a plugin).  Returns 0 and sets *state, or non-zero (a failure that
+     * leaves the session on its old runner).  Optional: NULL means a NULL
+     * state.
+     */
+    int (*open)(void *userdata, void **state);
+
+    /*
+     * Ends a session's use of the runner: cancel and drain what is left,
+     * release every reference, free state.  Must not raise; an exception it
+     * leaves set is cleared.  Optional.
+     */
+    void (*close)(void *state);
+
+    /*
+     * Runs coro, the coroutine of an async cell, to completion.
+     *   coro     borrowed; the runner must either run it or close it.
+     *   context  borrowed: the session's contextvars.Context, not entered.
+     *            A runner that can should run the coroutine inside it, so
+     *            that context variables persist from cell to cell (asyncio:
+     *            loop.create_task(coro, context=context)).
+     * Returns a new reference to the coroutine's result, or NULL with a
+     * Python exception set (the cell's exception).  When interrupt was
+     * called during the run, the exception should be KeyboardInterrupt.
+     * NULL without an exception set is a broken runner: the cell then fails
+     * with AA_ERUNNER.  Required.
+     */
+    struct _object *(*run)(void *state, struct _object *coro,
+                           struct _object *context);
+
+    /*
+     * Asks the cell that run is running to stop, so that its cleanup runs
+     * and run returns with KeyboardInterrupt.  Called from a library-owned
+     * thread, not the one inside run, while run has released the GIL (as a
+     * waiting loop does).  It must not block; typically it schedules a
+     * cancellation thread-safely.  Returns 0, or non-zero when it could not
+     * (the library then raises KeyboardInterrupt in the cell's thread).
+     * Optional.
+     */
+    int (*interrupt)(void *state);
+
+    /*
+     * Gives background work (tasks a cell left on the loop) time while the
+     * host is idle, for at most timeout_ms milliseconds.  Returns 0, or
+     * non-zero with a Python exception set.  Optional.
+     */
+    int (*poll)(void *state, int timeout_ms);
+
+    /*
+     * Called before and after every cell of the session, sync or async, on
+     * the cell's thread.  A runner with a loop makes it the thread's current
+     * loop here.  enter returns 0, or non-zero with a Python exception set
+     * (the cell then fails with it and does not run); leave must not raise.
+     * Optional.
+     */
+    int (*enter)(void *state);
+    void (*leave)(void *state);
+} aa_runner;
+
+#define AA_RUNNER_INIT {AA_RUNNER_ABI_VERSION, sizeof(aa_runner), NULL, \
+                        NULL, NULL, NULL, NULL, NULL, NULL, NULL}
+
+/* The smallest struct_size the library accepts: up to and including run. */
+#define AA_RUNNER_MIN_SIZE \
+    (offsetof(aa_runner, run) + sizeof(((aa_runner *)0)->run))
+
+/*
+ * The one symbol a plugin exports.  It checks host (at least its
+ * abi_version), sets *out to its vtable and returns 0; non-zero refuses the
+ * load (the plugin is then dlclosed).  Called with the GIL held, once per
+ * process.
+ */
+#define AA_RUNNER_ENTRY aa_runner_entry
+#define AA_RUNNER_ENTRY_NAME "aa_runner_entry"
+typedef int (*aa_runner_entry_fn)(const aa_runner_host *host,
+                                  const aa_runner **out);
+
+/*
+ * Registers a runner from the host process, under runner->name, with
+ * userdata handed to its open.  Goes through the checks a plugin does.
+ * The vtable is copied; the strings it points to must outlive the process's
+ * use of it.  A name already registered (or loaded) is refused.
+ * Thread: any | GIL: not needed | Errors: AA_EINVAL (NULL, bad name, no run,
+ * name taken), AA_EABI (other ABI version, struct too short), AA_ENOMEM
+ */
+AA_API int aa_runner_register(const aa_runner *runner, void *userdata);
+
+/*
+ * The message of the last aa_runner_register failure on this thread, or "".
+ * Thread: any | GIL: not needed | Errors: none
+ */
+AA_API const char *aa_runner_errmsg(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* AUTOAWAIT_RUNNER_H */
