@@ -24,11 +24,11 @@ extern "C" {
 #endif
 
 #if defined(_WIN32)
-#  define AA_API __declspec(dllexport)
+#define AA_API __declspec(dllexport)
 #elif defined(__GNUC__)
-#  define AA_API __attribute__((visibility("default")))
+#define AA_API __attribute__((visibility("default")))
 #else
-#  define AA_API
+#define AA_API
 #endif
 
 #define AA_VERSION_MAJOR 0
@@ -36,32 +36,34 @@ extern "C" {
 #define AA_VERSION_PATCH 0
 #define AA_VERSION_STRING "0.1.0"
 /* One number that orders versions: 0x00MMmmpp. */
-#define AA_VERSION_NUMBER \
+#define AA_VERSION_NUMBER                                                      \
     ((AA_VERSION_MAJOR << 16) | (AA_VERSION_MINOR << 8) | AA_VERSION_PATCH)
 
 /*
  * Status codes.  0 is success; > 0 an outcome of the user's code; < 0 a
  * failure of the call itself.  Codes are only ever appended.
  */
-#define AA_STATUS_MAP(X)                                                     \
-    X(AA_OK, 0, "success")                                                   \
-    X(AA_EXCEPTION, 1, "the cell raised an exception")                       \
-    X(AA_SYNTAX_ERROR, 2, "the cell is not valid Python")                    \
-    X(AA_SYSTEM_EXIT, 3, "the cell raised SystemExit")                       \
-    X(AA_EINVAL, -1, "invalid argument")                                     \
-    X(AA_ENOMEM, -2, "out of memory")                                        \
-    X(AA_ENOTFOUND, -3, "not found")                                         \
-    X(AA_EABI, -4, "runner ABI version mismatch")                            \
-    X(AA_EBUSY, -5, "the session is running a cell")                         \
-    X(AA_EPYTHON, -6, "the Python interpreter failed")                       \
+#define AA_STATUS_MAP(X)                                                       \
+    X(AA_OK, 0, "success")                                                     \
+    X(AA_EXCEPTION, 1, "the cell raised an exception")                         \
+    X(AA_SYNTAX_ERROR, 2, "the cell is not valid Python")                      \
+    X(AA_SYSTEM_EXIT, 3, "the cell raised SystemExit")                         \
+    X(AA_EINVAL, -1, "invalid argument")                                       \
+    X(AA_ENOMEM, -2, "out of memory")                                          \
+    X(AA_ENOTFOUND, -3, "not found")                                           \
+    X(AA_EABI, -4, "runner ABI version mismatch")                              \
+    X(AA_EBUSY, -5, "the session is running a cell")                           \
+    X(AA_EPYTHON, -6, "the Python interpreter failed")                         \
     X(AA_ERUNNER, -7, "the runner failed")
 
+/* clang-format off */
 enum {
 #define AA__STATUS_ENUM(name, value, text) name = value,
     AA_STATUS_MAP(AA__STATUS_ENUM)
 #undef AA__STATUS_ENUM
     AA__STATUS_END_ = 0
 };
+/* clang-format on */
 
 /*
  * A short English text for any status; never NULL, never allocates.  An
@@ -185,7 +187,8 @@ AA_API void aa_result_free(aa_result *r);
 /*
  * Turns top-level await on (non-zero) or off (0).  With it off a cell with
  * top-level await fails like plain Python: "'await' outside function".
- * Thread: any | GIL: not needed | Errors: AA_EINVAL (s NULL), AA_EBUSY
+ * It takes effect from the next cell.
+ * Thread: any | GIL: not needed | Errors: AA_EINVAL (s NULL)
  */
 AA_API int aa_session_set_autoawait(aa_session *s, int on);
 

@@ -122,11 +122,13 @@ typedef struct aa_runner {
     void (*leave)(void *state);
 } aa_runner;
 
+/* clang-format off */
 #define AA_RUNNER_INIT {AA_RUNNER_ABI_VERSION, sizeof(aa_runner), NULL, \
                         NULL, NULL, NULL, NULL, NULL, NULL, NULL}
+/* clang-format on */
 
 /* The smallest struct_size the library accepts: up to and including run. */
-#define AA_RUNNER_MIN_SIZE \
+#define AA_RUNNER_MIN_SIZE                                                     \
     (offsetof(aa_runner, run) + sizeof(((aa_runner *)0)->run))
 
 /*

@@ -1,0 +1,347 @@
+/*
+ * cell.c -- from the bytes of a cell to one code object.
+ *
+ * Owns the steps before a cell runs: checking its bytes (no NUL, valid
+ * UTF-8), the %magic line, registering its source with linecache under its
+ * own file name, parsing, the rewrite that keeps the value of a last
+ * expression, and compiling once with PyCF_ALLOW_TOP_LEVEL_AWAIT.  Whether
+ * the cell is async is then a property of the code object (CO_COROUTINE),
+ * which exec.c runs.  A cell that does not compile runs nothing.
+ */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static PyObject *compile_fn;   /* builtins.compile */
+static PyObject *expr_type;    /* ast.Expr */
+static PyObject *assign_type;  /* ast.Assign */
+static PyObject *name_type;    /* ast.Name */
+static PyObject *store_ctx;    /* an ast.Store() */
+static PyObject *last_name;    /* the hidden name of the last value */
+
+/* The namespace key the last expression's value is stored under for the
+ * length of a cell.  No Python identifier can spell it. */
+PyObject *aa__cell_last_name(void)
+{
+    return last_name;
+}
+
+static int init_statics(void)
+{
+    PyObject *ast, *builtins, *store_type;
+
+    if (last_name != NULL)
+        return 0;
+    if ((ast = PyImport_ImportModule("_ast")) == NULL)
+        return -1;
+    builtins = PyImport_ImportModule("builtins");
+    expr_type = PyObject_GetAttrString(ast, "Expr");
+    assign_type = PyObject_GetAttrString(ast, "Assign");
+    name_type = PyObject_GetAttrString(ast, "Name");
+    store_type = PyObject_GetAttrString(ast, "Store");
+    store_ctx = store_type ? PyObject_CallNoArgs(store_type) : NULL;
+    compile_fn = builtins ? PyObject_GetAttrString(builtins, "compile") : NULL;
+    Py_DECREF(ast);
+    Py_XDECREF(builtins);
+    Py_XDECREF(store_type);
+    if (!expr_type || !assign_type || !name_type || !store_ctx || !compile_fn)
+        return -1;
+    last_name = PyUnicode_InternFromString("<last value>");
+    return last_name != NULL ? 0 : -1;
+}
+
+/* ---------------------------------------------------------------- checking */
+
+/* Length of the UTF-8 sequence at p (at most n bytes), 0 when invalid. */
+static size_t utf8_len(const unsigned char *p, size_t n)
+{
+    unsigned c = p[0];
+    size_t need, i;
+    unsigned long cp;
+
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xC2 && c <= 0xDF)
+        need = 2, cp = c & 0x1F;
+    else if (c >= 0xE0 && c <= 0xEF)
+        need = 3, cp = c & 0x0F;
+    else if (c >= 0xF0 && c <= 0xF4)
+        need = 4, cp = c & 0x07;
+    else
+        return 0;
+    if (n < need)
+        return 0;
+    for (i = 1; i < need; i++) {
+        if ((p[i] & 0xC0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (p[i] & 0x3F);
+    }
+    if ((need == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
+        (need == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
+        return 0;
+    return need;
+}
+
+static unsigned long line_of(const char *src, size_t off)
+{
+    unsigned long line = 1;
+    size_t i;
+
+    for (i = 0; i < off; i++)
+        line += src[i] == '\n';
+    return line;
+}
+
+/* Refuses a NUL byte or invalid UTF-8 with a SyntaxError naming the place:
+ * CPython would stop at the NUL, and a host must never get half a cell. */
+static int check_bytes(const char *src, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)src;
+    size_t i = 0, n;
+
+    while (i < len) {
+        if (p[i] == 0) {
+            PyErr_Format(PyExc_SyntaxError,
+                         "source code cannot contain null bytes (a NUL at "
+                         "byte %zu, line %lu)",
+                         i, line_of(src, i));
+            return -1;
+        }
+        if (p[i] < 0x80) {
+            i++;
+            continue;
+        }
+        if ((n = utf8_len(p + i, len - i)) == 0) {
+            PyErr_Format(PyExc_SyntaxError,
+                         "source code is not valid UTF-8 (byte 0x%02x at "
+                         "byte %zu, line %lu)",
+                         p[i], i, line_of(src, i));
+            return -1;
+        }
+        i += n;
+    }
+    return 0;
+}
+
+/* -------------------------------------------------------------- compiling */
+
+/* Is the text after the last statement, on its last line, a ';'? */
+static int ends_with_semicolon(const char *src, long line, long col)
+{
+    const char *p = src;
+    long i;
+
+    for (; line > 1 && p != NULL; line--) {
+        p = strchr(p, '\n');
+        p = p != NULL ? p + 1 : NULL;
+    }
+    if (p == NULL)
+        return 0;
+    for (i = 0; i < col; i++)
+        if (p[i] == '\0' || p[i] == '\n')
+            return 0;
+    p += col;
+    while (*p == ' ' || *p == '\t' || *p == '\f')
+        p++;
+    return *p == ';';
+}
+
+static long long_attr(PyObject *node, const char *name)
+{
+    PyObject *v = PyObject_GetAttrString(node, name);
+    long n = v != NULL ? PyLong_AsLong(v) : -1;
+    Py_XDECREF(v);
+    return n;
+}
+
+/* Makes an AST node of type with the location of where, plus kwargs. */
+static PyObject *node_at(PyObject *type, PyObject *where, PyObject *kw)
+{
+    static const char *const loc[] = {"lineno", "col_offset", "end_lineno",
+                                      "end_col_offset"};
+    PyObject *args = PyTuple_New(0), *node = NULL;
+    size_t i;
+
+    for (i = 0; args != NULL && i < sizeof loc / sizeof loc[0]; i++) {
+        PyObject *v = PyObject_GetAttrString(where, loc[i]);
+        int bad = v == NULL || PyDict_SetItemString(kw, loc[i], v) < 0;
+        Py_XDECREF(v);
+        if (bad)
+            goto done;
+    }
+    if (args != NULL)
+        node = PyObject_Call(type, args, kw);
+done:
+    Py_XDECREF(args);
+    return node;
+}
+
+/*
+ * A last statement that is an expression becomes an assignment to the
+ * hidden name, so that one code object both runs the cell and keeps the
+ * value (compiling in "single" mode would display every expression
+ * statement of the top level, those inside loops included).  Returns 1 when
+ * rewritten, 0 when there is nothing to display, -1 on error.
+ */
+static int keep_last_value(PyObject *mod, const char *src)
+{
+    PyObject *body = PyObject_GetAttrString(mod, "body");
+    PyObject *last, *value = NULL, *kw = NULL, *target = NULL, *assign = NULL;
+    Py_ssize_t n;
+    int rc = -1;
+
+    if (body == NULL || !PyList_Check(body))
+        goto done;
+    n = PyList_GET_SIZE(body);
+    last = n > 0 ? PyList_GET_ITEM(body, n - 1) : NULL;
+    rc = 0;
+    if (last == NULL || !PyObject_TypeCheck(last, (PyTypeObject *)expr_type) ||
+        ends_with_semicolon(src, long_attr(last, "end_lineno"),
+                            long_attr(last, "end_col_offset")))
+        goto done;
+    rc = -1;
+    if ((value = PyObject_GetAttrString(last, "value")) == NULL ||
+        (kw = Py_BuildValue("{sOsO}", "id", last_name, "ctx", store_ctx)) ==
+            NULL ||
+        (target = node_at(name_type, last, kw)) == NULL)
+        goto done;
+    Py_DECREF(kw);
+    kw = Py_BuildValue("{s[O]sO}", "targets", target, "value", value);
+    if (kw == NULL || (assign = node_at(assign_type, last, kw)) == NULL)
+        goto done;
+    rc = PyList_SetItem(body, n - 1, assign) < 0 ? -1 : 1;
+    assign = NULL; /* stolen */
+done:
+    Py_XDECREF(body);
+    Py_XDECREF(value);
+    Py_XDECREF(kw);
+    Py_XDECREF(target);
+    Py_XDECREF(assign);
+    return rc;
+}
+
+/*
+ * Parses src (NUL-terminated, valid UTF-8), rewrites it, and compiles it
+ * once.  *displays tells whether the cell leaves a value to display.
+ */
+PyObject *aa__cell_compile(aa_session *s, const char *src, PyObject *file,
+                           int *displays)
+{
+    int top = s->autoawait ? PyCF_ALLOW_TOP_LEVEL_AWAIT : 0;
+    PyCompilerFlags cf = {PyCF_ONLY_AST | PyCF_IGNORE_COOKIE | top,
+                          PY_MINOR_VERSION};
+    PyObject *mod, *code = NULL;
+
+    *displays = 0;
+    if (init_statics() < 0)
+        return NULL;
+    mod = Py_CompileStringObject(src, file, Py_file_input, &cf, -1);
+    if (mod == NULL)
+        return NULL;
+    *displays = keep_last_value(mod, src);
+    if (*displays >= 0)
+        code = PyObject_CallFunction(compile_fn, "OOsii", mod, file, "exec",
+                                     top, 1);
+    Py_DECREF(mod);
+    return code;
+}
+
+/* ------------------------------------------------------------ one cell */
+
+/*
+ * A SyntaxError found while compiling the AST (as opposed to parsing) has
+ * no text: CPython would read the line from a file that does not exist.
+ * Give it the line from the cell, so that it shows like Python's, caret and
+ * all.
+ */
+static void give_syntax_error_text(const char *src)
+{
+    PyObject *type, *exc, *tb, *text = NULL;
+    long line;
+    const char *p = src, *e;
+
+    if (!PyErr_ExceptionMatches(PyExc_SyntaxError))
+        return;
+    PyErr_Fetch(&type, &exc, &tb);
+    PyErr_NormalizeException(&type, &exc, &tb);
+    if (exc != NULL && (text = PyObject_GetAttrString(exc, "text")) != NULL &&
+        text == Py_None && (line = long_attr(exc, "lineno")) > 0) {
+        for (; line > 1 && p != NULL; line--)
+            p = (p = strchr(p, '\n')) != NULL ? p + 1 : NULL;
+        if (p != NULL) {
+            PyObject *t;
+            e = strchr(p, '\n');
+            t = PyUnicode_DecodeUTF8(p, e ? e - p + 1 : (Py_ssize_t)strlen(p),
+                                     "replace");
+            if (t == NULL || PyObject_SetAttrString(exc, "text", t) < 0)
+                PyErr_Clear();
+            Py_XDECREF(t);
+        }
+    }
+    if (PyErr_Occurred())
+        PyErr_Clear();
+    Py_XDECREF(text);
+    PyErr_Restore(type, exc, tb);
+}
+
+/* Runs the part of a cell after its bytes were checked.  buf is a
+ * NUL-terminated copy the magic may blank its line in. */
+static void run_checked(aa_session *s, char *buf, size_t len, PyObject *file,
+                        aa_result *r)
+{
+    PyObject *code;
+    size_t eol = 0;
+    int displays, m = aa__magic_try(s, buf, len, &eol);
+
+    if (m < 0) {
+        aa__result_from_exception(r, AA__PHASE_RUN);
+        return;
+    }
+    if (m > 0) {
+        /* Keep the line, blanked, so that line numbers stay the user's. */
+        memset(buf, ' ', eol);
+        if (strspn(buf, " \t\r\n\f") == len)
+            return;
+    }
+    if (aa__sources_add(file, buf, len) < 0)
+        PyErr_Clear(); /* a traceback without source lines is still one */
+    code = aa__cell_compile(s, buf, file, &displays);
+    if (code == NULL) {
+        give_syntax_error_text(buf);
+        aa__result_from_exception(r, AA__PHASE_COMPILE);
+        return;
+    }
+    aa__exec_code(s, code, displays, r);
+    Py_DECREF(code);
+}
+
+int aa__cell_run(aa_session *s, const char *src, size_t len, aa_result *r)
+{
+    PyObject *saved[2], *file;
+    char *buf;
+
+    r->status = AA_OK;
+    file = aa__cell_filename(s, ++s->cells);
+    if (file == NULL || aa__output_begin(s, saved) < 0) {
+        Py_XDECREF(file);
+        PyErr_Clear();
+        return aa__result_fail(r, AA_EPYTHON, "cannot prepare the cell");
+    }
+    if (check_bytes(src, len) < 0) {
+        aa__result_from_exception(r, AA__PHASE_COMPILE);
+    } else if ((buf = malloc(len + 1)) == NULL) {
+        aa__result_fail(r, AA_ENOMEM, "out of memory copying the cell");
+    } else {
+        memcpy(buf, src, len);
+        buf[len] = '\0';
+        run_checked(s, buf, len, file, r);
+        free(buf);
+    }
+    if (PyErr_Occurred())
+        PyErr_Clear();
+    aa__output_end(s, saved);
+    aa__sources_flush();
+    Py_DECREF(file);
+    return r->status;
+}

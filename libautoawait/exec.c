@@ -1,0 +1,114 @@
+/*
+ * exec.c -- running a compiled cell.
+ *
+ * A sync cell is evaluated in the session's namespace, inside the session's
+ * contextvars.Context; an async cell (its code object is CO_COROUTINE) is
+ * evaluated to a coroutine that the session's runner runs, handed the same
+ * Context.  Around both: the runner's enter and leave, and the marks that
+ * let aa_interrupt reach the cell.  Then the value of a last expression is
+ * displayed: bound to `_`, its repr put in the result.  Compiling is left
+ * to cell.c; turning exceptions into results to result.c.
+ */
+#include "internal.h"
+
+static PyObject *run_sync(aa_session *s, PyObject *code)
+{
+    PyObject *value, *type, *exc, *tb;
+
+    if (PyContext_Enter(s->context) < 0)
+        return NULL;
+    value = PyEval_EvalCode(code, s->ns, s->ns);
+    PyErr_Fetch(&type, &exc, &tb);
+    if (PyContext_Exit(s->context) < 0)
+        PyErr_Clear();
+    PyErr_Restore(type, exc, tb);
+    return value;
+}
+
+/* Returns the coroutine's result; NULL with an exception set, or NULL with
+ * none set when the runner broke its contract (*broken is then 1). */
+static PyObject *run_async(aa_session *s, PyObject *code, int *broken)
+{
+    aa__opened *o = s->runner;
+    PyObject *coro, *value;
+
+    coro = PyEval_EvalCode(code, s->ns, s->ns);
+    if (coro == NULL)
+        return NULL;
+    value = o->entry->vt.run(o->state, coro, s->context);
+    Py_DECREF(coro);
+    *broken = value == NULL && !PyErr_Occurred();
+    return value;
+}
+
+/* Takes the hidden last value out of the namespace and displays it. */
+static int display(aa_session *s, aa_result *r)
+{
+    PyObject *key = aa__cell_last_name();
+    PyObject *value = PyDict_GetItemWithError(s->ns, key), *repr;
+    int rc = 0;
+
+    if (value == NULL)
+        return PyErr_Occurred() ? -1 : 0;
+    Py_INCREF(value);
+    if (PyDict_DelItem(s->ns, key) < 0) {
+        Py_DECREF(value);
+        return -1;
+    }
+    if (r != NULL && value != Py_None) {
+        if (PyDict_SetItemString(s->ns, "_", value) < 0 ||
+            (repr = PyObject_Repr(value)) == NULL) {
+            rc = -1;
+        } else {
+            rc = aa__result_set_string(&r->repr, repr);
+            Py_DECREF(repr);
+        }
+    }
+    Py_DECREF(value);
+    return rc;
+}
+
+static void leave(aa__opened *o)
+{
+    PyObject *type, *exc, *tb;
+
+    if (o->entry->vt.leave == NULL)
+        return;
+    PyErr_Fetch(&type, &exc, &tb);
+    o->entry->vt.leave(o->state);
+    if (PyErr_Occurred())
+        PyErr_Clear();
+    PyErr_Restore(type, exc, tb);
+}
+
+int aa__exec_code(aa_session *s, PyObject *code, int displays, aa_result *r)
+{
+    aa__opened *o = s->runner;
+    int is_async = (((PyCodeObject *)code)->co_flags & CO_COROUTINE) != 0;
+    int broken = 0, ok;
+    PyObject *value = NULL;
+
+    r->is_async = is_async;
+    if (o->entry->vt.enter != NULL && o->entry->vt.enter(o->state) != 0) {
+        if (!PyErr_Occurred())
+            PyErr_Format(PyExc_RuntimeError, "runner '%s' failed to start",
+                         o->entry->name);
+        return aa__result_from_exception(r, AA__PHASE_RUN);
+    }
+    aa__interrupt_cell_begin(s, is_async ? AA__CELL_ASYNC : AA__CELL_SYNC);
+    value = is_async ? run_async(s, code, &broken) : run_sync(s, code);
+    ok = value != NULL;
+    Py_XDECREF(value);
+    /* The hidden value is taken out even when the cell failed after
+     * setting it; it is shown only when the cell succeeded. */
+    if (displays && display(s, ok ? r : NULL) < 0 && ok)
+        ok = 0;
+    aa__interrupt_cell_end(s);
+    leave(o);
+    if (broken) {
+        return aa__result_fail(r, AA_ERUNNER,
+                               "the runner returned neither a result nor an "
+                               "exception");
+    }
+    return ok ? AA_OK : aa__result_from_exception(r, AA__PHASE_RUN);
+}

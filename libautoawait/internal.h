@@ -1,0 +1,136 @@
+/*
+ * internal.h -- what the library's files share and hosts never see.
+ *
+ * The session and result structs live here, with the aa__ functions each
+ * file offers the others.  Nothing here is exported (exports.map keeps the
+ * library to aa_*), and nothing here may be used by examples/ or bindings/.
+ */
+#ifndef AA_INTERNAL_H
+#define AA_INTERNAL_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "autoawait/autoawait.h"
+#include "autoawait/runner.h"
+
+#define AA__ERRMSG_SIZE 1024
+#define AA__NAME_MAX 64
+
+/* ---------------------------------------------------------------- registry */
+
+typedef struct aa__runner_entry {
+    struct aa__runner_entry *next;
+    char name[AA__NAME_MAX];
+    aa_runner vt;   /* the fields the runner's struct_size covers; 0 beyond */
+    void *userdata; /* for open */
+    void *dl;       /* the plugin's handle; NULL when registered in process */
+    char *path;     /* the plugin's file; NULL when registered in process */
+} aa__runner_entry;
+
+int aa__runner_name_ok(const char *name);
+int aa__runner_check(const aa_runner *r, const char *name, const char *where,
+                     aa_runner *copy, char *err, size_t errlen);
+int aa__registry_find(const char *name, const aa__runner_entry **out,
+                      char *err, size_t errlen);
+int aa__registry_add(const char *name, const aa_runner *vt, void *userdata,
+                     void *dl, const char *path, char *err, size_t errlen);
+int aa__registry_add_loaded(const char *name, const aa_runner *vt, void *dl,
+                            const char *path, char *err, size_t errlen);
+int aa__loader_load(const char *name, char *err, size_t errlen);
+
+/* ---------------------------------------------------------------- sessions */
+
+enum { AA__CELL_NONE = 0, AA__CELL_SYNC, AA__CELL_ASYNC };
+
+/* A runner a session has opened: kept until the session ends, so that
+ * switching away from asyncio and back finds the same loop. */
+typedef struct aa__opened {
+    struct aa__opened *next;
+    const aa__runner_entry *entry;
+    void *state;
+} aa__opened;
+
+struct aa_session {
+    int autoawait;
+    aa_write_fn write;
+    void *userdata;
+    unsigned id;               /* smallest free id: names the cell files */
+    unsigned long cells;       /* cells run, for <cell-N> */
+    PyObject *ns;              /* globals and locals of every cell */
+    PyObject *context;         /* contextvars.Context of every cell */
+    PyObject *out, *err;       /* writers when write is set, else NULL */
+    aa__opened *opened;        /* every runner opened, current first */
+    aa__opened *runner;        /* the current one */
+    int busy;                  /* a cell runs; guarded by the GIL */
+    int cell_kind;             /* AA__CELL_*; guarded by the GIL */
+    unsigned long cell_thread; /* PyThread ident of the cell's thread */
+    int async_exc_set;         /* an async KeyboardInterrupt is pending */
+    int intr_delivered;        /* the runner was asked to stop this cell */
+    atomic_int intr_pending;   /* aa_interrupt was called */
+    int intr_pipe[2];          /* aa_interrupt writes, the watcher reads */
+    pthread_t watcher;
+    int watcher_started;
+    char errmsg[AA__ERRMSG_SIZE];
+};
+
+int aa__session_use_runner(aa_session *s, const char *name);
+int aa__session_fail(aa_session *s, int status, const char *fmt, ...);
+
+/* ----------------------------------------------------------------- results */
+
+struct aa_result {
+    int status;
+    int is_async;
+    int exit_code;
+    char *repr;
+    char *exception;
+    char *message;
+    char *traceback;
+};
+
+enum { AA__PHASE_COMPILE, AA__PHASE_RUN };
+int aa__result_from_exception(aa_result *r, int phase);
+int aa__result_set_string(char **field, PyObject *str);
+int aa__result_fail(aa_result *r, int status, const char *message);
+
+/* -------------------------------------------------------------- interpreter */
+
+int aa__interp_enter(PyGILState_STATE *gil);
+void aa__interp_leave(PyGILState_STATE gil);
+unsigned aa__interp_session_added(void);
+void aa__interp_session_removed(unsigned id);
+
+/* ------------------------------------------------------------------- cells */
+
+int aa__cell_run(aa_session *s, const char *src, size_t len, aa_result *r);
+PyObject *aa__cell_compile(aa_session *s, const char *src, PyObject *file,
+                           int *displays);
+int aa__exec_code(aa_session *s, PyObject *code, int displays, aa_result *r);
+PyObject *aa__cell_last_name(void);
+int aa__magic_try(aa_session *s, const char *src, size_t len, size_t *eol);
+int aa__sources_add(PyObject *file, const char *src, size_t len);
+void aa__sources_flush(void);
+void aa__sources_forget(aa_session *s);
+PyObject *aa__cell_filename(const aa_session *s, unsigned long n);
+int aa__cell_filename_is(const aa_session *s, PyObject *file);
+
+/* ------------------------------------------------------------------ output */
+
+int aa__output_make(aa_session *s);
+int aa__output_begin(aa_session *s, PyObject *saved[2]);
+void aa__output_end(aa_session *s, PyObject *saved[2]);
+int aa__output_write(const char *text);
+void aa__output_free(aa_session *s);
+
+/* --------------------------------------------------------------- interrupt */
+
+int aa__interrupt_start(aa_session *s);
+void aa__interrupt_stop(aa_session *s);
+void aa__interrupt_cell_begin(aa_session *s, int kind);
+void aa__interrupt_cell_end(aa_session *s);
+
+#endif /* AA_INTERNAL_H */
