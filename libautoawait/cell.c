@@ -285,6 +285,19 @@ static void give_syntax_error_text(const char *src)
     PyErr_Restore(type, exc, tb);
 }
 
+/* Does the cell make functions, classes or generators, whose source may
+ * be asked for (inspect.getsource, a traceback) after the cell? */
+static int defines_code(PyObject *code)
+{
+    PyObject *consts = ((PyCodeObject *)code)->co_consts;
+    Py_ssize_t i;
+
+    for (i = 0; i < PyTuple_GET_SIZE(consts); i++)
+        if (PyCode_Check(PyTuple_GET_ITEM(consts, i)))
+            return 1;
+    return 0;
+}
+
 /* Runs the part of a cell after its bytes were checked.  buf is a
  * NUL-terminated copy the magic may blank its line in. */
 static void run_checked(aa_session *s, char *buf, size_t len, PyObject *file,
@@ -304,14 +317,14 @@ static void run_checked(aa_session *s, char *buf, size_t len, PyObject *file,
         if (strspn(buf, " \t\r\n\f") == len)
             return;
     }
-    if (aa__sources_add(file, buf, len) < 0)
-        PyErr_Clear(); /* a traceback without source lines is still one */
     code = aa__cell_compile(s, buf, file, &displays);
     if (code == NULL) {
         give_syntax_error_text(buf);
         aa__result_from_exception(r, AA__PHASE_COMPILE);
         return;
     }
+    if (aa__sources_add(file, buf, len, defines_code(code)) < 0)
+        PyErr_Clear(); /* a traceback without source lines is still one */
     aa__exec_code(s, code, displays, r);
     Py_DECREF(code);
 }

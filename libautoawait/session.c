@@ -79,11 +79,19 @@ static void close_runners(aa_session *s)
 /* Frees what the session holds; the GIL is held. */
 static void destroy(aa_session *s)
 {
+    PyObject *saved[2] = {NULL, NULL};
+    int streams;
+
     aa__interrupt_stop(s);
+    /* What the runner's cleanup and the namespace's finalizers print is
+     * still the session's output. */
+    streams = s->ns != NULL && aa__output_begin(s, saved) == 0;
     close_runners(s);
     aa__sources_forget(s);
     if (s->ns != NULL)
         PyDict_Clear(s->ns);
+    if (streams)
+        aa__output_end(s, saved);
     Py_CLEAR(s->ns);
     Py_CLEAR(s->context);
     aa__output_free(s);

@@ -8,7 +8,9 @@
  * linecache costs milliseconds that a console start-up should not pay, so
  * until something has imported it the sources wait in a dict of ours and
  * move to linecache as soon as it is there (checked after every cell, and
- * before a traceback is formatted).
+ * before a traceback is formatted).  The first cell that defines a
+ * function, class or generator imports linecache: their source may be
+ * asked for at any time (inspect.getsource in the very next line).
  */
 #include "internal.h"
 
@@ -114,7 +116,7 @@ done:
     return entry;
 }
 
-int aa__sources_add(PyObject *file, const char *src, size_t len)
+int aa__sources_add(PyObject *file, const char *src, size_t len, int now)
 {
     PyObject *entry = make_entry(file, src, len), *into;
     int rc;
@@ -122,6 +124,12 @@ int aa__sources_add(PyObject *file, const char *src, size_t len)
     if (entry == NULL)
         return -1;
     into = linecache_cache();
+    if (into == NULL && now) {
+        PyObject *mod = PyImport_ImportModule("linecache");
+        Py_XDECREF(mod);
+        PyErr_Clear();
+        into = linecache_cache();
+    }
     if (into != NULL) {
         aa__sources_flush();
     } else {

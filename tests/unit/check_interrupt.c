@@ -1,0 +1,235 @@
+/*
+ * check_interrupt.c -- aa_interrupt from another thread and from a signal
+ * handler: an awaiting cell is cancelled with its cleanup run and never
+ * resumes, a busy sync cell stops, the session and its loop go on.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+typedef struct {
+    aa_session *s;
+    double delay; /* seconds before the interrupt */
+    int count;    /* how many interrupts, 0.2 s apart */
+    int by_signal;
+} interrupter;
+
+static aa_session *signal_target;
+
+static void on_sigusr1(int sig)
+{
+    (void)sig;
+    aa_interrupt(signal_target);
+}
+
+static void *interrupt_later(void *arg)
+{
+    interrupter *it = arg;
+    int i;
+
+    tu_sleep_ms((long)(it->delay * 1000));
+    for (i = 0; i < it->count; i++) {
+        if (it->by_signal)
+            kill(getpid(), SIGUSR1);
+        else
+            aa_interrupt(it->s);
+        tu_sleep_ms(200);
+    }
+    return NULL;
+}
+
+/* Runs src while another thread interrupts it; returns the result and the
+ * seconds the cell took. */
+static aa_result *run_interrupted(aa_session *s, const char *src,
+                                  interrupter it, double *took)
+{
+    pthread_t t;
+    aa_result *r = NULL;
+    double t0 = now();
+
+    it.s = s;
+    ck_assert_int_eq(pthread_create(&t, NULL, interrupt_later, &it), 0);
+    aa_exec(s, src, &r);
+    *took = now() - t0;
+    pthread_join(t, NULL);
+    ck_assert_ptr_nonnull(r);
+    return r;
+}
+
+START_TEST(awaiting_cell_is_cancelled_with_cleanup)
+{
+    aa_session *s = tu_session(NULL);
+    interrupter it = {NULL, 0.3, 1, 0};
+    aa_result *r;
+    double took;
+
+    tu_run(s, "import asyncio\nlog = []\nawait asyncio.sleep(0)\n"
+              "L = asyncio.get_running_loop()",
+           AA_OK);
+    r = run_interrupted(s,
+                        "try:\n    log.append('start')\n"
+                        "    await asyncio.sleep(30)\n"
+                        "    log.append('resumed')\nfinally:\n"
+                        "    print('cleanup ran')\n",
+                        it, &took);
+    ck_assert_int_eq(aa_result_status(r), AA_EXCEPTION);
+    ck_assert_str_eq(aa_result_exception(r), "KeyboardInterrupt");
+    ck_assert_msg(took < 2.0, "the cell took %.2f s to stop", took);
+    ck_assert_str_eq(tu_stdout(), "cleanup ran\n");
+    ck_assert_ptr_null(strstr(aa_result_traceback(r), "CancelledError"));
+    aa_result_free(r);
+    /* The loop is the same and usable; the cancelled cell never resumes. */
+    tu_expect(s, "await asyncio.sleep(0.2)\n"
+                 "(asyncio.get_running_loop() is L, log)",
+              "(True, ['start'])");
+    aa_session_free(s);
+    tu_clear();
+}
+END_TEST
+
+START_TEST(async_context_managers_exit_on_interrupt)
+{
+    aa_session *s = tu_session(NULL);
+    interrupter it = {NULL, 0.3, 1, 0};
+    aa_result *r;
+    double took;
+
+    tu_run(s, "import asyncio, contextlib\nexits = []\n"
+              "@contextlib.asynccontextmanager\nasync def cm():\n"
+              "    try:\n        yield\n    finally:\n"
+              "        await asyncio.sleep(0)\n        exits.append('aexit')\n",
+           AA_OK);
+    r = run_interrupted(s, "async with cm():\n    await asyncio.sleep(30)",
+                        it, &took);
+    ck_assert_str_eq(aa_result_exception(r), "KeyboardInterrupt");
+    aa_result_free(r);
+    tu_expect(s, "exits", "['aexit']");
+    aa_session_free(s);
+    tu_clear();
+}
+END_TEST
+
+START_TEST(busy_sync_cell_gets_keyboard_interrupt)
+{
+    aa_session *s = tu_session(NULL);
+    interrupter it = {NULL, 0.3, 1, 0};
+    aa_result *r;
+    double took;
+
+    r = run_interrupted(s, "n = 0\nwhile True:\n    n += 1", it, &took);
+    ck_assert_str_eq(aa_result_exception(r), "KeyboardInterrupt");
+    ck_assert_msg(took < 2.0, "the cell took %.2f s to stop", took);
+    ck_assert_ptr_nonnull(strstr(aa_result_traceback(r), "<cell-1>"));
+    aa_result_free(r);
+    tu_expect(s, "n > 0", "True");
+    aa_session_free(s);
+}
+END_TEST
+
+START_TEST(busy_async_cell_is_forced_by_a_second_interrupt)
+{
+    aa_session *s = tu_session(NULL);
+    interrupter it = {NULL, 0.3, 3, 0};
+    aa_result *r;
+    double took;
+
+    r = run_interrupted(s,
+                        "import asyncio\nawait asyncio.sleep(0)\n"
+                        "while True:\n    pass",
+                        it, &took);
+    ck_assert_str_eq(aa_result_exception(r), "KeyboardInterrupt");
+    ck_assert_msg(took < 3.0, "the cell took %.2f s to stop", took);
+    aa_result_free(r);
+    tu_sleep_ms(500); /* the third interrupt arrives between cells */
+    tu_expect(s, "await asyncio.sleep(0.01, result='fine')", "'fine'");
+    aa_session_free(s);
+}
+END_TEST
+
+START_TEST(interrupt_between_cells_does_nothing)
+{
+    aa_session *s = tu_session(NULL);
+
+    aa_interrupt(s);
+    aa_interrupt(s);
+    tu_sleep_ms(200);
+    tu_expect(s, "import asyncio\nawait asyncio.sleep(0.05, result=1)", "1");
+    tu_expect(s, "sum(range(100000))", "4999950000");
+    aa_interrupt(NULL);
+    aa_session_free(s);
+}
+END_TEST
+
+START_TEST(interrupt_from_a_signal_handler)
+{
+    aa_session *s = tu_session(NULL);
+    interrupter it = {NULL, 0.3, 1, 1};
+    struct sigaction sa;
+    aa_result *r;
+    double took;
+
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigusr1;
+    sigemptyset(&sa.sa_mask);
+    ck_assert_int_eq(sigaction(SIGUSR1, &sa, NULL), 0);
+    signal_target = s;
+    r = run_interrupted(s, "import asyncio\nawait asyncio.sleep(30)", it,
+                        &took);
+    ck_assert_str_eq(aa_result_exception(r), "KeyboardInterrupt");
+    ck_assert_msg(took < 2.0, "the cell took %.2f s to stop", took);
+    aa_result_free(r);
+    tu_expect(s, "await asyncio.sleep(0, result=2)", "2");
+    aa_session_free(s);
+}
+END_TEST
+
+START_TEST(cell_raising_keyboard_interrupt_itself_does_not_hang)
+{
+    aa_session *s = tu_session(NULL);
+    aa_result *r;
+
+    r = tu_run(s, "import asyncio\nawait asyncio.sleep(0)\n"
+                  "raise KeyboardInterrupt",
+               AA_EXCEPTION);
+    ck_assert_str_eq(aa_result_exception(r), "KeyboardInterrupt");
+    aa_result_free(r);
+    tu_expect(s, "await asyncio.sleep(0, result=3)", "3");
+    aa_session_free(s);
+    ck_assert_str_eq(tu_stderr(), "");
+    tu_clear();
+}
+END_TEST
+
+static Suite *interrupt_suite(void)
+{
+    Suite *suite = suite_create("interrupt");
+    TCase *tc = tcase_create("interrupt");
+
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, awaiting_cell_is_cancelled_with_cleanup);
+    tcase_add_test(tc, async_context_managers_exit_on_interrupt);
+    tcase_add_test(tc, busy_sync_cell_gets_keyboard_interrupt);
+    tcase_add_test(tc, busy_async_cell_is_forced_by_a_second_interrupt);
+    tcase_add_test(tc, interrupt_between_cells_does_nothing);
+    tcase_add_test(tc, interrupt_from_a_signal_handler);
+    tcase_add_test(tc, cell_raising_keyboard_interrupt_itself_does_not_hang);
+    suite_add_tcase(suite, tc);
+    return suite;
+}
+
+int main(void)
+{
+    return tu_main(interrupt_suite());
+}

@@ -1,0 +1,250 @@
+/*
+ * check_loader.c -- runners from plugins and from the host: the search
+ * path, names, ABI checks, and plugins that misbehave.  The fixtures live
+ * in tests/fixtures (AA_RUNNER_PATH points there during the tests).
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <Python.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "autoawait/runner.h"
+#include "testutil.h"
+
+/* Sets the runner of a fresh session to name; returns the status and
+ * leaves the message in msg. */
+static int try_runner(const char *name, char *msg, size_t size)
+{
+    aa_session *s = tu_session(NULL);
+    int rc = aa_session_set_runner(s, name);
+
+    snprintf(msg, size, "%s", aa_session_errmsg(s));
+    /* Whatever happened, the session still works on its old runner. */
+    if (rc != AA_OK) {
+        ck_assert_str_eq(aa_session_runner(s), "asyncio");
+        tu_expect(s, "import asyncio\nawait asyncio.sleep(0, result=1)", "1");
+    }
+    aa_session_free(s);
+    tu_clear();
+    return rc;
+}
+
+#define ASSERT_HAS(msg, part) \
+    ck_assert_msg(strstr(msg, part) != NULL, "'%s' not in: %s", part, msg)
+
+START_TEST(wrong_abi_version_is_refused_naming_both)
+{
+    char msg[1024];
+
+    ck_assert_int_eq(try_runner("badabi", msg, sizeof msg), AA_EABI);
+    ASSERT_HAS(msg, "aa_runner_badabi.so");
+    ASSERT_HAS(msg, "runner ABI 2, this library speaks 1");
+}
+END_TEST
+
+START_TEST(short_vtable_is_refused)
+{
+    char msg[1024];
+
+    ck_assert_int_eq(try_runner("short", msg, sizeof msg), AA_EABI);
+    ASSERT_HAS(msg, "aa_runner_short.so");
+    ASSERT_HAS(msg, "bytes");
+}
+END_TEST
+
+START_TEST(missing_entry_symbol_is_refused)
+{
+    char msg[1024];
+
+    ck_assert_int_eq(try_runner("noentry", msg, sizeof msg), AA_EABI);
+    ASSERT_HAS(msg, "exports no aa_runner_entry");
+}
+END_TEST
+
+START_TEST(failing_init_is_refused)
+{
+    char msg[1024];
+
+    ck_assert_int_eq(try_runner("initfail", msg, sizeof msg), AA_ERUNNER);
+    ASSERT_HAS(msg, "refused");
+}
+END_TEST
+
+START_TEST(failing_open_keeps_the_old_runner)
+{
+    char msg[1024];
+
+    ck_assert_int_eq(try_runner("openfail", msg, sizeof msg), AA_ERUNNER);
+    ASSERT_HAS(msg, "could not open");
+}
+END_TEST
+
+START_TEST(a_runner_calling_itself_otherwise_is_refused)
+{
+    char msg[1024];
+
+    ck_assert_int_eq(try_runner("wrongname", msg, sizeof msg), AA_EINVAL);
+    ASSERT_HAS(msg, "calls itself");
+}
+END_TEST
+
+START_TEST(missing_runner_names_the_paths_tried)
+{
+    char msg[1024];
+
+    ck_assert_int_eq(try_runner("nosuchrunner", msg, sizeof msg),
+                     AA_ENOTFOUND);
+    ASSERT_HAS(msg, "tests/fixtures/runners/aa_runner_nosuchrunner.so");
+    ASSERT_HAS(msg, "lib/autoawait/runners/aa_runner_nosuchrunner.so");
+}
+END_TEST
+
+START_TEST(names_outside_the_alphabet_are_refused)
+{
+    static const char *bad[] = {"", "../asyncio", "Asyncio", "a-b", "a.b",
+                                "/tmp/x", "echo ", "x/y"};
+    char msg[1024];
+    size_t i;
+
+    for (i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        ck_assert_int_eq(try_runner(bad[i], msg, sizeof msg), AA_EINVAL);
+}
+END_TEST
+
+START_TEST(relative_search_folders_are_ignored)
+{
+    char msg[1024];
+    const char *fixtures = getenv("AA_RUNNER_PATH");
+
+    ck_assert_ptr_nonnull(fixtures);
+    ck_assert_int_eq(chdir(fixtures), 0);
+    /* The plugin is right here, but "." and "" are never searched. */
+    setenv("AA_RUNNER_PATH", ".::runners", 1);
+    ck_assert_int_eq(access("aa_runner_echo.so", F_OK), 0);
+    ck_assert_int_eq(try_runner("echo", msg, sizeof msg), AA_ENOTFOUND);
+}
+END_TEST
+
+START_TEST(a_broken_run_fails_the_cell_not_the_session)
+{
+    aa_session *s = tu_session("noexc");
+    aa_result *r;
+
+    r = tu_run(s, "import asyncio\nawait asyncio.sleep(0)", AA_ERUNNER);
+    ck_assert_ptr_nonnull(strstr(aa_result_message(r), "neither"));
+    aa_result_free(r);
+    tu_expect(s, "'sync cells still run'", "'sync cells still run'");
+    tu_run(s, "%autoawait asyncio", AA_OK);
+    tu_expect(s, "await asyncio.sleep(0, result=5)", "5");
+    aa_session_free(s);
+    tu_clear();
+}
+END_TEST
+
+/* ------------------------------------------------ runners from the host */
+
+static int host_opens, host_closes, host_runs;
+
+static int host_open(void *userdata, void **state)
+{
+    *state = userdata;
+    host_opens++;
+    return 0;
+}
+
+static void host_close(void *state)
+{
+    ck_assert_ptr_eq(state, &host_opens);
+    host_closes++;
+}
+
+/* Drives a coroutine that never really suspends: enough for sleep(0)-free
+ * cells, and no event loop involved. */
+static PyObject *host_run(void *state, PyObject *coro, PyObject *context)
+{
+    PyObject *result = NULL;
+
+    (void)context;
+    ck_assert_ptr_eq(state, &host_opens);
+    host_runs++;
+    if (PyIter_Send(coro, Py_None, &result) == PYGEN_RETURN)
+        return result;
+    Py_XDECREF(result);
+    if (!PyErr_Occurred())
+        PyErr_SetString(PyExc_RuntimeError, "the cell suspended");
+    return NULL;
+}
+
+START_TEST(host_registered_runner_gets_its_userdata)
+{
+    aa_runner vt = AA_RUNNER_INIT;
+    aa_session *s;
+
+    vt.name = "host";
+    vt.open = host_open;
+    vt.close = host_close;
+    vt.run = host_run;
+    ck_assert_int_eq(aa_runner_register(&vt, &host_opens), AA_OK);
+    ck_assert_int_eq(aa_runner_register(&vt, &host_opens), AA_EINVAL);
+    ck_assert_ptr_nonnull(strstr(aa_runner_errmsg(), "already"));
+    s = tu_session("host");
+    ck_assert_int_eq(host_opens, 1);
+    tu_expect(s, "async def f():\n    return 6\nawait f() * 7", "42");
+    tu_expect(s, "'sync'", "'sync'");
+    ck_assert_int_eq(host_runs, 1);
+    aa_session_free(s);
+    ck_assert_int_eq(host_closes, 1);
+    tu_clear();
+}
+END_TEST
+
+START_TEST(host_runner_checks_match_the_loaders)
+{
+    aa_runner vt = AA_RUNNER_INIT;
+
+    vt.name = "hostbad";
+    vt.run = host_run;
+    vt.abi_version = AA_RUNNER_ABI_VERSION + 1;
+    ck_assert_int_eq(aa_runner_register(&vt, NULL), AA_EABI);
+    ck_assert_ptr_nonnull(strstr(aa_runner_errmsg(), "runner ABI 2"));
+    vt.abi_version = AA_RUNNER_ABI_VERSION;
+    vt.struct_size = offsetof(aa_runner, open);
+    ck_assert_int_eq(aa_runner_register(&vt, NULL), AA_EABI);
+    vt.struct_size = sizeof vt;
+    vt.run = NULL;
+    ck_assert_int_eq(aa_runner_register(&vt, NULL), AA_EINVAL);
+    vt.run = host_run;
+    vt.name = "Bad-Name";
+    ck_assert_int_eq(aa_runner_register(&vt, NULL), AA_EINVAL);
+    ck_assert_int_eq(aa_runner_register(NULL, NULL), AA_EINVAL);
+}
+END_TEST
+
+static Suite *loader_suite(void)
+{
+    Suite *suite = suite_create("loader");
+    TCase *tc = tcase_create("loader");
+
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, wrong_abi_version_is_refused_naming_both);
+    tcase_add_test(tc, short_vtable_is_refused);
+    tcase_add_test(tc, missing_entry_symbol_is_refused);
+    tcase_add_test(tc, failing_init_is_refused);
+    tcase_add_test(tc, failing_open_keeps_the_old_runner);
+    tcase_add_test(tc, a_runner_calling_itself_otherwise_is_refused);
+    tcase_add_test(tc, missing_runner_names_the_paths_tried);
+    tcase_add_test(tc, names_outside_the_alphabet_are_refused);
+    tcase_add_test(tc, relative_search_folders_are_ignored);
+    tcase_add_test(tc, a_broken_run_fails_the_cell_not_the_session);
+    tcase_add_test(tc, host_registered_runner_gets_its_userdata);
+    tcase_add_test(tc, host_runner_checks_match_the_loaders);
+    suite_add_tcase(suite, tc);
+    return suite;
+}
+
+int main(void)
+{
+    return tu_main(loader_suite());
+}
