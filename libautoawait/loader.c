@@ -94,8 +94,12 @@ fail:
 static void note_tried(char *tried, size_t size, const char *path)
 {
     size_t used = strlen(tried);
-    if (used < size)
-        snprintf(tried + used, size - used, "%s%s", used ? ", " : "", path);
+
+    /* A list too long for the message is cut; the first paths matter most. */
+    if (used < size &&
+        snprintf(tried + used, size - used, "%s%s", used ? ", " : "", path) <
+            0)
+        tried[used] = '\0';
 }
 
 /* Tries dir; 1 when a plugin file was there (loaded or refused), else 0. */

@@ -235,8 +235,10 @@ AA_API void aa_interrupt(aa_session *s);
 
 /*
  * Finalizes the interpreter if the library started it and no session is
- * left; otherwise does nothing.  After it, aa_session_new starts a fresh
- * interpreter.  Call it from the thread that made the first session.
+ * left; an interpreter the host started is left alone.  After the library
+ * finalized its interpreter, aa_session_new answers AA_EPYTHON: CPython
+ * does not promise that a second interpreter in one process behaves.  Call
+ * it last, from the thread that made the first session.
  * Thread: see above | GIL: taken | Errors: AA_EBUSY (sessions remain)
  */
 AA_API int aa_shutdown(void);
