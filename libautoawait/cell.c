@@ -13,12 +13,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-static PyObject *compile_fn;   /* builtins.compile */
-static PyObject *expr_type;    /* ast.Expr */
-static PyObject *assign_type;  /* ast.Assign */
-static PyObject *name_type;    /* ast.Name */
-static PyObject *store_ctx;    /* an ast.Store() */
-static PyObject *last_name;    /* the hidden name of the last value */
+static PyObject *compile_fn;  /* builtins.compile */
+static PyObject *expr_type;   /* ast.Expr */
+static PyObject *assign_type; /* ast.Assign */
+static PyObject *name_type;   /* ast.Name */
+static PyObject *store_ctx;   /* an ast.Store() */
+static PyObject *last_name;   /* the hidden name of the last value */
 
 /* The namespace key the last expression's value is stored under for the
  * length of a cell.  No Python identifier can spell it. */

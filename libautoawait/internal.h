@@ -20,6 +20,8 @@
 #define AA__ERRMSG_SIZE 1024
 #define AA__NAME_MAX 64
 
+extern _Thread_local char aa__thread_errmsg[AA__ERRMSG_SIZE];
+
 /* ---------------------------------------------------------------- registry */
 
 typedef struct aa__runner_entry {
@@ -34,8 +36,8 @@ typedef struct aa__runner_entry {
 int aa__runner_name_ok(const char *name);
 int aa__runner_check(const aa_runner *r, const char *name, const char *where,
                      aa_runner *copy, char *err, size_t errlen);
-int aa__registry_find(const char *name, const aa__runner_entry **out,
-                      char *err, size_t errlen);
+int aa__registry_find(const char *name, const aa__runner_entry **out, char *err,
+                      size_t errlen);
 int aa__registry_add(const char *name, const aa_runner *vt, void *userdata,
                      void *dl, const char *path, char *err, size_t errlen);
 int aa__registry_add_loaded(const char *name, const aa_runner *vt, void *dl,

@@ -35,7 +35,9 @@ static int library_runner_dir(char *dir, size_t size)
     if (slash == NULL)
         return -1;
     return snprintf(dir, size, "%.*s/%s", (int)(slash - info.dli_fname),
-                    info.dli_fname, AA_RUNNER_SUBDIR) < (int)size ? 0 : -1;
+                    info.dli_fname, AA_RUNNER_SUBDIR) < (int)size
+               ? 0
+               : -1;
 }
 
 /*
@@ -56,8 +58,8 @@ static int load_file(const char *name, const char *path, char *err,
     host.name = name;
     dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (dl == NULL) {
-        snprintf(err, errlen, "cannot load runner '%s' from %s: %s", name,
-                 path, dlerror());
+        snprintf(err, errlen, "cannot load runner '%s' from %s: %s", name, path,
+                 dlerror());
         return AA_ERUNNER;
     }
     *(void **)&entry = dlsym(dl, AA_RUNNER_ENTRY_NAME);
@@ -97,8 +99,7 @@ static void note_tried(char *tried, size_t size, const char *path)
 
     /* A list too long for the message is cut; the first paths matter most. */
     if (used < size &&
-        snprintf(tried + used, size - used, "%s%s", used ? ", " : "", path) <
-            0)
+        snprintf(tried + used, size - used, "%s%s", used ? ", " : "", path) < 0)
         tried[used] = '\0';
 }
 

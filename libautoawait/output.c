@@ -14,9 +14,9 @@
 #include <string.h>
 
 typedef struct {
-    PyObject_HEAD
-    aa_session *s; /* borrowed: the session outlives its writers */
-    int stream;    /* 1 or 2 */
+    PyObject_HEAD aa_session
+        *s;     /* borrowed: the session outlives its writers */
+    int stream; /* 1 or 2 */
 } writer;
 
 static PyTypeObject *writer_type;
@@ -130,8 +130,8 @@ static PyType_Slot writer_slots[] = {
 };
 
 static PyType_Spec writer_spec = {
-    "autoawait.SessionStream", sizeof(writer), 0, Py_TPFLAGS_DEFAULT,
-    writer_slots,
+    "autoawait.SessionStream", sizeof(writer), 0,
+    Py_TPFLAGS_DEFAULT,        writer_slots,
 };
 
 static PyObject *make_writer(aa_session *s, int stream)

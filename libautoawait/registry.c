@@ -15,7 +15,6 @@
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static aa__runner_entry *registry;
-static _Thread_local char register_errmsg[AA__ERRMSG_SIZE];
 
 int aa__runner_name_ok(const char *name)
 {
@@ -63,13 +62,13 @@ int aa__runner_check(const aa_runner *r, const char *name, const char *where,
     copy->struct_size = sizeof *copy;
     if (copy->name == NULL || strcmp(copy->name, name) != 0) {
         snprintf(err, errlen,
-                 "cannot load runner '%s' from %s: it calls itself '%s'",
-                 name, where, copy->name != NULL ? copy->name : "(null)");
+                 "cannot load runner '%s' from %s: it calls itself '%s'", name,
+                 where, copy->name != NULL ? copy->name : "(null)");
         return AA_EINVAL;
     }
     if (copy->run == NULL) {
-        snprintf(err, errlen, "cannot load runner '%s' from %s: no run",
-                 name, where);
+        snprintf(err, errlen, "cannot load runner '%s' from %s: no run", name,
+                 where);
         return AA_EINVAL;
     }
     return AA_OK;
@@ -129,8 +128,8 @@ int aa__registry_add(const char *name, const aa_runner *vt, void *userdata,
  * the loader calls the plugin's entry with the GIL held and the entry must
  * not release it (runner.h says so).
  */
-int aa__registry_find(const char *name, const aa__runner_entry **out,
-                      char *err, size_t errlen)
+int aa__registry_find(const char *name, const aa__runner_entry **out, char *err,
+                      size_t errlen)
 {
     int rc = AA_OK;
 
@@ -164,9 +163,9 @@ int aa_runner_register(const aa_runner *runner, void *userdata)
     const char *name = runner != NULL ? runner->name : NULL;
     int rc;
 
-    register_errmsg[0] = '\0';
+    aa__thread_errmsg[0] = '\0';
     if (runner == NULL || !aa__runner_name_ok(name)) {
-        snprintf(register_errmsg, sizeof register_errmsg,
+        snprintf(aa__thread_errmsg, AA__ERRMSG_SIZE,
                  "cannot register runner '%s': %s",
                  name != NULL ? name : "(null)",
                  runner == NULL ? "no vtable"
@@ -175,14 +174,9 @@ int aa_runner_register(const aa_runner *runner, void *userdata)
         return AA_EINVAL;
     }
     rc = aa__runner_check(runner, name, "registered in process", &copy,
-                          register_errmsg, sizeof register_errmsg);
+                          aa__thread_errmsg, AA__ERRMSG_SIZE);
     if (rc == AA_OK)
         rc = aa__registry_add(name, &copy, userdata, NULL, NULL,
-                              register_errmsg, sizeof register_errmsg);
+                              aa__thread_errmsg, AA__ERRMSG_SIZE);
     return rc;
-}
-
-const char *aa_runner_errmsg(void)
-{
-    return register_errmsg;
 }

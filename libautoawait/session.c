@@ -44,6 +44,13 @@ static PyObject *make_namespace(void)
     return ns;
 }
 
+/* Keeps the reason aa_session_new failed where aa_errmsg finds it. */
+static int new_failed(int status, const char *message)
+{
+    snprintf(aa__thread_errmsg, AA__ERRMSG_SIZE, "%s", message);
+    return status;
+}
+
 /* Copies what the host's options cover: an older, shorter struct is read
  * only as far as its size says. */
 static int read_options(aa_options *o, const aa_options *opts)
@@ -108,24 +115,31 @@ int aa_session_new(aa_session **out, const aa_options *opts)
     PyGILState_STATE g;
     int rc;
 
+    aa__thread_errmsg[0] = '\0';
     if (out == NULL)
-        return AA_EINVAL;
+        return new_failed(AA_EINVAL, "aa_session_new: out is NULL");
     *out = NULL;
     if ((rc = read_options(&o, opts)) != AA_OK)
-        return rc;
+        return new_failed(rc, "aa_session_new: bad options (size 0, or a "
+                              "runner name outside [a-z0-9_]+)");
     if ((s = calloc(1, sizeof *s)) == NULL)
-        return AA_ENOMEM;
+        return new_failed(AA_ENOMEM, "aa_session_new: out of memory");
     s->intr_pipe[0] = s->intr_pipe[1] = -1;
     s->autoawait = o.autoawait != 0;
     s->write = o.write;
     s->userdata = o.userdata;
     if ((rc = aa__interp_enter(&g)) != AA_OK) {
         free(s);
-        return rc;
+        return new_failed(rc, "aa_session_new: no Python interpreter (it "
+                              "failed to start, or aa_shutdown ended it)");
     }
     rc = AA_ENOMEM;
-    if ((s->id = aa__interp_session_added()) == 0)
+    snprintf(s->errmsg, sizeof s->errmsg, "aa_session_new: out of memory");
+    if ((s->id = aa__interp_session_added()) == 0) {
+        snprintf(s->errmsg, sizeof s->errmsg,
+                 "aa_session_new: too many sessions at once");
         goto fail;
+    }
     s->ns = make_namespace();
     s->context = s->ns != NULL ? PyContext_New() : NULL;
     if (s->context == NULL || aa__output_make(s) < 0 ||
@@ -139,6 +153,7 @@ int aa_session_new(aa_session **out, const aa_options *opts)
 fail:
     if (PyErr_Occurred())
         PyErr_Clear();
+    new_failed(rc, s->errmsg);
     destroy(s);
     aa__interp_leave(g);
     return rc;

@@ -11,14 +11,23 @@
 const char *aa_strerror(int status)
 {
     switch (status) {
-#define AA__STATUS_CASE(name, value, text) \
-    case value:                            \
+#define AA__STATUS_CASE(name, value, text)                                     \
+    case value:                                                                \
         return #name ": " text;
         AA_STATUS_MAP(AA__STATUS_CASE)
 #undef AA__STATUS_CASE
     default:
         return "unknown status";
     }
+}
+
+/* The message of the last failure on this thread with no session to keep
+ * it (aa_session_new, aa_runner_register). */
+_Thread_local char aa__thread_errmsg[AA__ERRMSG_SIZE];
+
+const char *aa_errmsg(void)
+{
+    return aa__thread_errmsg;
 }
 
 const char *aa_version(void)

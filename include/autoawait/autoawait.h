@@ -23,8 +23,10 @@
 extern "C" {
 #endif
 
-#if defined(_WIN32)
+#if defined(_WIN32) && defined(AA_BUILDING_LIBRARY)
 #define AA_API __declspec(dllexport)
+#elif defined(_WIN32)
+#define AA_API __declspec(dllimport)
 #elif defined(__GNUC__)
 #define AA_API __attribute__((visibility("default")))
 #else
@@ -147,7 +149,8 @@ AA_API int aa_exec(aa_session *s, const char *source, aa_result **out);
  * As aa_exec, for len bytes that need not be NUL-terminated.  A NUL byte or
  * invalid UTF-8 in them is an AA_SYNTAX_ERROR (a SyntaxError naming the
  * byte offset), never a truncation.
- * Thread: any | GIL: taken | Errors: as aa_exec
+ * Thread: any | GIL: taken, released while the runner waits |
+ * Errors: as aa_exec
  */
 AA_API int aa_execn(aa_session *s, const char *source, size_t len,
                     aa_result **out);
@@ -204,8 +207,11 @@ AA_API int aa_session_autoawait(const aa_session *s);
  * aa_runner_<name>.so (AA_RUNNER_PATH, then the installed runner folder).
  * On failure the session keeps its runner and aa_session_errmsg says why,
  * naming the paths tried.
- * Thread: any | GIL: taken | Errors: AA_EINVAL (bad name), AA_ENOTFOUND,
- * AA_EABI, AA_ERUNNER (its open failed), AA_EBUSY, AA_ENOMEM
+ * Thread: any | GIL: taken | Errors: AA_EINVAL (bad name, or the plugin
+ * calls itself by another name), AA_ENOTFOUND (no such runner anywhere),
+ * AA_EABI (the file is no plugin of this ABI: other version, short vtable,
+ * no entry symbol), AA_ERUNNER (dlopen failed, the entry refused, or open
+ * failed), AA_EBUSY, AA_ENOMEM
  */
 AA_API int aa_session_set_runner(aa_session *s, const char *name);
 
@@ -218,10 +224,20 @@ AA_API const char *aa_session_runner(const aa_session *s);
 
 /*
  * The message of the last call on this session that failed (a negative
- * status), or "" when none has.  Valid until the next call on the session.
- * Thread: the one that made the call | GIL: not needed | Errors: none
+ * status: aa_exec, aa_session_set_runner, ...), or "" when none has.  Kept
+ * per session; valid until the next call on the session.
+ * Thread: any | GIL: not needed | Errors: none
  */
 AA_API const char *aa_session_errmsg(const aa_session *s);
+
+/*
+ * The message of the last failed call on this thread that had no session
+ * to keep it: aa_session_new (which runner, which paths were tried, why a
+ * plugin was refused) and aa_runner_register.  "" when none failed.  Kept
+ * per thread; valid until the next such call on the thread.
+ * Thread: any | GIL: not needed | Errors: none
+ */
+AA_API const char *aa_errmsg(void);
 
 /*
  * Asks the running cell of s to stop: an awaiting cell is cancelled through

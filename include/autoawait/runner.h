@@ -148,15 +148,10 @@ typedef int (*aa_runner_entry_fn)(const aa_runner_host *host,
  * The vtable is copied; the strings it points to must outlive the process's
  * use of it.  A name already registered (or loaded) is refused.
  * Thread: any | GIL: not needed | Errors: AA_EINVAL (NULL, bad name, no run,
- * name taken), AA_EABI (other ABI version, struct too short), AA_ENOMEM
+ * name taken), AA_EABI (other ABI version, struct too short), AA_ENOMEM;
+ * aa_errmsg() says why.
  */
 AA_API int aa_runner_register(const aa_runner *runner, void *userdata);
-
-/*
- * The message of the last aa_runner_register failure on this thread, or "".
- * Thread: any | GIL: not needed | Errors: none
- */
-AA_API const char *aa_runner_errmsg(void);
 
 #ifdef __cplusplus
 }

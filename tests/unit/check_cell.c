@@ -83,8 +83,9 @@ START_TEST(repr_that_raises_is_the_cells_exception)
 {
     aa_result *r;
 
-    tu_run(s, "class Bad:\n    def __repr__(self):\n        raise "
-              "RuntimeError('no repr')",
+    tu_run(s,
+           "class Bad:\n    def __repr__(self):\n        raise "
+           "RuntimeError('no repr')",
            AA_OK);
     r = tu_run(s, "Bad()", AA_EXCEPTION);
     ck_assert_str_eq(aa_result_exception(r), "RuntimeError");
@@ -134,8 +135,8 @@ START_TEST(syntax_error_shows_line_and_caret)
     aa_result_free(r);
     /* Found by the compiler, not the parser: the line is still shown. */
     r = tu_run(s, "a = 1\nreturn a", AA_SYNTAX_ERROR);
-    ck_assert_ptr_nonnull(strstr(aa_result_traceback(r),
-                                 "line 2\n    return a\n    ^"));
+    ck_assert_ptr_nonnull(
+        strstr(aa_result_traceback(r), "line 2\n    return a\n    ^"));
     aa_result_free(r);
     tu_expect(s, "'a' in globals()", "False");
 }
@@ -236,8 +237,7 @@ START_TEST(autoawait_off_and_on)
     ck_assert_ptr_nonnull(strstr(aa_result_message(r), "outside function"));
     aa_result_free(r);
     aa_session_set_autoawait(s, 1);
-    tu_expect(s, "import asyncio\nawait asyncio.sleep(0, result='on')",
-              "'on'");
+    tu_expect(s, "import asyncio\nawait asyncio.sleep(0, result='on')", "'on'");
 }
 END_TEST
 

@@ -75,8 +75,9 @@ START_TEST(awaiting_cell_is_cancelled_with_cleanup)
     aa_result *r;
     double took;
 
-    tu_run(s, "import asyncio\nlog = []\nawait asyncio.sleep(0)\n"
-              "L = asyncio.get_running_loop()",
+    tu_run(s,
+           "import asyncio\nlog = []\nawait asyncio.sleep(0)\n"
+           "L = asyncio.get_running_loop()",
            AA_OK);
     r = run_interrupted(s,
                         "try:\n    log.append('start')\n"
@@ -91,8 +92,9 @@ START_TEST(awaiting_cell_is_cancelled_with_cleanup)
     ck_assert_ptr_null(strstr(aa_result_traceback(r), "CancelledError"));
     aa_result_free(r);
     /* The loop is the same and usable; the cancelled cell never resumes. */
-    tu_expect(s, "await asyncio.sleep(0.2)\n"
-                 "(asyncio.get_running_loop() is L, log)",
+    tu_expect(s,
+              "await asyncio.sleep(0.2)\n"
+              "(asyncio.get_running_loop() is L, log)",
               "(True, ['start'])");
     aa_session_free(s);
     tu_clear();
@@ -106,13 +108,14 @@ START_TEST(async_context_managers_exit_on_interrupt)
     aa_result *r;
     double took;
 
-    tu_run(s, "import asyncio, contextlib\nexits = []\n"
-              "@contextlib.asynccontextmanager\nasync def cm():\n"
-              "    try:\n        yield\n    finally:\n"
-              "        await asyncio.sleep(0)\n        exits.append('aexit')\n",
+    tu_run(s,
+           "import asyncio, contextlib\nexits = []\n"
+           "@contextlib.asynccontextmanager\nasync def cm():\n"
+           "    try:\n        yield\n    finally:\n"
+           "        await asyncio.sleep(0)\n        exits.append('aexit')\n",
            AA_OK);
-    r = run_interrupted(s, "async with cm():\n    await asyncio.sleep(30)",
-                        it, &took);
+    r = run_interrupted(s, "async with cm():\n    await asyncio.sleep(30)", it,
+                        &took);
     ck_assert_str_eq(aa_result_exception(r), "KeyboardInterrupt");
     aa_result_free(r);
     tu_expect(s, "exits", "['aexit']");
@@ -200,8 +203,9 @@ START_TEST(cell_raising_keyboard_interrupt_itself_does_not_hang)
     aa_session *s = tu_session(NULL);
     aa_result *r;
 
-    r = tu_run(s, "import asyncio\nawait asyncio.sleep(0)\n"
-                  "raise KeyboardInterrupt",
+    r = tu_run(s,
+               "import asyncio\nawait asyncio.sleep(0)\n"
+               "raise KeyboardInterrupt",
                AA_EXCEPTION);
     ck_assert_str_eq(aa_result_exception(r), "KeyboardInterrupt");
     aa_result_free(r);

@@ -37,6 +37,7 @@ START_TEST(bad_arguments)
     o.runner = "nosuchrunner";
     ck_assert_int_eq(aa_session_new(&s, &o), AA_ENOTFOUND);
     ck_assert_ptr_null(s);
+    ck_assert_ptr_nonnull(strstr(aa_errmsg(), "aa_runner_nosuchrunner.so"));
     ck_assert_int_eq(aa_exec(NULL, "1", NULL), AA_EINVAL);
     ck_assert_int_eq(aa_session_set_runner(NULL, "asyncio"), AA_EINVAL);
     ck_assert_int_eq(aa_session_set_autoawait(NULL, 1), AA_EINVAL);
@@ -65,11 +66,13 @@ START_TEST(sessions_have_their_own_namespace_and_loop)
 {
     aa_session *a = tu_session(NULL), *b = tu_session(NULL);
 
-    tu_expect(a, "import asyncio\nv = 'a'\nawait asyncio.sleep(0)\n"
-                 "L = asyncio.get_running_loop()",
+    tu_expect(a,
+              "import asyncio\nv = 'a'\nawait asyncio.sleep(0)\n"
+              "L = asyncio.get_running_loop()",
               NULL);
-    tu_expect(b, "import asyncio\nv = 'b'\nawait asyncio.sleep(0)\n"
-                 "L = asyncio.get_running_loop()",
+    tu_expect(b,
+              "import asyncio\nv = 'b'\nawait asyncio.sleep(0)\n"
+              "L = asyncio.get_running_loop()",
               NULL);
     tu_expect(a, "v", "'a'");
     tu_expect(b, "v", "'b'");
@@ -87,8 +90,9 @@ START_TEST(context_variables_persist_and_stay_apart)
 {
     aa_session *a = tu_session(NULL), *b = tu_session(NULL);
 
-    tu_run(a, "import contextvars\ncv = contextvars.ContextVar('cv', "
-              "default='unset')\ncv.set('sync')",
+    tu_run(a,
+           "import contextvars\ncv = contextvars.ContextVar('cv', "
+           "default='unset')\ncv.set('sync')",
            AA_OK);
     tu_expect(a, "import asyncio\nawait asyncio.sleep(0)\ncv.get()", "'sync'");
     tu_run(a, "await asyncio.sleep(0)\ncv.set('async')", AA_OK);
@@ -163,11 +167,13 @@ START_TEST(switching_runners_keeps_the_loop)
     aa_session *s = tu_session(NULL);
     aa_result *r;
 
-    tu_run(s, "import asyncio\nawait asyncio.sleep(0)\n"
-              "L = asyncio.get_running_loop()",
+    tu_run(s,
+           "import asyncio\nawait asyncio.sleep(0)\n"
+           "L = asyncio.get_running_loop()",
            AA_OK);
     ck_assert_int_eq(aa_session_set_runner(s, "nosuchrunner"), AA_ENOTFOUND);
-    ck_assert_ptr_nonnull(strstr(aa_session_errmsg(s), "aa_runner_nosuchrunner.so"));
+    ck_assert_ptr_nonnull(
+        strstr(aa_session_errmsg(s), "aa_runner_nosuchrunner.so"));
     ck_assert_str_eq(aa_session_runner(s), "asyncio");
     ck_assert_int_eq(aa_session_set_runner(s, "Bad Name"), AA_EINVAL);
     ck_assert_int_eq(aa_session_set_runner(s, "echo"), AA_OK);

@@ -79,12 +79,11 @@ static inline aa_result *tu_run(aa_session *s, const char *src, int want)
     int rc = aa_exec(s, src, &r);
 
     ck_assert_ptr_nonnull(r);
-    ck_assert_msg(rc == want,
-                  "cell %s\n-> status %d (%s), want %d\n%s%s\nstderr: %s",
-                  src, rc, aa_strerror(rc), want,
-                  aa_result_traceback(r) ? aa_result_traceback(r) : "",
-                  aa_result_message(r) ? aa_result_message(r) : "",
-                  tu_stderr());
+    ck_assert_msg(
+        rc == want, "cell %s\n-> status %d (%s), want %d\n%s%s\nstderr: %s",
+        src, rc, aa_strerror(rc), want,
+        aa_result_traceback(r) ? aa_result_traceback(r) : "",
+        aa_result_message(r) ? aa_result_message(r) : "", tu_stderr());
     ck_assert_int_eq(aa_result_status(r), rc);
     return r;
 }

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# setup.sh -- installs what building and testing libautoawait needs on
+# Debian 12.  Idempotent: when every package is already there it touches
+# nothing and returns at once, so the other scripts call it on every run.
+set -euo pipefail
+
+# python3-embed.pc comes with libpython3-dev; python3 gives the interpreter
+# and standard library the embedded interpreter runs with.  The rest: the
+# toolchain, libffi for the bindings, Check for the unit tests, trio for its
+# runner, libedit for the console, clang and its libFuzzer runtime (only
+# recommended by clang) for the fuzzers, clang-format for the style check,
+# valgrind, tmux and hyperfine for the shell tests and benchmarks.
+packages=(
+    build-essential cmake pkg-config git
+    python3 libpython3-dev libffi-dev libedit-dev
+    check python3-trio
+    clang libclang-rt-14-dev clang-format valgrind tmux hyperfine
+)
+
+missing=()
+for pkg in "${packages[@]}"; do
+    status=$(dpkg-query -W -f='${db:Status-Abbrev}' "$pkg" 2>/dev/null || true)
+    [[ $status == ii* ]] || missing+=("$pkg")
+done
+if ((${#missing[@]} == 0)); then
+    exit 0
+fi
+
+as_root=()
+if ((EUID != 0)); then
+    if ! command -v sudo >/dev/null; then
+        echo "setup: missing packages: ${missing[*]}" >&2
+        echo "setup: run this script as root (or install sudo) to install them" >&2
+        exit 1
+    fi
+    as_root=(sudo)
+fi
+
+echo "setup: installing ${missing[*]}" >&2
+apt_opts=(-y -q -o DPkg::Lock::Timeout=300 --no-install-recommends)
+"${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
+"${as_root[@]}" env DEBIAN_FRONTEND=noninteractive \
+    apt-get install "${apt_opts[@]}" "${missing[@]}"

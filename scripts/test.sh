@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# test.sh -- installs what is missing, then builds libautoawait with
+# warnings as errors and runs every test: first the plain build in build/,
+# then the AddressSanitizer/UBSan build in build-asan/.
+#
+#   scripts/test.sh           both passes
+#   scripts/test.sh --quick   the plain pass only, for local iteration
+#
+# Extra arguments after the options go to ctest (e.g. -R install).
+set -euo pipefail
+
+quick=0
+while (($#)); do
+    case $1 in
+    --quick) quick=1; shift ;;
+    -h | --help)
+        sed -n '2,10s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+        exit 0 ;;
+    *) break ;;
+    esac
+done
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+"$root/scripts/setup.sh"
+
+# pass NAME DIR CMAKE-ARGS...: configure, build and test one build tree.
+pass() {
+    local name=$1 dir=$2
+    shift 2
+    echo "== $name: configure $dir"
+    cmake -S "$root" -B "$dir" -DAA_WERROR=ON "$@"
+    echo "== $name: build"
+    cmake --build "$dir" -j2
+    echo "== $name: test"
+    (cd "$dir" && ctest --output-on-failure "${ctest_args[@]}")
+}
+
+ctest_args=("$@")
+pass plain "$root/build" -DCMAKE_BUILD_TYPE=Release -DAA_SANITIZE=OFF
+if ((!quick)); then
+    # CPython keeps much of its memory until exit: leak reports would be
+    # noise.  Everything else the sanitizers find fails the run.
+    export ASAN_OPTIONS=detect_leaks=0
+    export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+    pass sanitize "$root/build-asan" -DCMAKE_BUILD_TYPE=Debug -DAA_SANITIZE=ON
+fi
+echo "== all tests passed"

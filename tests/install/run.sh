@@ -1,0 +1,179 @@
+#!/usr/bin/env bash
+# run.sh BUILD-DIR [CC [MAJOR]] -- the install test.
+#
+# Installs BUILD-DIR with `cmake --install --prefix` into a scratch folder
+# (staged through DESTDIR, so that a file installed outside the prefix is
+# caught instead of landing on the system), then checks the installed tree
+# as a host would use it: headers, the library's SONAME and exported
+# symbols, the runner plugin, aa-shell, and outside programs built through
+# pkg-config and through the CMake package.
+set -euo pipefail
+
+build=$(cd "$1" && pwd)
+cc=${2:-cc}
+major=${3:-0}
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+src=$(cd "$here/../.." && pwd)
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/aa-install.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+prefix=$tmp/prefix
+stage=$tmp/stage
+failures=0
+
+fail() {
+    echo "FAIL: $*" >&2
+    failures=$((failures + 1))
+}
+ok() {
+    echo "ok: $*"
+}
+
+# --------------------------------------------------------------- install
+DESTDIR=$stage cmake --install "$build" --prefix "$prefix" >"$tmp/install.log" ||
+    { cat "$tmp/install.log" >&2; echo "FAIL: cmake --install" >&2; exit 1; }
+outside=$(cd "$stage" && find . ! -type d ! -path ".$prefix/*")
+if [[ -n $outside ]]; then
+    fail "installed outside the --prefix (absolute DESTINATION?):" \
+        $'\n'"$(sed 's|^\.|    |' <<<"$outside")"
+fi
+mkdir -p "$(dirname "$prefix")"
+mv "$stage$prefix" "$prefix"
+
+lib=$(find "$prefix" -name "libautoawait.so.$major" | head -n 1)
+if [[ -z $lib ]]; then
+    echo "FAIL: no libautoawait.so.$major under $prefix" >&2
+    exit 1
+fi
+libdir=$(dirname "$lib")
+ok "library installed in ${libdir#"$prefix"/}"
+
+# ---------------------------------------------------------- the library
+soname=$(readelf -d "$lib" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
+[[ $soname == "libautoawait.so.$major" ]] ||
+    fail "SONAME is '$soname', not libautoawait.so.$major"
+[[ -L $libdir/libautoawait.so && -e $libdir/libautoawait.so ]] ||
+    fail "no libautoawait.so link for the linker"
+
+# Exported: exactly the functions the installed headers declare with AA_API.
+nm -D --defined-only "$lib" | awk '{ print $NF }' | sort -u >"$tmp/exported"
+sed -n 's/^AA_API[^(]*[^A-Za-z0-9_]\(aa_[A-Za-z0-9_]*\)(.*/\1/p' \
+    "$prefix"/include/autoawait/*.h | sort -u >"$tmp/declared"
+stray=$(grep -v '^aa_[a-z0-9]' "$tmp/exported" || true)
+extra=$(comm -23 "$tmp/exported" "$tmp/declared")
+absent=$(comm -13 "$tmp/exported" "$tmp/declared")
+if [[ -n $stray ]]; then
+    fail "exported symbols besides aa_*:" "${stray//$'\n'/ }"
+elif [[ -n $extra ]]; then
+    fail "exported but declared in no public header:" "${extra//$'\n'/ }"
+elif [[ -n $absent ]]; then
+    fail "declared AA_API but not exported:" "${absent//$'\n'/ }"
+else
+    ok "$(wc -l <"$tmp/exported") symbols exported, exactly the AA_API ones"
+fi
+
+runner=$libdir/autoawait/runners/aa_runner_asyncio.so
+if [[ -f $runner ]]; then
+    nm -D --defined-only "$runner" | grep -qw aa_runner_entry ||
+        fail "$runner does not export aa_runner_entry"
+    ok "asyncio runner installed"
+else
+    fail "no runner at ${runner#"$prefix"/}"
+fi
+
+# ---------------------------------------------------------- the headers
+cflags=(-Wall -Wextra -Wpedantic -Werror -I"$prefix/include" -fsyntax-only)
+printf '#include <autoawait/autoawait.h>\n#include <autoawait/runner.h>\n' \
+    >"$tmp/headers.c"
+"$cc" -std=c99 "${cflags[@]}" "$tmp/headers.c" ||
+    fail "the public headers do not compile as C99 on their own"
+if command -v c++ >/dev/null; then
+    c++ -std=c++11 "${cflags[@]}" -x c++ "$tmp/headers.c" ||
+        fail "the public headers do not compile as C++11"
+fi
+
+# A host built against an instrumented library needs the sanitizer runtime;
+# the interpreter keeps memory until exit, which is not a leak of ours.
+sanitize=()
+if readelf -d "$lib" | grep -q 'NEEDED.*libasan'; then
+    sanitize=("-fsanitize=address,undefined")
+    export ASAN_OPTIONS=detect_leaks=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}
+fi
+
+# Plugins must come from the prefix, found beside the installed library.
+unset AA_RUNNER_PATH
+
+# ----------------------------------------------------------- pkg-config
+export PKG_CONFIG_PATH=$libdir/pkgconfig
+if flags=$(pkg-config --cflags --libs autoawait); then
+    for f in $flags; do
+        case $f in
+        -I* | -L*)
+            [[ ${f:2} == "$prefix"/* ]] ||
+                fail "autoawait.pc gives $f, outside the prefix $prefix" ;;
+        esac
+    done
+    # shellcheck disable=SC2086 # flags are words
+    if "$cc" -std=c11 -Wall -Wextra -Wpedantic -Werror "${sanitize[@]}" \
+        "$here/hello.c" $flags -Wl,-rpath,"$libdir" -o "$tmp/hello-pc"; then
+        if out=$("$tmp/hello-pc") && [[ $out == 42 ]]; then
+            ok "pkg-config host prints $out"
+        else
+            fail "pkg-config host: printed '$out'"
+        fi
+    else
+        fail "hello.c does not build with pkg-config's flags: $flags"
+    fi
+    # shellcheck disable=SC2086
+    if "$cc" -std=c11 -Wall -Wextra -Wpedantic -Werror "${sanitize[@]}" \
+        "$src/examples/embed-host/hello.c" $flags -Wl,-rpath,"$libdir" \
+        -o "$tmp/embed-host"; then
+        if ! out=$("$tmp/embed-host"); then
+            fail "examples/embed-host/hello failed"
+        elif grep -q "^hello from __main__" <<<"$out" &&
+            grep -q "^=> 'done' (async)" <<<"$out"; then
+            ok "examples/embed-host builds and runs"
+        else
+            fail "examples/embed-host/hello printed: $out"
+        fi
+    else
+        fail "examples/embed-host/hello.c does not build with pkg-config's flags"
+    fi
+else
+    fail "pkg-config finds no autoawait in $PKG_CONFIG_PATH"
+fi
+
+# -------------------------------------------------------- CMake package
+if cmake -S "$here/cmake" -B "$tmp/cmake-build" -DCMAKE_PREFIX_PATH="$prefix" \
+    -DCMAKE_C_COMPILER="$cc" -DCMAKE_C_FLAGS="${sanitize[*]}" \
+    >"$tmp/cmake.log" 2>&1 &&
+    cmake --build "$tmp/cmake-build" >>"$tmp/cmake.log" 2>&1; then
+    if out=$("$tmp/cmake-build/hello") && [[ $out == 42 ]]; then
+        ok "CMake package host prints $out"
+    else
+        fail "CMake package host: printed '$out'"
+    fi
+else
+    cat "$tmp/cmake.log" >&2
+    fail "the CMake package does not build tests/install/cmake"
+fi
+
+# --------------------------------------------------------------- aa-shell
+shell=$prefix/bin/aa-shell
+if [[ -x $shell ]]; then
+    if ! out=$("$shell" -c $'import asyncio\nawait asyncio.sleep(0, result=7)'); then
+        fail "installed aa-shell failed"
+    elif [[ $out != "Out[1]: 7" ]]; then
+        fail "installed aa-shell printed '$out'"
+    else
+        ok "installed aa-shell runs"
+    fi
+else
+    fail "no aa-shell in ${shell#"$prefix"/}"
+fi
+
+if ((failures)); then
+    echo "$failures install check(s) failed" >&2
+    exit 1
+fi
+echo "install test passed"
