@@ -148,6 +148,7 @@ int aa_session_new(aa_session **out, const aa_options *opts)
     if ((rc = aa__session_use_runner(s, o.runner)) != AA_OK)
         goto fail;
     aa__interp_leave(g);
+    s->errmsg[0] = '\0';
     *out = s;
     return AA_OK;
 fail:

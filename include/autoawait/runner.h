@@ -19,6 +19,8 @@
  * not need Python.h.
  *
  * Rules every runner keeps:
+ *   - Python objects are kept in the per-session state, never in
+ *     process-wide statics: the entry runs once per process.
  *   - open, close, enter, leave, run, interrupt and poll are called with the
  *     GIL held, and must return with it held (they may release and retake
  *     it in between, as a loop does while it waits).
@@ -65,8 +67,8 @@ typedef struct aa_runner {
      * Makes the per-session state: called once when a session starts to use
      * the runner.  userdata is what aa_runner_register was given (NULL for
      * a plugin).  Returns 0 and sets *state, or non-zero (a failure that
-     * leaves the session on its old runner).  Optional: NULL means a NULL
-     * state.
+     * leaves the session on its old runner; an exception it leaves set is
+     * cleared).  Optional: NULL means a NULL state.
      */
     int (*open)(void *userdata, void **state);
 
@@ -86,7 +88,9 @@ typedef struct aa_runner {
      *            loop.create_task(coro, context=context)).
      * Returns a new reference to the coroutine's result, or NULL with a
      * Python exception set (the cell's exception).  When interrupt was
-     * called during the run, the exception should be KeyboardInterrupt.
+     * called during the run and the cell ended by that cancellation, the
+     * exception is KeyboardInterrupt; a cell that caught the cancellation
+     * and returned normally has its result returned.
      * NULL without an exception set is a broken runner: the cell then fails
      * with AA_ERUNNER.  Required.
      */
@@ -95,12 +99,16 @@ typedef struct aa_runner {
 
     /*
      * Asks the cell that run is running to stop, so that its cleanup runs
-     * and run returns with KeyboardInterrupt.  Called from a library-owned
-     * thread, not the one inside run, while run has released the GIL (as a
-     * waiting loop does).  It must not block; typically it schedules a
+     * and run returns with KeyboardInterrupt.  Called with the GIL from a
+     * library-owned thread, not the one inside run, while run is in
+     * progress (its thread waiting in the loop, or running Python code), at
+     * most once per cell.  It must not block; typically it schedules a
      * cancellation thread-safely.  Returns 0, or non-zero when it could not
-     * (the library then raises KeyboardInterrupt in the cell's thread).
-     * Optional.
+     * (the library then raises KeyboardInterrupt in the cell's thread).  A
+     * cancellation lands only at the cell's next await: a second interrupt
+     * of the same cell is not passed to the runner but raises
+     * KeyboardInterrupt in the cell's thread.  An exception it leaves set is
+     * cleared.  Optional.
      */
     int (*interrupt)(void *state);
 
@@ -115,8 +123,8 @@ typedef struct aa_runner {
      * Called before and after every cell of the session, sync or async, on
      * the cell's thread.  A runner with a loop makes it the thread's current
      * loop here.  enter returns 0, or non-zero with a Python exception set
-     * (the cell then fails with it and does not run); leave must not raise.
-     * Optional.
+     * (the cell then fails with it and does not run, and leave is not
+     * called); leave must not raise.  Optional.
      */
     int (*enter)(void *state);
     void (*leave)(void *state);

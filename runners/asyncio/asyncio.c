@@ -1,0 +1,716 @@
+/*
+ * asyncio.c -- the asyncio runner: one event loop for the whole session.
+ *
+ * Owns the session's loop: made lazily (asyncio is not even imported until
+ * a cell imports it or runs async), made the thread's current loop before
+ * every cell, adopted from the user's code when a sync cell made one first,
+ * and drained and closed with the session.  Runs each async cell as a task
+ * of that loop inside the session's contextvars.Context, turns an interrupt
+ * into a cancellation whose cleanup runs before KeyboardInterrupt is
+ * reported, and lets background tasks run while the host is idle.
+ *
+ * Compiling cells, cutting tracebacks and deciding when to interrupt are the
+ * library's.  The cell's coroutine is handed to the task as it is, never
+ * wrapped, so that no frame of ours sits between the user's frames.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <autoawait/runner.h>
+
+/*
+ * Interned names of what the runner looks up.  They are kept per session,
+ * not in process-wide statics: the entry runs once per process, but the
+ * interpreter may be finalized and started again, and every object of the
+ * old one dies with it.  Sessions cannot outlive their interpreter.
+ */
+#define NAMES(X)                                                               \
+    X(asyncio)                                                                 \
+    X(new_event_loop)                                                          \
+    X(set_event_loop)                                                          \
+    X(get_event_loop_policy)                                                   \
+    X(_get_running_loop)                                                       \
+    X(_local)                                                                  \
+    X(_loop)                                                                   \
+    X(is_closed)                                                               \
+    X(is_running)                                                              \
+    X(create_task)                                                             \
+    X(context)                                                                 \
+    X(run_until_complete)                                                      \
+    X(run_forever)                                                             \
+    X(call_later)                                                              \
+    X(call_soon_threadsafe)                                                    \
+    X(stop)                                                                    \
+    X(done)                                                                    \
+    X(cancel)                                                                  \
+    X(exception)                                                               \
+    X(close)                                                                   \
+    X(all_tasks)                                                               \
+    X(gather)                                                                  \
+    X(return_exceptions)                                                       \
+    X(shutdown_asyncgens)                                                      \
+    X(shutdown_default_executor)                                               \
+    X(CancelledError)
+
+typedef struct names {
+#define NAME_FIELD(n) PyObject *n;
+    NAMES(NAME_FIELD)
+#undef NAME_FIELD
+} names;
+
+typedef struct runner_state {
+    names str;
+    PyObject *context_kw; /* ("context",), the kwnames of create_task */
+    PyObject *asyncio;    /* the module, once some code imported it */
+    PyObject *loop;       /* the session's loop, NULL until one is needed */
+    PyObject *task;       /* the task of the cell run is running */
+    int running;          /* run is in progress */
+    int interrupted;      /* interrupt was called during this run */
+    int asyncio_at_enter; /* asyncio was imported when the cell began */
+} runner_state;
+
+/* How many times a cancelled task is given to the loop to finish. */
+#define DRAIN_TRIES 3
+
+/* ----------------------------------------------------------------- helpers */
+
+static int names_init(names *n)
+{
+#define NAME_INIT(f)                                                           \
+    if ((n->f = PyUnicode_InternFromString(#f)) == NULL)                       \
+        return -1;
+    NAMES(NAME_INIT)
+#undef NAME_INIT
+    return 0;
+}
+
+static void names_clear(names *n)
+{
+#define NAME_CLEAR(f) Py_CLEAR(n->f);
+    NAMES(NAME_CLEAR)
+#undef NAME_CLEAR
+}
+
+/* Calls obj.name() and answers its truth: 1, 0, or -1 with an exception. */
+static int call_bool(PyObject *obj, PyObject *name)
+{
+    PyObject *r = PyObject_CallMethodNoArgs(obj, name);
+    int b;
+
+    if (r == NULL)
+        return -1;
+    b = PyObject_IsTrue(r);
+    Py_DECREF(r);
+    return b;
+}
+
+/* Calls obj.name() for its effect only; an exception is left set. */
+static int call_void(PyObject *obj, PyObject *name)
+{
+    PyObject *r = PyObject_CallMethodNoArgs(obj, name);
+
+    if (r == NULL)
+        return -1;
+    Py_DECREF(r);
+    return 0;
+}
+
+/*
+ * Closes a coroutine that will not run, so that it does not warn "was never
+ * awaited".  The exception already set, the reason, is kept.
+ */
+static void close_coro(runner_state *st, PyObject *coro)
+{
+    PyObject *t, *v, *tb;
+
+    PyErr_Fetch(&t, &v, &tb);
+    if (call_void(coro, st->str.close) < 0)
+        PyErr_Clear();
+    PyErr_Restore(t, v, tb);
+}
+
+/*
+ * Finds asyncio in sys.modules without importing it: 1 when some code has
+ * imported it (st->asyncio is then set), 0 when not, -1 on error.  A plain
+ * dictionary look-up, as enter runs before every cell.
+ */
+static int find_asyncio(runner_state *st)
+{
+    PyObject *mod;
+
+    if (st->asyncio != NULL)
+        return 1;
+    mod = PyDict_GetItemWithError(PyImport_GetModuleDict(), st->str.asyncio);
+    if (mod == NULL)
+        return PyErr_Occurred() ? -1 : 0;
+    if (!PyModule_Check(mod))
+        return 0;
+    Py_INCREF(mod);
+    st->asyncio = mod;
+    return 1;
+}
+
+static int import_asyncio(runner_state *st)
+{
+    int found = find_asyncio(st);
+
+    if (found != 0)
+        return found < 0 ? -1 : 0;
+    st->asyncio = PyImport_Import(st->str.asyncio);
+    return st->asyncio == NULL ? -1 : 0;
+}
+
+/*
+ * The thread's current event loop as the default policy keeps it, looked at
+ * without asking for one (get_event_loop() would make one).  Answers a new
+ * reference to the loop, to None when there is none, or NULL without an
+ * exception when the policy keeps it some other way.
+ */
+static PyObject *peek_current(runner_state *st)
+{
+    PyObject *policy, *local = NULL, *loop = NULL;
+
+    policy =
+        PyObject_CallMethodNoArgs(st->asyncio, st->str.get_event_loop_policy);
+    if (policy != NULL)
+        local = PyObject_GetAttr(policy, st->str._local);
+    if (local != NULL)
+        loop = PyObject_GetAttr(local, st->str._loop);
+    Py_XDECREF(local);
+    Py_XDECREF(policy);
+    if (loop == NULL)
+        PyErr_Clear();
+    return loop;
+}
+
+/* 1 when loop is neither closed nor running, 0 when it is, -1 on error. */
+static int loop_usable(runner_state *st, PyObject *loop)
+{
+    int closed = call_bool(loop, st->str.is_closed);
+
+    if (closed != 0)
+        return closed < 0 ? -1 : 0;
+    return call_bool(loop, st->str.is_running) == 0 ? 1 : 0;
+}
+
+/*
+ * 1 when the session's loop cannot be run from here: it runs already (in
+ * this thread or another), or another loop runs in this thread.
+ */
+static int loop_busy(runner_state *st)
+{
+    PyObject *other;
+    int busy = call_bool(st->loop, st->str.is_running);
+
+    if (busy != 0)
+        return busy;
+    other = PyObject_CallMethodNoArgs(st->asyncio, st->str._get_running_loop);
+    if (other == NULL)
+        return -1;
+    busy = other != Py_None;
+    Py_DECREF(other);
+    return busy;
+}
+
+/* ------------------------------------------------------------ the loop */
+
+/*
+ * Makes sure the session has a loop: importing asyncio if need be, and
+ * replacing a loop the user's code closed.
+ */
+static int ensure_loop(runner_state *st)
+{
+    if (st->loop != NULL) {
+        int closed = call_bool(st->loop, st->str.is_closed);
+        if (closed <= 0)
+            return closed;
+        Py_CLEAR(st->loop);
+    }
+    if (import_asyncio(st) < 0)
+        return -1;
+    st->loop = PyObject_CallMethodNoArgs(st->asyncio, st->str.new_event_loop);
+    return st->loop == NULL ? -1 : 0;
+}
+
+/*
+ * Makes the session's loop the thread's current one.  The look costs far
+ * less than setting it, and sync cells, which call this too, are on a path
+ * measured in microseconds.
+ */
+static int make_current(runner_state *st)
+{
+    PyObject *cur = peek_current(st), *r;
+    int same = cur == st->loop;
+
+    Py_XDECREF(cur);
+    if (same)
+        return 0;
+    r = PyObject_CallMethodOneArg(st->asyncio, st->str.set_event_loop,
+                                  st->loop);
+    if (r == NULL)
+        return -1;
+    Py_DECREF(r);
+    return 0;
+}
+
+/* Forgets the session's loop as the thread's current one, if it is. */
+static void unset_current(runner_state *st)
+{
+    PyObject *cur, *r;
+    int same;
+
+    if (st->asyncio == NULL)
+        return;
+    cur = peek_current(st);
+    same = cur == st->loop;
+    Py_XDECREF(cur);
+    if (!same)
+        return;
+    r = PyObject_CallMethodOneArg(st->asyncio, st->str.set_event_loop, Py_None);
+    Py_XDECREF(r);
+    PyErr_Clear();
+}
+
+/* Runs the coroutine loop.name() to its end; errors are dropped. */
+static void run_loop_coro(runner_state *st, PyObject *name)
+{
+    PyObject *coro = PyObject_CallMethodNoArgs(st->loop, name), *r = NULL;
+
+    if (coro != NULL)
+        r = PyObject_CallMethodOneArg(st->loop, st->str.run_until_complete,
+                                      coro);
+    Py_XDECREF(r);
+    Py_XDECREF(coro);
+    PyErr_Clear();
+}
+
+/*
+ * Cancels every task left on the loop and waits for them all, their
+ * exceptions gathered rather than logged as never retrieved.
+ */
+static void cancel_all_tasks(runner_state *st)
+{
+    PyObject *set, *tasks = NULL, *kw = NULL, *gather = NULL, *all = NULL;
+    PyObject *r = NULL;
+    Py_ssize_t i, n;
+
+    set = PyObject_CallMethodOneArg(st->asyncio, st->str.all_tasks, st->loop);
+    if (set != NULL)
+        tasks = PySequence_Tuple(set);
+    if (tasks == NULL || (n = PyTuple_GET_SIZE(tasks)) == 0)
+        goto done;
+    for (i = 0; i < n; i++)
+        if (call_void(PyTuple_GET_ITEM(tasks, i), st->str.cancel) < 0)
+            PyErr_Clear();
+    kw = PyDict_New();
+    if (kw == NULL ||
+        PyDict_SetItem(kw, st->str.return_exceptions, Py_True) < 0)
+        goto done;
+    gather = PyObject_GetAttr(st->asyncio, st->str.gather);
+    if (gather != NULL)
+        all = PyObject_Call(gather, tasks, kw);
+    if (all != NULL)
+        r = PyObject_CallMethodOneArg(st->loop, st->str.run_until_complete,
+                                      all);
+done:
+    Py_XDECREF(r);
+    Py_XDECREF(all);
+    Py_XDECREF(gather);
+    Py_XDECREF(kw);
+    Py_XDECREF(tasks);
+    Py_XDECREF(set);
+    PyErr_Clear();
+}
+
+/*
+ * What asyncio.run() does when it ends, to the session's loop, which is not
+ * running.  When another loop runs in this thread (a session freed from a
+ * cell of another) the loop cannot run to drain its tasks: it is only
+ * closed, which is still better than leaving it open.
+ */
+static void shutdown_loop(runner_state *st)
+{
+    if (loop_busy(st) == 0) {
+        cancel_all_tasks(st);
+        run_loop_coro(st, st->str.shutdown_asyncgens);
+        run_loop_coro(st, st->str.shutdown_default_executor);
+    }
+    PyErr_Clear();
+    if (call_void(st->loop, st->str.close) < 0)
+        PyErr_Clear();
+}
+
+/* ------------------------------------------------------------- one cell */
+
+/*
+ * Marks the task's exception as retrieved so that it is not logged when
+ * the task dies; run_until_complete does not when it re-raises a
+ * KeyboardInterrupt or SystemExit of a task it did not make.
+ */
+static void mark_retrieved(runner_state *st, PyObject *task)
+{
+    if (call_void(task, st->str.exception) < 0)
+        PyErr_Clear();
+}
+
+/*
+ * The loop stopped while the task was still pending (an exception raised
+ * outside it, the loop stopped by the user's code): cancel the task and
+ * let the loop run it to its end, so that its finally blocks and __aexit__
+ * run now and the cell never resumes later.  Errors are dropped: the
+ * exception to report is the one that stopped the loop.
+ */
+static void drain_task(runner_state *st, PyObject *task)
+{
+    PyObject *r;
+    int tries;
+
+    for (tries = 0; tries < DRAIN_TRIES; tries++) {
+        if (call_bool(task, st->str.done) != 0)
+            break;
+        if (call_void(task, st->str.cancel) < 0)
+            break;
+        r = PyObject_CallMethodOneArg(st->loop, st->str.run_until_complete,
+                                      task);
+        Py_XDECREF(r);
+        PyErr_Clear();
+    }
+    PyErr_Clear();
+}
+
+/* 1 when exc (a type or an instance) is an asyncio.CancelledError. */
+static int is_cancelled_error(runner_state *st, PyObject *exc)
+{
+    PyObject *cls = PyObject_GetAttr(st->asyncio, st->str.CancelledError);
+    int is;
+
+    if (cls == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    is = PyErr_GivenExceptionMatches(exc, cls);
+    Py_DECREF(cls);
+    return is;
+}
+
+/*
+ * The traceback of the CancelledError raised inside the cell, which carries
+ * the user's frames.  Python 3.11 re-raises that very exception out of
+ * run_until_complete (its traceback is tb); a Task that raises a fresh one
+ * instead chains the cell's as its context.  Any other context is what the
+ * cell was handling when it was cancelled, not where it was.
+ */
+static PyObject *cell_traceback(runner_state *st, PyObject *cancelled,
+                                PyObject *tb)
+{
+    PyObject *inner = PyException_GetContext(cancelled), *inner_tb = NULL;
+
+    if (inner != NULL && is_cancelled_error(st, inner))
+        inner_tb = PyException_GetTraceback(inner);
+    Py_XDECREF(inner);
+    return inner_tb != NULL ? inner_tb : Py_XNewRef(tb);
+}
+
+/*
+ * Sets KeyboardInterrupt for a cell that interrupt cancelled, with the
+ * cell's traceback and nothing chained to it.
+ */
+static void raise_interrupt(runner_state *st, PyObject *cancelled, PyObject *tb)
+{
+    PyObject *cell_tb = cell_traceback(st, cancelled, tb);
+    PyObject *exc = PyObject_CallNoArgs(PyExc_KeyboardInterrupt);
+
+    if (exc == NULL) {
+        Py_XDECREF(cell_tb);
+        return;
+    }
+    if (cell_tb != NULL)
+        PyException_SetTraceback(exc, cell_tb);
+    ((PyBaseExceptionObject *)exc)->suppress_context = 1;
+    PyErr_Restore(Py_NewRef(PyExc_KeyboardInterrupt), exc, cell_tb);
+}
+
+/*
+ * run_until_complete failed: settle the task and set the exception the cell
+ * reports.  A task that is done raised it itself (KeyboardInterrupt and
+ * SystemExit come out with the task already done: running the loop again
+ * for it would wait forever) or was cancelled by interrupt.
+ */
+static void finish_failed(runner_state *st, PyObject *task)
+{
+    PyObject *t, *v, *tb;
+    int done;
+
+    PyErr_Fetch(&t, &v, &tb);
+    PyErr_NormalizeException(&t, &v, &tb);
+    done = call_bool(task, st->str.done);
+    if (done < 0)
+        PyErr_Clear();
+    if (done == 0)
+        drain_task(st, task);
+    else if (st->interrupted && v != NULL && is_cancelled_error(st, t)) {
+        raise_interrupt(st, v, tb);
+        Py_XDECREF(t);
+        Py_XDECREF(v);
+        Py_XDECREF(tb);
+        return;
+    }
+    mark_retrieved(st, task);
+    PyErr_Restore(t, v, tb);
+}
+
+/* loop.create_task(coro, context=context); context may be NULL or None. */
+static PyObject *create_task(runner_state *st, PyObject *coro,
+                             PyObject *context)
+{
+    PyObject *args[3] = {st->loop, coro, context};
+
+    if (context == NULL || context == Py_None)
+        return PyObject_CallMethodOneArg(st->loop, st->str.create_task, coro);
+    return PyObject_VectorcallMethod(st->str.create_task, args, 2,
+                                     st->context_kw);
+}
+
+/*
+ * The loop cannot run here (nested use): let asyncio's own RuntimeError
+ * say why.  run_until_complete checks before it wraps the coroutine, which
+ * is then still ours to close.
+ */
+static PyObject *run_nested(runner_state *st, PyObject *coro)
+{
+    PyObject *r =
+        PyObject_CallMethodOneArg(st->loop, st->str.run_until_complete, coro);
+
+    if (r == NULL)
+        close_coro(st, coro);
+    return r;
+}
+
+/* Runs the task of the cell; st->task is set, the coroutine handed over. */
+static PyObject *run_task(runner_state *st)
+{
+    PyObject *r;
+
+    /* interrupt came before the task existed: it could only set the flag.
+     * Were cancel to fail, the cell would rather run than be lost. */
+    if (st->interrupted && call_void(st->task, st->str.cancel) < 0)
+        PyErr_Clear();
+    r = PyObject_CallMethodOneArg(st->loop, st->str.run_until_complete,
+                                  st->task);
+    if (r == NULL)
+        finish_failed(st, st->task);
+    return r;
+}
+
+static PyObject *asyncio_run(void *state, PyObject *coro, PyObject *context)
+{
+    runner_state *st = state;
+    PyObject *r = NULL;
+    int busy = -1;
+
+    /* A cell of this session run from inside one of its cells: the library
+     * answers AA_EBUSY first, but the outer run's state must survive even
+     * a library that does not. */
+    if (st->running) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "the asyncio runner is already running a cell of "
+                        "this session");
+        close_coro(st, coro);
+        return NULL;
+    }
+    st->interrupted = 0;
+    st->running = 1;
+    if (ensure_loop(st) == 0 && make_current(st) == 0)
+        busy = loop_busy(st);
+    if (busy != 0) {
+        if (busy > 0)
+            r = run_nested(st, coro);
+        else
+            close_coro(st, coro);
+        goto done;
+    }
+    st->task = create_task(st, coro, context);
+    if (st->task == NULL)
+        close_coro(st, coro);
+    else
+        r = run_task(st);
+done:
+    Py_CLEAR(st->task);
+    st->running = 0;
+    st->interrupted = 0;
+    return r;
+}
+
+/* ------------------------------------------------------ the other entries */
+
+static int asyncio_open(void *userdata, void **state)
+{
+    runner_state *st = PyMem_Calloc(1, sizeof(*st));
+
+    (void)userdata;
+    if (st == NULL)
+        return -1;
+    if (names_init(&st->str) < 0 ||
+        (st->context_kw = PyTuple_Pack(1, st->str.context)) == NULL) {
+        names_clear(&st->str);
+        PyMem_Free(st);
+        /* A failure of open is a status, not an exception. */
+        PyErr_Clear();
+        return -1;
+    }
+    *state = st;
+    return 0;
+}
+
+static void asyncio_close(void *state)
+{
+    runner_state *st = state;
+    PyObject *t, *v, *tb;
+
+    if (st == NULL)
+        return;
+    PyErr_Fetch(&t, &v, &tb);
+    if (st->loop != NULL) {
+        if (loop_usable(st, st->loop) == 1)
+            shutdown_loop(st);
+        PyErr_Clear();
+        unset_current(st);
+    }
+    Py_CLEAR(st->task);
+    Py_CLEAR(st->loop);
+    Py_CLEAR(st->asyncio);
+    Py_CLEAR(st->context_kw);
+    names_clear(&st->str);
+    PyMem_Free(st);
+    PyErr_Clear();
+    PyErr_Restore(t, v, tb);
+}
+
+/*
+ * Before a cell.  Until some code imports asyncio there is nothing to do:
+ * importing it here would cost every session's start-up.
+ */
+static int asyncio_enter(void *state)
+{
+    runner_state *st = state;
+
+    if (st->loop == NULL) {
+        int found = find_asyncio(st);
+        st->asyncio_at_enter = found != 0;
+        if (found <= 0)
+            return found;
+    }
+    if (ensure_loop(st) < 0 || make_current(st) < 0)
+        return -1;
+    return 0;
+}
+
+/*
+ * After a cell.  A cell that imported asyncio and made a current loop
+ * (asyncio.get_event_loop(), say) may have left tasks on it: that loop
+ * becomes the session's, so that the next cell runs them.
+ */
+static void asyncio_leave(void *state)
+{
+    runner_state *st = state;
+    PyObject *t, *v, *tb, *cur;
+
+    if (st->loop != NULL || st->asyncio_at_enter)
+        return;
+    PyErr_Fetch(&t, &v, &tb);
+    if (find_asyncio(st) > 0 && (cur = peek_current(st)) != NULL) {
+        if (cur != Py_None && loop_usable(st, cur) == 1)
+            st->loop = cur;
+        else
+            Py_DECREF(cur);
+    }
+    PyErr_Clear();
+    PyErr_Restore(t, v, tb);
+}
+
+/*
+ * From another thread, while run waits with the GIL released.  The flag
+ * covers the moment before the task exists; run checks it then.
+ */
+static int asyncio_interrupt(void *state)
+{
+    runner_state *st = state;
+    PyObject *cancel, *r;
+
+    if (!st->running)
+        return 1;
+    st->interrupted = 1;
+    if (st->task == NULL)
+        return 0;
+    cancel = PyObject_GetAttr(st->task, st->str.cancel);
+    r = cancel == NULL ? NULL
+                       : PyObject_CallMethodOneArg(
+                             st->loop, st->str.call_soon_threadsafe, cancel);
+    Py_XDECREF(cancel);
+    Py_XDECREF(r);
+    if (r != NULL)
+        return 0;
+    PyErr_Clear();
+    return 1;
+}
+
+/*
+ * Runs the loop for timeout_ms.  A timer stops it rather than a sleeping
+ * task, so that nothing is left behind when an exception cuts it short;
+ * the timer is cancelled on every way out, or it would stop a later cell.
+ */
+static int asyncio_poll(void *state, int timeout_ms)
+{
+    runner_state *st = state;
+    PyObject *delay, *stop = NULL, *timer = NULL, *r = NULL;
+    PyObject *t, *v, *tb;
+    int status;
+
+    if (st->loop == NULL || loop_usable(st, st->loop) != 1 ||
+        loop_busy(st) != 0)
+        return PyErr_Occurred() ? -1 : 0;
+    delay = PyFloat_FromDouble(timeout_ms > 0 ? timeout_ms / 1000.0 : 0.0);
+    if (delay != NULL)
+        stop = PyObject_GetAttr(st->loop, st->str.stop);
+    if (stop != NULL)
+        timer = PyObject_CallMethodObjArgs(st->loop, st->str.call_later, delay,
+                                           stop, NULL);
+    if (timer != NULL)
+        r = PyObject_CallMethodNoArgs(st->loop, st->str.run_forever);
+    status = r == NULL ? -1 : 0;
+    Py_XDECREF(r);
+    PyErr_Fetch(&t, &v, &tb);
+    if (timer != NULL && call_void(timer, st->str.cancel) < 0)
+        PyErr_Clear();
+    PyErr_Restore(t, v, tb);
+    Py_XDECREF(timer);
+    Py_XDECREF(stop);
+    Py_XDECREF(delay);
+    return status;
+}
+
+/* ------------------------------------------------------------- the entry */
+
+static const aa_runner asyncio_runner = {
+    .abi_version = AA_RUNNER_ABI_VERSION,
+    .struct_size = sizeof(aa_runner),
+    .name = "asyncio",
+    .open = asyncio_open,
+    .close = asyncio_close,
+    .run = asyncio_run,
+    .interrupt = asyncio_interrupt,
+    .poll = asyncio_poll,
+    .enter = asyncio_enter,
+    .leave = asyncio_leave,
+};
+
+AA_API int AA_RUNNER_ENTRY(const aa_runner_host *host, const aa_runner **out);
+
+AA_API int AA_RUNNER_ENTRY(const aa_runner_host *host, const aa_runner **out)
+{
+    if (host == NULL || out == NULL ||
+        host->abi_version != AA_RUNNER_ABI_VERSION)
+        return -1;
+    *out = &asyncio_runner;
+    return 0;
+}
