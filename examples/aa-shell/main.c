@@ -525,9 +525,8 @@ static aa_session *open_session(const struct config *cfg)
         opts.runner = cfg->runner;
     rc = aa_session_new(&s, &opts);
     if (rc != AA_OK)
-        fprintf(stderr, "%s: cannot start a session with runner '%s': %s\n",
-                PROGNAME, opts.runner ? opts.runner : "(default)",
-                aa_strerror(rc));
+        fprintf(stderr, "%s: cannot start a session: %s\n", PROGNAME,
+                aa_errmsg()[0] != '\0' ? aa_errmsg() : aa_strerror(rc));
     return s;
 }
 
