@@ -14,6 +14,7 @@
 #include <string.h>
 
 static PyObject *compile_fn;  /* builtins.compile */
+static PyObject *module_type; /* ast.Module */
 static PyObject *expr_type;   /* ast.Expr */
 static PyObject *assign_type; /* ast.Assign */
 static PyObject *name_type;   /* ast.Name */
@@ -36,6 +37,7 @@ static int init_statics(void)
     if ((ast = PyImport_ImportModule("_ast")) == NULL)
         return -1;
     builtins = PyImport_ImportModule("builtins");
+    module_type = PyObject_GetAttrString(ast, "Module");
     expr_type = PyObject_GetAttrString(ast, "Expr");
     assign_type = PyObject_GetAttrString(ast, "Assign");
     name_type = PyObject_GetAttrString(ast, "Name");
@@ -45,7 +47,8 @@ static int init_statics(void)
     Py_DECREF(ast);
     Py_XDECREF(builtins);
     Py_XDECREF(store_type);
-    if (!expr_type || !assign_type || !name_type || !store_ctx || !compile_fn)
+    if (!module_type || !expr_type || !assign_type || !name_type ||
+        !store_ctx || !compile_fn)
         return -1;
     last_name = PyUnicode_InternFromString("<last value>");
     return last_name != NULL ? 0 : -1;
@@ -155,6 +158,40 @@ static long long_attr(PyObject *node, const char *name)
     return n;
 }
 
+/* Adds "in AST transformer <t>" to the exception that is set. */
+static void note_transformer(PyObject *t)
+{
+    PyObject *type, *exc, *tb, *note, *r = NULL;
+
+    PyErr_Fetch(&type, &exc, &tb);
+    PyErr_NormalizeException(&type, &exc, &tb);
+    note = PyUnicode_FromFormat("raised by the AST transformer %R, so the "
+                                "cell did not run; the transformer was "
+                                "taken off autoawait.ast_transformers",
+                                t);
+    if (exc != NULL && note != NULL)
+        r = PyObject_CallMethod(exc, "add_note", "O", note);
+    Py_XDECREF(r);
+    Py_XDECREF(note);
+    PyErr_Clear();
+    if (tb != NULL && exc != NULL)
+        PyException_SetTraceback(exc, tb);
+    PyErr_Restore(type, exc, tb);
+}
+
+/* Takes a transformer that failed off the list, as IPython does: left
+ * there, it would fail every cell that follows. */
+static void forget_transformer(PyObject *transformers, PyObject *t)
+{
+    PyObject *type, *exc, *tb, *r;
+
+    PyErr_Fetch(&type, &exc, &tb);
+    r = PyObject_CallMethod(transformers, "remove", "O", t);
+    Py_XDECREF(r);
+    PyErr_Clear();
+    PyErr_Restore(type, exc, tb);
+}
+
 /* Makes an AST node of type with the location of where, plus kwargs. */
 static PyObject *node_at(PyObject *type, PyObject *where, PyObject *kw)
 {
@@ -222,6 +259,47 @@ done:
 }
 
 /*
+ * Applies the session's AST transformers (autoawait.ast_transformers) in
+ * order, to sync and async cells alike, before the library's own rewrite.
+ * Takes mod; returns the new tree, or NULL with the exception of the
+ * transformer that failed, a note naming it added.
+ */
+static PyObject *transform(PyObject *transformers, PyObject *mod)
+{
+    PyObject *list = PySequence_Tuple(transformers), *ast = NULL, *t, *r;
+    Py_ssize_t i;
+
+    for (i = 0; list != NULL && mod != NULL && i < PyTuple_GET_SIZE(list);
+         i++) {
+        t = PyTuple_GET_ITEM(list, i);
+        r = PyObject_CallMethod(t, "visit", "O", mod);
+        Py_SETREF(mod, r);
+        if (r != NULL && !PyObject_TypeCheck(r, (PyTypeObject *)module_type)) {
+            PyErr_Format(PyExc_TypeError,
+                         "AST transformer %R returned %.100s, not an "
+                         "ast.Module",
+                         t, Py_TYPE(r)->tp_name);
+            Py_CLEAR(mod);
+        }
+        if (mod == NULL) {
+            note_transformer(t);
+            forget_transformer(transformers, t);
+        }
+    }
+    /* Transformers often make nodes without a place in the source. */
+    if (mod != NULL && (ast = PyImport_ImportModule("ast")) != NULL)
+        r = PyObject_CallMethod(ast, "fix_missing_locations", "O", mod);
+    else
+        r = NULL;
+    if (r == NULL)
+        Py_CLEAR(mod);
+    Py_XDECREF(r);
+    Py_XDECREF(ast);
+    Py_XDECREF(list);
+    return mod;
+}
+
+/*
  * Parses src (NUL-terminated, valid UTF-8), rewrites it, and compiles it
  * once.  *displays tells whether the cell leaves a value to display.
  */
@@ -237,6 +315,8 @@ PyObject *aa__cell_compile(aa_session *s, const char *src, PyObject *file,
     if (init_statics() < 0)
         return NULL;
     mod = Py_CompileStringObject(src, file, Py_file_input, &cf, -1);
+    if (mod != NULL && PyList_GET_SIZE(s->transformers) > 0)
+        mod = transform(s->transformers, mod);
     if (mod == NULL)
         return NULL;
     *displays = keep_last_value(mod, src);
@@ -308,7 +388,7 @@ static void run_checked(aa_session *s, char *buf, size_t len, PyObject *file,
     int displays, m = aa__magic_try(s, buf, len, &eol);
 
     if (m < 0) {
-        aa__result_from_exception(r, AA__PHASE_RUN);
+        aa__result_from_exception(r, AA__PHASE_RUN, AA__KEEP(s));
         return;
     }
     if (m > 0) {
@@ -320,7 +400,7 @@ static void run_checked(aa_session *s, char *buf, size_t len, PyObject *file,
     code = aa__cell_compile(s, buf, file, &displays);
     if (code == NULL) {
         give_syntax_error_text(buf);
-        aa__result_from_exception(r, AA__PHASE_COMPILE);
+        aa__result_from_exception(r, AA__PHASE_COMPILE, AA__KEEP(s));
         return;
     }
     if (aa__sources_add(file, buf, len, defines_code(code)) < 0)
@@ -342,7 +422,7 @@ int aa__cell_run(aa_session *s, const char *src, size_t len, aa_result *r)
         return aa__result_fail(r, AA_EPYTHON, "cannot prepare the cell");
     }
     if (check_bytes(src, len) < 0) {
-        aa__result_from_exception(r, AA__PHASE_COMPILE);
+        aa__result_from_exception(r, AA__PHASE_COMPILE, AA__KEEP(s));
     } else if ((buf = malloc(len + 1)) == NULL) {
         aa__result_fail(r, AA_ENOMEM, "out of memory copying the cell");
     } else {

@@ -55,6 +55,10 @@ static int display(aa_session *s, aa_result *r)
         Py_DECREF(value);
         return -1;
     }
+    if (s->capture && r != NULL) {
+        Py_INCREF(value);
+        Py_XSETREF(s->captured_value, value);
+    }
     if (r != NULL && value != Py_None) {
         if (PyDict_SetItemString(s->ns, "_", value) < 0 ||
             (repr = PyObject_Repr(value)) == NULL) {
@@ -93,7 +97,7 @@ int aa__exec_code(aa_session *s, PyObject *code, int displays, aa_result *r)
         if (!PyErr_Occurred())
             PyErr_Format(PyExc_RuntimeError, "runner '%s' failed to start",
                          o->entry->name);
-        return aa__result_from_exception(r, AA__PHASE_RUN);
+        return aa__result_from_exception(r, AA__PHASE_RUN, AA__KEEP(s));
     }
     aa__interrupt_cell_begin(s, is_async ? AA__CELL_ASYNC : AA__CELL_SYNC);
     value = is_async ? run_async(s, code, &broken) : run_sync(s, code);
@@ -110,5 +114,6 @@ int aa__exec_code(aa_session *s, PyObject *code, int displays, aa_result *r)
                                "the runner returned neither a result nor an "
                                "exception");
     }
-    return ok ? AA_OK : aa__result_from_exception(r, AA__PHASE_RUN);
+    return ok ? AA_OK
+              : aa__result_from_exception(r, AA__PHASE_RUN, AA__KEEP(s));
 }

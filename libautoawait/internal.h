@@ -38,6 +38,9 @@ int aa__runner_check(const aa_runner *r, const char *name, const char *where,
                      aa_runner *copy, char *err, size_t errlen);
 int aa__registry_find(const char *name, const aa__runner_entry **out, char *err,
                       size_t errlen);
+aa__runner_entry *aa__runner_entry_new(const char *name, const aa_runner *vt,
+                                       void *userdata, const char *where,
+                                       int *rc, char *err, size_t errlen);
 int aa__registry_add(const char *name, const aa_runner *vt, void *userdata,
                      void *dl, const char *path, char *err, size_t errlen);
 int aa__registry_add_loaded(const char *name, const aa_runner *vt, void *dl,
@@ -54,6 +57,8 @@ typedef struct aa__opened {
     struct aa__opened *next;
     const aa__runner_entry *entry;
     void *state;
+    aa__runner_entry *owned; /* a runner of this session alone, or NULL */
+    struct aa_pyrunner *py;  /* the callable behind it, or NULL */
 } aa__opened;
 
 struct aa_session {
@@ -65,9 +70,14 @@ struct aa_session {
     PyObject *ns;              /* globals and locals of every cell */
     PyObject *context;         /* contextvars.Context of every cell */
     PyObject *out, *err;       /* writers when write is set, else NULL */
+    PyObject *transformers;    /* autoawait.ast_transformers: a list */
+    int capture;               /* keep the objects below (Session.exec) */
+    PyObject *captured_value;  /* the displayed value of the last cell */
+    PyObject *captured_exc;    /* the exception of the last cell */
     aa__opened *opened;        /* every runner opened, current first */
     aa__opened *runner;        /* the current one */
     int busy;                  /* a cell runs; guarded by the GIL */
+    struct aa_session *inner;  /* a session whose cell runs in this cell */
     int cell_kind;             /* AA__CELL_*; guarded by the GIL */
     unsigned long cell_thread; /* PyThread ident of the cell's thread */
     int async_exc_set;         /* an async KeyboardInterrupt is pending */
@@ -80,6 +90,11 @@ struct aa_session {
 };
 
 int aa__session_use_runner(aa_session *s, const char *name);
+int aa__session_choose_runner(aa_session *s, const char *arg);
+int aa__session_use_callable(aa_session *s, const char *name, PyObject *fn);
+int aa__session_exec(aa_session *s, const char *src, size_t len,
+                     aa_result *r);
+aa_session *aa__current_session(void);
 int aa__session_fail(aa_session *s, int status, const char *fmt, ...);
 
 /* ----------------------------------------------------------------- results */
@@ -95,7 +110,9 @@ struct aa_result {
 };
 
 enum { AA__PHASE_COMPILE, AA__PHASE_RUN };
-int aa__result_from_exception(aa_result *r, int phase);
+int aa__result_from_exception(aa_result *r, int phase, PyObject **keep);
+/* Where a cell's exception object is kept, if the session asks. */
+#define AA__KEEP(s) ((s)->capture ? &(s)->captured_exc : NULL)
 int aa__result_set_string(char **field, PyObject *str);
 int aa__result_fail(aa_result *r, int status, const char *message);
 
@@ -119,6 +136,11 @@ void aa__sources_flush(void);
 void aa__sources_forget(aa_session *s);
 PyObject *aa__cell_filename(const aa_session *s, unsigned long n);
 int aa__cell_filename_is(const aa_session *s, PyObject *file);
+
+/* ------------------------------------------------------------ the module */
+
+int aa__module_install(void);
+PyObject *aa__session_new_object(aa_session *s);
 
 /* ------------------------------------------------------------------ output */
 

@@ -24,10 +24,15 @@
 /* Called with the GIL held, on the watcher thread. */
 static void deliver(aa_session *s)
 {
-    aa__opened *o = s->runner;
+    aa__opened *o;
 
     if (!atomic_exchange(&s->intr_pending, 0))
         return;
+    /* A nested session's cell running inside this one is what the user
+     * waits for: stop the innermost. */
+    while (s->inner != NULL)
+        s = s->inner;
+    o = s->runner;
     /* The first interrupt of an async cell goes through the runner; a
      * second one, or one the runner cannot take, forces the cell: a
      * coroutine stuck in a busy loop never lets a cancellation run. */

@@ -50,7 +50,6 @@ static int load_file(const char *name, const char *path, char *err,
     aa_runner_host host = {AA_RUNNER_ABI_VERSION, sizeof(aa_runner_host),
                            AA_VERSION_STRING, NULL};
     const aa_runner *vt = NULL;
-    aa_runner copy;
     aa_runner_entry_fn entry;
     void *dl;
     int rc;
@@ -80,10 +79,7 @@ static int load_file(const char *name, const char *path, char *err,
         rc = AA_ERUNNER;
         goto fail;
     }
-    rc = aa__runner_check(vt, name, path, &copy, err, errlen);
-    if (rc != AA_OK)
-        goto fail;
-    rc = aa__registry_add_loaded(name, &copy, dl, path, err, errlen);
+    rc = aa__registry_add_loaded(name, vt, dl, path, err, errlen);
     if (rc != AA_OK)
         goto fail;
     return AA_OK;

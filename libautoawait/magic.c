@@ -3,9 +3,10 @@
  *
  * Only %autoawait lives here (IPython's spelling and messages): with no
  * argument it prints the state; on/off/true/false in any case turn
- * top-level await on or off; a runner name switches the session's runner
- * and turns autoawait on.  Anything else starting with '%' is left to the
- * Python compiler, which calls it what it is.  Console magics (%time ...)
+ * top-level await on or off; a runner name, the name of a callable in the
+ * namespace, or the import path of a callable switches the session's
+ * runner and turns autoawait on.  Anything else starting with '%' is left to
+ * the Python compiler, which calls it what it is.  Console magics (%time ...)
  * belong to the console, not here.
  */
 #include "internal.h"
@@ -40,20 +41,109 @@ static int autoawait_magic(aa_session *s, const char *arg)
         s->autoawait = 0;
         return 0;
     }
-    if (!aa__runner_name_ok(arg)) {
-        PyErr_Format(PyExc_ValueError,
-                     "%%autoawait: '%s' is not on, off, true, false or a "
-                     "runner name ([a-z0-9_]+)",
-                     arg);
+    if (aa__session_choose_runner(s, arg) < 0)
         return -1;
-    }
-    if (aa__session_use_runner(s, arg) != AA_OK) {
-        PyErr_Format(PyExc_ValueError, "%%autoawait %s: %s", arg, s->errmsg);
-        s->errmsg[0] = '\0';
-        return -1;
-    }
-    s->autoawait = 1;
+    s->autoawait = 1; /* choosing a runner means wanting to await */
     return 0;
+}
+
+/* "pkg.mod.func": dotted identifiers, at least one dot. */
+static int is_dotted(const char *arg)
+{
+    const char *p = arg;
+    int dots = 0;
+
+    for (;;) {
+        if (!isalpha((unsigned char)*p) && *p != '_')
+            return 0;
+        while (isalnum((unsigned char)*p) || *p == '_')
+            p++;
+        if (*p == '\0')
+            return dots > 0;
+        if (*p++ != '.')
+            return 0;
+        dots++;
+    }
+}
+
+/* A callable named arg: the namespace's, or an import path's.  New
+ * reference; NULL with an exception set when it cannot be had. */
+static PyObject *find_callable(aa_session *s, const char *arg)
+{
+    PyObject *obj, *mod;
+    const char *dot = strrchr(arg, '.');
+
+    if (dot == NULL) {
+        obj = PyDict_GetItemString(s->ns, arg);
+        if (obj == NULL) {
+            PyErr_Format(PyExc_ValueError,
+                         "%%autoawait %s: no runner and no name '%s' in the "
+                         "session (%s)",
+                         arg, arg, s->errmsg);
+            return NULL;
+        }
+        Py_INCREF(obj);
+        return obj;
+    }
+    if (!is_dotted(arg)) {
+        PyErr_Format(PyExc_ValueError,
+                     "%%autoawait: '%s' is not on, off, true, false, a "
+                     "runner name, a name or an import path",
+                     arg);
+        return NULL;
+    }
+    obj = PyUnicode_FromStringAndSize(arg, dot - arg);
+    mod = obj != NULL ? PyImport_Import(obj) : NULL;
+    Py_XDECREF(obj);
+    if (mod == NULL)
+        return NULL;
+    obj = PyObject_GetAttrString(mod, dot + 1);
+    Py_DECREF(mod);
+    return obj;
+}
+
+/*
+ * Makes arg the session's runner, as `%autoawait ARG` and
+ * autoawait.set_runner do: a registered or plugin runner by that name,
+ * else a callable of the namespace by that name (IPython's way), else a
+ * callable at an import path "pkg.mod.func".  On failure nothing changes
+ * and a Python exception says why.
+ */
+int aa__session_choose_runner(aa_session *s, const char *arg)
+{
+    PyObject *fn;
+    int rc;
+
+    s->errmsg[0] = '\0';
+    if (aa__runner_name_ok(arg)) {
+        rc = aa__session_use_runner(s, arg);
+        if (rc == AA_OK)
+            goto done;
+        if (rc != AA_ENOTFOUND) {
+            PyErr_Format(PyExc_ValueError, "%%autoawait %s: %s", arg,
+                         s->errmsg);
+            goto done;
+        }
+    } else if (!isalpha((unsigned char)arg[0]) && arg[0] != '_') {
+        PyErr_Format(PyExc_ValueError,
+                     "%%autoawait: '%s' is not on, off, true, false, a "
+                     "runner name or the name of a callable",
+                     arg);
+        goto done;
+    }
+    fn = find_callable(s, arg);
+    if (fn != NULL && !PyCallable_Check(fn)) {
+        PyErr_Format(PyExc_ValueError,
+                     "%%autoawait %s: %.100s object is not callable, so it "
+                     "cannot run coroutines",
+                     arg, Py_TYPE(fn)->tp_name);
+    } else if (fn != NULL) {
+        aa__session_use_callable(s, arg, fn);
+    }
+    Py_XDECREF(fn);
+done:
+    s->errmsg[0] = '\0';
+    return PyErr_Occurred() ? -1 : 0;
 }
 
 /*

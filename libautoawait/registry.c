@@ -84,27 +84,54 @@ static aa__runner_entry *lookup(const char *name)
     return NULL;
 }
 
-/* Adds a checked runner.  The caller holds registry_lock. */
+/*
+ * Makes an entry for a runner, after the checks every runner goes through.
+ * The entry is the caller's: the registry's list, or a session's own (a
+ * callable of its namespace).  NULL with *rc and err set on failure.
+ */
+aa__runner_entry *aa__runner_entry_new(const char *name, const aa_runner *vt,
+                                       void *userdata, const char *where,
+                                       int *rc, char *err, size_t errlen)
+{
+    aa__runner_entry *e;
+    aa_runner copy;
+
+    *rc = aa__runner_check(vt, name, where, &copy, err, errlen);
+    if (*rc != AA_OK)
+        return NULL;
+    if ((e = calloc(1, sizeof *e)) == NULL) {
+        snprintf(err, errlen, "out of memory registering runner '%s'", name);
+        *rc = AA_ENOMEM;
+        return NULL;
+    }
+    snprintf(e->name, sizeof e->name, "%s", name);
+    e->vt = copy;
+    e->vt.name = e->name;
+    e->userdata = userdata;
+    return e;
+}
+
+/* Adds a runner to the process's list.  The caller holds registry_lock. */
 static int add_locked(const char *name, const aa_runner *vt, void *userdata,
                       void *dl, const char *path, char *err, size_t errlen)
 {
     aa__runner_entry *e;
+    int rc;
 
     if (lookup(name) != NULL) {
         snprintf(err, errlen, "a runner called '%s' is already registered",
                  name);
         return AA_EINVAL;
     }
-    e = calloc(1, sizeof *e);
-    if (e == NULL || (path != NULL && (e->path = strdup(path)) == NULL)) {
+    e = aa__runner_entry_new(name, vt, userdata, path ? path : "the process",
+                             &rc, err, errlen);
+    if (e == NULL)
+        return rc;
+    if (path != NULL && (e->path = strdup(path)) == NULL) {
         free(e);
         snprintf(err, errlen, "out of memory registering runner '%s'", name);
         return AA_ENOMEM;
     }
-    snprintf(e->name, sizeof e->name, "%s", name);
-    e->vt = *vt;
-    e->vt.name = e->name;
-    e->userdata = userdata;
     e->dl = dl;
     e->next = registry;
     registry = e;
@@ -159,7 +186,6 @@ int aa__registry_add_loaded(const char *name, const aa_runner *vt, void *dl,
 
 int aa_runner_register(const aa_runner *runner, void *userdata)
 {
-    aa_runner copy;
     const char *name = runner != NULL ? runner->name : NULL;
     int rc;
 
@@ -173,10 +199,7 @@ int aa_runner_register(const aa_runner *runner, void *userdata)
                                   "characters");
         return AA_EINVAL;
     }
-    rc = aa__runner_check(runner, name, "registered in process", &copy,
-                          aa__thread_errmsg, AA__ERRMSG_SIZE);
-    if (rc == AA_OK)
-        rc = aa__registry_add(name, &copy, userdata, NULL, NULL,
-                              aa__thread_errmsg, AA__ERRMSG_SIZE);
+    rc = aa__registry_add(name, runner, userdata, NULL, NULL, aa__thread_errmsg,
+                          AA__ERRMSG_SIZE);
     return rc;
 }

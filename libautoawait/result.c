@@ -137,9 +137,10 @@ static int exit_code_of(aa_result *r, PyObject *exc)
 /*
  * Takes the exception that is set and turns it into r.  The phase tells a
  * SyntaxError from compiling the cell (AA_SYNTAX_ERROR) from one the
- * running code raised (AA_EXCEPTION).  Returns the status.
+ * running code raised (AA_EXCEPTION).  When keep is not NULL it gets a
+ * reference to the exception object.  Returns the status.
  */
-int aa__result_from_exception(aa_result *r, int phase)
+int aa__result_from_exception(aa_result *r, int phase, PyObject **keep)
 {
     PyObject *type, *exc, *tb;
     const char *name;
@@ -172,6 +173,10 @@ int aa__result_from_exception(aa_result *r, int phase)
     if (r->message == NULL)
         set_text(&r->message, exc, 0);
     set_traceback(r, exc);
+    if (keep != NULL) {
+        Py_XSETREF(*keep, exc);
+        Py_INCREF(exc);
+    }
     Py_XDECREF(type);
     Py_XDECREF(tb);
     Py_DECREF(exc);

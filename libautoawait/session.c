@@ -10,6 +10,8 @@
  */
 #include "internal.h"
 
+#include "pyrunner.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,6 +80,8 @@ static void close_runners(aa_session *s)
             o->entry->vt.close(o->state);
         if (PyErr_Occurred())
             PyErr_Clear();
+        aa__pyrunner_free(o->py);
+        free(o->owned);
         free(o);
     }
     s->runner = NULL;
@@ -101,6 +105,9 @@ static void destroy(aa_session *s)
         aa__output_end(s, saved);
     Py_CLEAR(s->ns);
     Py_CLEAR(s->context);
+    Py_CLEAR(s->transformers);
+    Py_CLEAR(s->captured_value);
+    Py_CLEAR(s->captured_exc);
     aa__output_free(s);
     if (PyErr_Occurred())
         PyErr_Clear();
@@ -142,8 +149,9 @@ int aa_session_new(aa_session **out, const aa_options *opts)
     }
     s->ns = make_namespace();
     s->context = s->ns != NULL ? PyContext_New() : NULL;
-    if (s->context == NULL || aa__output_make(s) < 0 ||
-        aa__interrupt_start(s) < 0)
+    s->transformers = s->context != NULL ? PyList_New(0) : NULL;
+    if (s->transformers == NULL || aa__module_install() < 0 ||
+        aa__output_make(s) < 0 || aa__interrupt_start(s) < 0)
         goto fail;
     if ((rc = aa__session_use_runner(s, o.runner)) != AA_OK)
         goto fail;
@@ -175,40 +183,93 @@ void aa_session_free(aa_session *s)
 }
 
 /*
- * Makes the runner called name the session's, opening it for this session
- * on first use.  The GIL is held.  On failure nothing changes.
+ * Opens e for the session (once: a runner opened before is reused, so that
+ * switching away from asyncio and back finds the same loop) and makes it
+ * the current runner.  owned and py, when given, belong to the session from
+ * then on, also on failure.  The GIL is held.
  */
-int aa__session_use_runner(aa_session *s, const char *name)
+static int use_entry(aa_session *s, const aa__runner_entry *e,
+                     aa__runner_entry *owned, aa_pyrunner *py)
 {
-    const aa__runner_entry *e;
     aa__opened *o;
     int rc;
 
-    rc = aa__registry_find(name, &e, s->errmsg, sizeof s->errmsg);
-    if (rc != AA_OK)
-        return rc;
-    for (o = s->opened; o != NULL; o = o->next)
+    for (o = owned == NULL ? s->opened : NULL; o != NULL; o = o->next)
         if (o->entry == e)
             break;
     if (o == NULL) {
-        if ((o = calloc(1, sizeof *o)) == NULL)
+        if ((o = calloc(1, sizeof *o)) == NULL) {
+            free(owned);
+            aa__pyrunner_free(py);
             return aa__session_fail(s, AA_ENOMEM, "out of memory");
+        }
         o->entry = e;
+        o->owned = owned;
+        o->py = py;
         rc = e->vt.open != NULL ? e->vt.open(e->userdata, &o->state) : 0;
         if (PyErr_Occurred())
             PyErr_Clear();
         if (rc != 0) {
+            free(owned);
+            aa__pyrunner_free(py);
             free(o);
             return aa__session_fail(s, AA_ERUNNER,
                                     "runner '%s' could not open a session "
                                     "(its open returned %d)",
-                                    name, rc);
+                                    e->name, rc);
         }
         o->next = s->opened;
         s->opened = o;
     }
     s->runner = o;
     return AA_OK;
+}
+
+/* Makes the runner called name, registered or a plugin, the session's.
+ * On failure nothing changes and s->errmsg says why. */
+int aa__session_use_runner(aa_session *s, const char *name)
+{
+    const aa__runner_entry *e;
+    int rc = aa__registry_find(name, &e, s->errmsg, sizeof s->errmsg);
+
+    return rc != AA_OK ? rc : use_entry(s, e, NULL, NULL);
+}
+
+/*
+ * Makes the callable fn, chosen by name, a runner of this session alone:
+ * through the bindings it becomes a C runner like any other.  A callable
+ * chosen before under the same name is reused.  Python exception set on
+ * failure.
+ */
+int aa__session_use_callable(aa_session *s, const char *name, PyObject *fn)
+{
+    aa__opened *o;
+    aa__runner_entry *e;
+    aa_pyrunner *py;
+    int rc;
+
+    for (o = s->opened; o != NULL; o = o->next) {
+        if (o->py != NULL && aa__pyrunner_callable(o->py) == fn &&
+            strcmp(o->entry->name, name) == 0) {
+            s->runner = o;
+            return 0;
+        }
+    }
+    if ((py = aa__pyrunner_new(name, fn)) == NULL)
+        return -1;
+    e = aa__runner_entry_new(name, aa__pyrunner_vtable(py), py,
+                             "a Python callable", &rc, s->errmsg,
+                             sizeof s->errmsg);
+    if (e == NULL) {
+        aa__pyrunner_free(py);
+        PyErr_Format(PyExc_ValueError, "%s", s->errmsg);
+        return -1;
+    }
+    if (use_entry(s, e, e, py) != AA_OK) {
+        PyErr_Format(PyExc_RuntimeError, "%s", s->errmsg);
+        return -1;
+    }
+    return 0;
 }
 
 int aa_session_set_runner(aa_session *s, const char *name)
@@ -257,6 +318,35 @@ const char *aa_session_errmsg(const aa_session *s)
     return s != NULL ? s->errmsg : "no session";
 }
 
+/* The session whose cell runs on this thread: the autoawait module acts on
+ * it.  Cells nest (a cell may run a cell of another session), so each run
+ * puts back the one it found. */
+static _Thread_local aa_session *current;
+
+aa_session *aa__current_session(void)
+{
+    return current;
+}
+
+/* Runs one cell of s into r.  The GIL is held. */
+int aa__session_exec(aa_session *s, const char *src, size_t len, aa_result *r)
+{
+    aa_session *outer = current;
+
+    if (s->busy)
+        return aa__result_fail(r, AA_EBUSY, "a cell of the session is running");
+    s->busy = 1;
+    current = s;
+    if (outer != NULL)
+        outer->inner = s; /* an interrupt of outer reaches this cell */
+    aa__cell_run(s, src, len, r);
+    if (outer != NULL)
+        outer->inner = NULL;
+    current = outer;
+    s->busy = 0;
+    return r->status;
+}
+
 int aa_execn(aa_session *s, const char *source, size_t len, aa_result **out)
 {
     aa_result *r;
@@ -273,13 +363,7 @@ int aa_execn(aa_session *s, const char *source, size_t len, aa_result **out)
     if ((rc = aa__interp_enter(&g)) != AA_OK) {
         aa__result_fail(r, rc, "no Python interpreter");
     } else {
-        if (s->busy) {
-            aa__result_fail(r, AA_EBUSY, "a cell of the session is running");
-        } else {
-            s->busy = 1;
-            aa__cell_run(s, source != NULL ? source : "", len, r);
-            s->busy = 0;
-        }
+        aa__session_exec(s, source != NULL ? source : "", len, r);
         aa__interp_leave(g);
     }
     rc = r->status;

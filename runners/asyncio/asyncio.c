@@ -472,18 +472,21 @@ static PyObject *create_task(runner_state *st, PyObject *coro,
 }
 
 /*
- * The loop cannot run here (nested use): let asyncio's own RuntimeError
- * say why.  run_until_complete checks before it wraps the coroutine, which
- * is then still ours to close.
+ * A loop runs already in this thread: the session's own (a cell of this
+ * session running a cell of it again) or another session's, whose cell is
+ * running this one (a nested session).  asyncio cannot run one loop inside
+ * another, so say what works instead.
  */
 static PyObject *run_nested(runner_state *st, PyObject *coro)
 {
-    PyObject *r =
-        PyObject_CallMethodOneArg(st->loop, st->str.run_until_complete, coro);
-
-    if (r == NULL)
-        close_coro(st, coro);
-    return r;
+    PyErr_SetString(PyExc_RuntimeError,
+                    "cannot run this async cell: an asyncio event loop is "
+                    "already running in this thread (a nested session "
+                    "under asyncio).  Run the nested session from a sync "
+                    "cell, or use the trio runner (%autoawait trio), whose "
+                    "nested sessions run while the outer cell awaits");
+    close_coro(st, coro);
+    return NULL;
 }
 
 /* Runs the task of the cell; st->task is set, the coroutine handed over. */
