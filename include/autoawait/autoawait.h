@@ -249,6 +249,61 @@ AA_API const char *aa_errmsg(void);
  */
 AA_API void aa_interrupt(aa_session *s);
 
+/* --------------------------------------------------------------- consoles */
+
+/* What aa_is_complete answers. */
+enum {
+    AA_INPUT_COMPLETE = 0,   /* a whole cell: run it */
+    AA_INPUT_INCOMPLETE = 1, /* more lines are wanted */
+    AA_INPUT_INVALID = 2     /* it can never be valid: run it to show why */
+};
+
+/*
+ * Tells a console whether source, the lines typed so far joined with "\n",
+ * is a whole cell.  It is parsed with the session's flags, so with
+ * autoawait on `async with x:` wants more lines, like `with x:`.  As in
+ * Python's console, a block (a last line that is indented) ends with a
+ * blank line; a one-line magic (`%...`) is always complete.  When the
+ * answer is AA_INPUT_INCOMPLETE and indent is not NULL, *indent gets the
+ * number of spaces the next line should start with (one level more after
+ * a line ending in ':'); otherwise 0.  Runs nothing.
+ * Thread: any | GIL: taken | Errors: AA_EINVAL, AA_EPYTHON
+ */
+AA_API int aa_is_complete(aa_session *s, const char *source, int *indent);
+
+typedef struct aa_completions aa_completions; /* opaque */
+
+/*
+ * Completes the word before byte offset cursor of line (NUL-terminated
+ * UTF-8), from the session's namespace and builtins: names, keywords,
+ * attributes along a dotted name (reached with getattr, nothing is
+ * called), module names after `import` and `from`, and names after
+ * `from MODULE import`.  Names starting with '_' are offered only when the
+ * word starts with '_'.  On AA_OK *out gets a sorted list the caller frees
+ * with aa_completions_free (possibly empty); each item replaces the bytes
+ * from aa_completions_start to the cursor.  On failure *out is NULL.
+ * Thread: any | GIL: taken | Errors: AA_EINVAL (NULLs, cursor past the
+ * end), AA_ENOMEM, AA_EPYTHON
+ */
+AA_API int aa_complete(aa_session *s, const char *line, size_t cursor,
+                       aa_completions **out);
+
+/*
+ * Accessors of a completion list: how many items, item i (NULL past the
+ * end; valid as long as the list), and the byte offset in the line where
+ * the completed word starts.
+ * Thread: any | GIL: not needed | Errors: none
+ */
+AA_API size_t aa_completions_count(const aa_completions *c);
+AA_API const char *aa_completions_item(const aa_completions *c, size_t i);
+AA_API size_t aa_completions_start(const aa_completions *c);
+
+/*
+ * Frees a completion list.  NULL is fine.
+ * Thread: any | GIL: not needed | Errors: none
+ */
+AA_API void aa_completions_free(aa_completions *c);
+
 /*
  * Finalizes the interpreter if the library started it and no session is
  * left; an interpreter the host started is left alone.  After the library

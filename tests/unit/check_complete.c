@@ -1,0 +1,168 @@
+/*
+ * check_complete.c -- what a console asks while the user types:
+ * aa_is_complete and aa_complete.
+ */
+#include "testutil.h"
+
+static aa_session *s;
+
+static void setup(void)
+{
+    s = tu_session(NULL);
+}
+
+static void teardown(void)
+{
+    aa_session_free(s);
+    tu_clear();
+}
+
+static void expect_state(const char *src, int state, int indent)
+{
+    int got = -99, rc = aa_is_complete(s, src, &got);
+
+    ck_assert_msg(rc == state, "'%s': %d, want %d", src, rc, state);
+    ck_assert_msg(got == indent, "'%s': indent %d, want %d", src, got, indent);
+}
+
+START_TEST(whole_cells_and_more_lines)
+{
+    expect_state("", AA_INPUT_COMPLETE, 0);
+    expect_state("x = 1", AA_INPUT_COMPLETE, 0);
+    expect_state("await f()", AA_INPUT_COMPLETE, 0);
+    expect_state("%autoawait trio", AA_INPUT_COMPLETE, 0);
+    expect_state("x = (1,", AA_INPUT_INCOMPLETE, 0);
+    expect_state("'''doc", AA_INPUT_INCOMPLETE, 0);
+    expect_state("x = 1 + \\", AA_INPUT_INCOMPLETE, 0);
+    expect_state("if x:", AA_INPUT_INCOMPLETE, 4);
+    expect_state("async with x:", AA_INPUT_INCOMPLETE, 4);
+    expect_state("async with x:\n    async for y in z:", AA_INPUT_INCOMPLETE,
+                 8);
+    expect_state("async with x:\n    await y", AA_INPUT_INCOMPLETE, 4);
+    expect_state("async with x:\n    await y\n", AA_INPUT_INCOMPLETE, 4);
+    expect_state("async with x:\n    await y\n\n", AA_INPUT_COMPLETE, 0);
+    expect_state("def f():\n    return 1\n   \n", AA_INPUT_COMPLETE, 0);
+    expect_state("x = = 1", AA_INPUT_INVALID, 0);
+    expect_state("x = 1\n    y = 2", AA_INPUT_INVALID, 0);
+    expect_state("'\xff'", AA_INPUT_INVALID, 0);
+}
+END_TEST
+
+START_TEST(await_follows_the_session_switch)
+{
+    ck_assert_int_eq(aa_is_complete(s, "await f()", NULL), AA_INPUT_COMPLETE);
+    aa_session_set_autoawait(s, 0);
+    /* Off, an await is still parsed; the compiler refuses it later, and
+     * the console should run it to show that. */
+    ck_assert_int_ne(aa_is_complete(s, "async with x:", NULL),
+                     AA_INPUT_COMPLETE);
+    ck_assert_int_eq(aa_is_complete(NULL, "x", NULL), AA_EINVAL);
+    ck_assert_int_eq(aa_is_complete(s, NULL, NULL), AA_EINVAL);
+}
+END_TEST
+
+/* Completes line at its end; returns the list, checks start. */
+static aa_completions *complete(const char *line, size_t start)
+{
+    aa_completions *c = NULL;
+
+    ck_assert_int_eq(aa_complete(s, line, strlen(line), &c), AA_OK);
+    ck_assert_ptr_nonnull(c);
+    ck_assert_uint_eq(aa_completions_start(c), start);
+    return c;
+}
+
+static int has(const aa_completions *c, const char *item)
+{
+    size_t i;
+
+    for (i = 0; i < aa_completions_count(c); i++)
+        if (strcmp(aa_completions_item(c, i), item) == 0)
+            return 1;
+    return 0;
+}
+
+START_TEST(names_from_earlier_cells_keywords_and_builtins)
+{
+    aa_completions *c;
+
+    tu_run(s, "answer_value = 42\nanswer_fn = len", AA_OK);
+    c = complete("x = answ", 4);
+    ck_assert_uint_eq(aa_completions_count(c), 2);
+    ck_assert_str_eq(aa_completions_item(c, 0), "answer_fn");
+    ck_assert_str_eq(aa_completions_item(c, 1), "answer_value");
+    ck_assert_ptr_null(aa_completions_item(c, 2));
+    aa_completions_free(c);
+    c = complete("awa", 0);
+    ck_assert(has(c, "await"));
+    aa_completions_free(c);
+    c = complete("prin", 0);
+    ck_assert(has(c, "print"));
+    aa_completions_free(c);
+    c = complete("_", 0);
+    ck_assert(has(c, "__name__"));
+    aa_completions_free(c);
+    c = complete("3", 0);
+    ck_assert_uint_eq(aa_completions_count(c), 0);
+    aa_completions_free(c);
+}
+END_TEST
+
+START_TEST(attributes_modules_and_utf8_offsets)
+{
+    aa_completions *c;
+
+    tu_run(s,
+           "import asyncio\nclass K:\n    flag = 1\n    _hidden = 2\n"
+           "k = K()",
+           AA_OK);
+    c = complete("asyncio.sle", 0);
+    ck_assert(has(c, "asyncio.sleep"));
+    aa_completions_free(c);
+    c = complete("k.", 0);
+    ck_assert(has(c, "k.flag"));
+    ck_assert(!has(c, "k._hidden"));
+    aa_completions_free(c);
+    c = complete("k._", 0);
+    ck_assert(has(c, "k._hidden"));
+    aa_completions_free(c);
+    c = complete("import asyn", 7);
+    ck_assert(has(c, "asyncio"));
+    aa_completions_free(c);
+    c = complete("from asyncio import sle", 20);
+    ck_assert(has(c, "sleep"));
+    aa_completions_free(c);
+    c = complete("import autoaw", 7);
+    ck_assert(has(c, "autoawait"));
+    aa_completions_free(c);
+    /* "é" is two bytes: the word starts at byte 6, not character 5. */
+    c = complete("'\xc3\xa9', answ", 6);
+    aa_completions_free(c);
+    c = complete("nosuchthing.x", 0);
+    ck_assert_uint_eq(aa_completions_count(c), 0);
+    aa_completions_free(c);
+    ck_assert_int_eq(aa_complete(s, "ab", 3, &c), AA_EINVAL);
+    ck_assert_ptr_null(c);
+    aa_completions_free(NULL);
+}
+END_TEST
+
+static Suite *complete_suite(void)
+{
+    Suite *suite = suite_create("complete");
+    TCase *tc = tcase_create("complete");
+
+    tcase_set_timeout(tc, 60);
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, whole_cells_and_more_lines);
+    tcase_add_test(tc, await_follows_the_session_switch);
+    tcase_add_test(tc, names_from_earlier_cells_keywords_and_builtins);
+    tcase_add_test(tc, attributes_modules_and_utf8_offsets);
+    suite_add_tcase(suite, tc);
+    return suite;
+}
+
+int main(void)
+{
+    return tu_main(complete_suite());
+}
