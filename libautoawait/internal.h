@@ -149,6 +149,7 @@ int aa__output_begin(aa_session *s, PyObject *saved[2]);
 void aa__output_end(aa_session *s, PyObject *saved[2]);
 int aa__output_write(const char *text);
 void aa__output_free(aa_session *s);
+void aa__output_error(const char *text);
 
 /* --------------------------------------------------------------- interrupt */
 

@@ -219,6 +219,19 @@ int aa__output_write(const char *text)
     return r != NULL ? 0 : -1;
 }
 
+/* Writes text to the cell's sys.stderr; never raises. */
+void aa__output_error(const char *text)
+{
+    PyObject *f = PySys_GetObject("stderr"), *r;
+
+    if (f == NULL || f == Py_None)
+        return;
+    r = PyObject_CallMethod(f, "write", "s", text);
+    if (r == NULL)
+        PyErr_Clear();
+    Py_XDECREF(r);
+}
+
 /* Detaches the writers: a cell may have kept one, and it must not reach a
  * freed session. */
 void aa__output_free(aa_session *s)

@@ -12,6 +12,7 @@
 
 #include "pyrunner.h"
 
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -383,4 +384,80 @@ int aa_exec(aa_session *s, const char *source, aa_result **out)
     if (s == NULL || source == NULL)
         return AA_EINVAL;
     return aa_execn(s, source, strlen(source), out);
+}
+
+/* Waits for fd and the timeout with nothing to run: 1 readable, 0 not. */
+static int wait_idle(int fd, int timeout_ms)
+{
+    struct pollfd p = {fd, POLLIN, 0};
+    int n;
+
+    if (fd < 0 && timeout_ms < 0)
+        return 0; /* nothing would ever end the wait */
+    Py_BEGIN_ALLOW_THREADS n =
+        poll(fd >= 0 ? &p : NULL, fd >= 0 ? 1 : 0, timeout_ms);
+    Py_END_ALLOW_THREADS return n > 0 && (p.revents & POLLIN) != 0;
+}
+
+/* One poll of the runner, in the session's streams and current loop. */
+static int poll_runner(aa_session *s, int fd, int timeout_ms)
+{
+    aa__opened *o = s->runner;
+    PyObject *saved[2];
+    aa_result r = {0};
+    int rc = AA_POLL_IDLE;
+
+    if (o->entry->vt.poll == NULL)
+        return AA_POLL_IDLE;
+    if (aa__output_begin(s, saved) < 0)
+        return aa__session_fail(s, AA_EPYTHON, "cannot set up the streams");
+    if (o->entry->vt.enter == NULL || o->entry->vt.enter(o->state) == 0) {
+        rc = o->entry->vt.poll(o->state, fd, timeout_ms);
+        if (o->entry->vt.leave != NULL)
+            o->entry->vt.leave(o->state);
+    } else {
+        rc = -1;
+    }
+    if (rc < 0 && PyErr_Occurred()) {
+        aa__result_from_exception(&r, AA__PHASE_RUN, NULL);
+        if (r.traceback != NULL)
+            aa__output_error(r.traceback);
+        rc = aa__session_fail(s, AA_ERUNNER, "%s: %s",
+                              r.exception ? r.exception : "error",
+                              r.message ? r.message : "");
+        free(r.repr);
+        free(r.exception);
+        free(r.message);
+        free(r.traceback);
+    } else if (rc < 0) {
+        rc = aa__session_fail(s, AA_ERUNNER, "the runner's poll failed");
+    }
+    aa__output_end(s, saved);
+    return rc;
+}
+
+int aa_session_poll(aa_session *s, int fd, int timeout_ms)
+{
+    aa_session *outer;
+    PyGILState_STATE g;
+    int rc;
+
+    if (s == NULL)
+        return AA_EINVAL;
+    if ((rc = aa__interp_enter(&g)) != AA_OK)
+        return rc;
+    if (s->busy) {
+        aa__interp_leave(g);
+        return aa__session_fail(s, AA_EBUSY, "a cell of the session runs");
+    }
+    s->busy = 1;
+    outer = current;
+    current = s;
+    rc = poll_runner(s, fd, timeout_ms);
+    current = outer;
+    s->busy = 0;
+    if (rc == AA_POLL_IDLE)
+        rc = wait_idle(fd, timeout_ms);
+    aa__interp_leave(g);
+    return rc;
 }

@@ -305,6 +305,25 @@ AA_API size_t aa_completions_start(const aa_completions *c);
 AA_API void aa_completions_free(aa_completions *c);
 
 /*
+ * Gives the session's background work time while the host is idle: tasks
+ * a cell left on the asyncio loop run, their output going to the session's
+ * write callback, until fd (when >= 0: a console's stdin, a host's own
+ * wake-up pipe) is readable or timeout_ms milliseconds have passed (a
+ * negative timeout waits for fd alone; 0 runs what is ready and returns).
+ * When the runner has nothing to run (no loop yet, a runner without
+ * background work), it simply waits for fd and the timeout, the GIL
+ * released.  Returns 1 when fd is readable, 0 when the time ran out, or a
+ * failure; an exception that escapes the runner's loop is written to the
+ * session's stderr and answers AA_ERUNNER, the session going on.  The
+ * loop is IPython's missing piece (its terminal freezes tasks while it
+ * waits for input); a host with its own event loop calls this with a
+ * timeout of 0 from its idle handler, or with its own wake-up fd.
+ * Thread: any | GIL: taken, released while waiting | Errors: AA_EINVAL,
+ * AA_EBUSY (a cell runs), AA_ERUNNER
+ */
+AA_API int aa_session_poll(aa_session *s, int fd, int timeout_ms);
+
+/*
  * Finalizes the interpreter if the library started it and no session is
  * left; an interpreter the host started is left alone.  After the library
  * finalized its interpreter, aa_session_new answers AA_EPYTHON: CPython

@@ -41,6 +41,9 @@ extern "C" {
 
 #define AA_RUNNER_ABI_VERSION 1
 
+/* What a runner's poll answers. */
+enum { AA_POLL_TIMEOUT = 0, AA_POLL_READY = 1, AA_POLL_IDLE = 2 };
+
 struct _object; /* PyObject */
 
 /*
@@ -114,10 +117,14 @@ typedef struct aa_runner {
 
     /*
      * Gives background work (tasks a cell left on the loop) time while the
-     * host is idle, for at most timeout_ms milliseconds.  Returns 0, or
-     * non-zero with a Python exception set.  Optional.
+     * host is idle: runs it until fd (when >= 0) is readable or timeout_ms
+     * milliseconds have passed (a negative timeout waits for fd alone).
+     * Returns AA_POLL_READY when fd became readable, AA_POLL_TIMEOUT when
+     * the time ran out, AA_POLL_IDLE when it has nothing to run and waited
+     * for nothing (the library then waits for fd and the timeout itself),
+     * or -1 with a Python exception set.  Optional: NULL is AA_POLL_IDLE.
      */
-    int (*poll)(void *state, int timeout_ms);
+    int (*poll)(void *state, int fd, int timeout_ms);
 
     /*
      * Called before and after every cell of the session, sync or async, on

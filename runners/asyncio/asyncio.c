@@ -18,6 +18,8 @@
 
 #include <autoawait/runner.h>
 
+#include <poll.h>
+
 /*
  * Interned names of what the runner looks up.  They are kept per session,
  * not in process-wide statics: the entry runs once per process, but the
@@ -39,6 +41,8 @@
     X(run_until_complete)                                                      \
     X(run_forever)                                                             \
     X(call_later)                                                              \
+    X(add_reader)                                                              \
+    X(remove_reader)                                                           \
     X(call_soon_threadsafe)                                                    \
     X(stop)                                                                    \
     X(done)                                                                    \
@@ -657,33 +661,63 @@ static int asyncio_interrupt(void *state)
     return 1;
 }
 
+/* Is fd readable now?  (poll(2) with no wait.) */
+static int fd_ready(int fd)
+{
+    struct pollfd p = {fd, POLLIN, 0};
+
+    return fd >= 0 && poll(&p, 1, 0) == 1 && (p.revents & POLLIN);
+}
+
+/* Calls loop.add_reader(fd, cb) or loop.remove_reader(fd); 0 or -1. */
+static int reader(runner_state *st, PyObject *name, int fd, PyObject *cb)
+{
+    PyObject *fdobj = PyLong_FromLong(fd), *r = NULL;
+
+    if (fdobj != NULL)
+        r = PyObject_CallMethodObjArgs(st->loop, name, fdobj, cb, NULL);
+    Py_XDECREF(fdobj);
+    Py_XDECREF(r);
+    return r != NULL ? 0 : -1;
+}
+
 /*
- * Runs the loop for timeout_ms.  A timer stops it rather than a sleeping
- * task, so that nothing is left behind when an exception cuts it short;
- * the timer is cancelled on every way out, or it would stop a later cell.
+ * Runs the loop until fd is readable or timeout_ms has passed.  A timer
+ * and a reader stop it rather than a sleeping task, so that nothing is left
+ * behind when an exception cuts it short; both are removed on every way
+ * out, or they would stop a later cell.  A file the selector cannot watch
+ * (a regular file) is simply not watched.
  */
-static int asyncio_poll(void *state, int timeout_ms)
+static int asyncio_poll(void *state, int fd, int timeout_ms)
 {
     runner_state *st = state;
-    PyObject *delay, *stop = NULL, *timer = NULL, *r = NULL;
+    PyObject *delay = NULL, *stop, *timer = NULL, *r = NULL;
     PyObject *t, *v, *tb;
-    int status;
+    int status, watching = 0;
 
     if (st->loop == NULL || loop_usable(st, st->loop) != 1 ||
         loop_busy(st) != 0)
-        return PyErr_Occurred() ? -1 : 0;
-    delay = PyFloat_FromDouble(timeout_ms > 0 ? timeout_ms / 1000.0 : 0.0);
-    if (delay != NULL)
-        stop = PyObject_GetAttr(st->loop, st->str.stop);
-    if (stop != NULL)
+        return PyErr_Occurred() ? -1 : AA_POLL_IDLE;
+    if (fd_ready(fd))
+        return AA_POLL_READY;
+    if ((stop = PyObject_GetAttr(st->loop, st->str.stop)) == NULL)
+        return -1;
+    if (fd >= 0) {
+        watching = reader(st, st->str.add_reader, fd, stop) == 0;
+        PyErr_Clear();
+    }
+    if (timeout_ms >= 0 &&
+        (delay = PyFloat_FromDouble(timeout_ms / 1000.0)) != NULL)
         timer = PyObject_CallMethodObjArgs(st->loop, st->str.call_later, delay,
                                            stop, NULL);
-    if (timer != NULL)
+    if (timer != NULL || (timeout_ms < 0 && watching))
         r = PyObject_CallMethodNoArgs(st->loop, st->str.run_forever);
-    status = r == NULL ? -1 : 0;
+    status = r == NULL ? -1 : fd_ready(fd) ? AA_POLL_READY : AA_POLL_TIMEOUT;
     Py_XDECREF(r);
     PyErr_Fetch(&t, &v, &tb);
     if (timer != NULL && call_void(timer, st->str.cancel) < 0)
+        PyErr_Clear();
+    if (watching && reader(st, st->str.remove_reader, fd, NULL) < 0)
         PyErr_Clear();
     PyErr_Restore(t, v, tb);
     Py_XDECREF(timer);

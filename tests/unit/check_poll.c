@@ -1,0 +1,169 @@
+/*
+ * check_poll.c -- aa_session_poll: background tasks run while the host is
+ * idle, a descriptor ends the wait, and nothing runs when nothing is there.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <pthread.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+static aa_session *s;
+
+static void setup(void)
+{
+    s = tu_session(NULL);
+}
+
+static void teardown(void)
+{
+    aa_session_free(s);
+    tu_clear();
+}
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+START_TEST(background_tasks_progress_while_idle)
+{
+    aa_result *r;
+    double t0;
+
+    tu_run(s,
+           "import asyncio\nticks = []\nasync def ticker():\n"
+           "    while True:\n        ticks.append(1)\n"
+           "        print('tick', len(ticks))\n"
+           "        await asyncio.sleep(0.01)\n"
+           "await asyncio.sleep(0)\nt = asyncio.create_task(ticker())",
+           AA_OK);
+    tu_clear();
+    t0 = now();
+    ck_assert_int_eq(aa_session_poll(s, -1, 300), 0);
+    ck_assert_msg(now() - t0 >= 0.29, "returned after %.3f s", now() - t0);
+    r = tu_run(s, "len(ticks)", AA_OK);
+    ck_assert_msg(atoi(aa_result_repr(r)) >= 10, "only %s ticks",
+                  aa_result_repr(r));
+    aa_result_free(r);
+    /* What the task printed while idle went to the session's callback. */
+    ck_assert_ptr_nonnull(strstr(tu_stdout(), "tick 5\n"));
+    tu_run(s, "t.cancel()", AA_OK);
+}
+END_TEST
+
+static int pipe_fds[2];
+
+static void *write_later(void *arg)
+{
+    (void)arg;
+    tu_sleep_ms(150);
+    ck_assert_int_eq(write(pipe_fds[1], "k", 1), 1);
+    return NULL;
+}
+
+START_TEST(a_readable_descriptor_ends_the_wait)
+{
+    pthread_t t;
+    double t0;
+    int i;
+
+    ck_assert_int_eq(pipe(pipe_fds), 0);
+    /* Once with a loop running tasks, once with no loop at all. */
+    for (i = 0; i < 2; i++) {
+        aa_session *x = i == 0 ? s : tu_session(NULL);
+        char c;
+        if (i == 0)
+            tu_run(x, "import asyncio\nawait asyncio.sleep(0)", AA_OK);
+        ck_assert_int_eq(pthread_create(&t, NULL, write_later, NULL), 0);
+        t0 = now();
+        ck_assert_int_eq(aa_session_poll(x, pipe_fds[0], 10000), 1);
+        ck_assert_msg(now() - t0 < 2.0, "took %.3f s", now() - t0);
+        pthread_join(t, NULL);
+        /* Still readable: answered at once. */
+        ck_assert_int_eq(aa_session_poll(x, pipe_fds[0], 10000), 1);
+        ck_assert_int_eq(read(pipe_fds[0], &c, 1), 1);
+        ck_assert_int_eq(aa_session_poll(x, pipe_fds[0], 0), 0);
+        if (i == 1)
+            aa_session_free(x);
+    }
+    close(pipe_fds[0]);
+    close(pipe_fds[1]);
+}
+END_TEST
+
+START_TEST(with_nothing_to_run_it_just_waits)
+{
+    double t0 = now();
+
+    ck_assert_int_eq(aa_session_poll(s, -1, 100), 0);
+    ck_assert_msg(now() - t0 >= 0.09, "returned after %.3f s", now() - t0);
+    ck_assert_int_eq(aa_session_poll(s, -1, -1), 0); /* nothing to wait for */
+    ck_assert_int_eq(aa_session_poll(NULL, -1, 0), AA_EINVAL);
+}
+END_TEST
+
+static int nested_poll;
+
+static void poll_from_cell(void *userdata, int stream, const char *data,
+                           size_t len)
+{
+    (void)stream;
+    (void)data;
+    (void)len;
+    nested_poll = aa_session_poll(*(aa_session **)userdata, -1, 0);
+}
+
+START_TEST(a_running_cell_makes_poll_busy)
+{
+    aa_session *x = NULL;
+    aa_options o;
+
+    aa_options_init(&o);
+    o.write = poll_from_cell;
+    o.userdata = &x;
+    ck_assert_int_eq(aa_session_new(&x, &o), AA_OK);
+    ck_assert_int_eq(aa_exec(x, "print('hi')", NULL), AA_OK);
+    ck_assert_int_eq(nested_poll, AA_EBUSY);
+    aa_session_free(x);
+}
+END_TEST
+
+START_TEST(an_escaping_exception_is_reported_and_the_session_goes_on)
+{
+    tu_run(s,
+           "import asyncio\nawait asyncio.sleep(0)\nloop = "
+           "asyncio.get_running_loop()\n"
+           "def boom():\n    raise KeyboardInterrupt\n"
+           "loop.call_later(0.01, boom)",
+           AA_OK);
+    ck_assert_int_eq(aa_session_poll(s, -1, 200), AA_ERUNNER);
+    ck_assert_ptr_nonnull(strstr(aa_session_errmsg(s), "KeyboardInterrupt"));
+    ck_assert_ptr_nonnull(strstr(tu_stderr(), "KeyboardInterrupt"));
+    tu_expect(s, "await asyncio.sleep(0.01, result='fine')", "'fine'");
+}
+END_TEST
+
+static Suite *poll_suite(void)
+{
+    Suite *suite = suite_create("poll");
+    TCase *tc = tcase_create("poll");
+
+    tcase_set_timeout(tc, 60);
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, background_tasks_progress_while_idle);
+    tcase_add_test(tc, a_readable_descriptor_ends_the_wait);
+    tcase_add_test(tc, with_nothing_to_run_it_just_waits);
+    tcase_add_test(tc, a_running_cell_makes_poll_busy);
+    tcase_add_test(tc,
+                   an_escaping_exception_is_reported_and_the_session_goes_on);
+    suite_add_tcase(suite, tc);
+    return suite;
+}
+
+int main(void)
+{
+    return tu_main(poll_suite());
+}
