@@ -388,7 +388,7 @@ static void run_checked(aa_session *s, char *buf, size_t len, PyObject *file,
     int displays, m = aa__magic_try(s, buf, len, &eol);
 
     if (m < 0) {
-        aa__result_from_exception(r, AA__PHASE_RUN, AA__KEEP(s));
+        aa__result_from_exception(s, r, AA__PHASE_RUN);
         return;
     }
     if (m > 0) {
@@ -400,7 +400,7 @@ static void run_checked(aa_session *s, char *buf, size_t len, PyObject *file,
     code = aa__cell_compile(s, buf, file, &displays);
     if (code == NULL) {
         give_syntax_error_text(buf);
-        aa__result_from_exception(r, AA__PHASE_COMPILE, AA__KEEP(s));
+        aa__result_from_exception(s, r, AA__PHASE_COMPILE);
         return;
     }
     if (aa__sources_add(file, buf, len, defines_code(code)) < 0)
@@ -409,26 +409,37 @@ static void run_checked(aa_session *s, char *buf, size_t len, PyObject *file,
     Py_DECREF(code);
 }
 
-int aa__cell_run(aa_session *s, const char *src, size_t len, aa_result *r)
+/*
+ * Runs one cell of s into r, compiled under path when one is given (a
+ * script run as a cell) or else under the cell's own name.
+ */
+int aa__cell_run(aa_session *s, const char *src, size_t len, const char *path,
+                 aa_result *r)
 {
     PyObject *saved[2], *file;
     char *buf;
 
     r->status = AA_OK;
-    file = aa__cell_filename(s, ++s->cells);
+    ++s->cells;
+    file = path != NULL ? PyUnicode_DecodeFSDefault(path)
+                        : aa__cell_filename(s, s->cells);
     if (file == NULL || aa__output_begin(s, saved) < 0) {
         Py_XDECREF(file);
         PyErr_Clear();
         return aa__result_fail(r, AA_EPYTHON, "cannot prepare the cell");
     }
     if (check_bytes(src, len) < 0) {
-        aa__result_from_exception(r, AA__PHASE_COMPILE, AA__KEEP(s));
+        s->cell_file = file;
+        aa__result_from_exception(s, r, AA__PHASE_COMPILE);
+        s->cell_file = NULL;
     } else if ((buf = malloc(len + 1)) == NULL) {
         aa__result_fail(r, AA_ENOMEM, "out of memory copying the cell");
     } else {
         memcpy(buf, src, len);
         buf[len] = '\0';
+        s->cell_file = file;
         run_checked(s, buf, len, file, r);
+        s->cell_file = NULL;
         free(buf);
     }
     if (PyErr_Occurred())

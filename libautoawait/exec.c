@@ -97,7 +97,7 @@ int aa__exec_code(aa_session *s, PyObject *code, int displays, aa_result *r)
         if (!PyErr_Occurred())
             PyErr_Format(PyExc_RuntimeError, "runner '%s' failed to start",
                          o->entry->name);
-        return aa__result_from_exception(r, AA__PHASE_RUN, AA__KEEP(s));
+        return aa__result_from_exception(s, r, AA__PHASE_RUN);
     }
     aa__interrupt_cell_begin(s, is_async ? AA__CELL_ASYNC : AA__CELL_SYNC);
     value = is_async ? run_async(s, code, &broken) : run_sync(s, code);
@@ -114,6 +114,5 @@ int aa__exec_code(aa_session *s, PyObject *code, int displays, aa_result *r)
                                "the runner returned neither a result nor an "
                                "exception");
     }
-    return ok ? AA_OK
-              : aa__result_from_exception(r, AA__PHASE_RUN, AA__KEEP(s));
+    return ok ? AA_OK : aa__result_from_exception(s, r, AA__PHASE_RUN);
 }

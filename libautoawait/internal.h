@@ -74,6 +74,7 @@ struct aa_session {
     int capture;               /* keep the objects below (Session.exec) */
     PyObject *captured_value;  /* the displayed value of the last cell */
     PyObject *captured_exc;    /* the exception of the last cell */
+    PyObject *cell_file;       /* the running cell's file name, borrowed */
     aa__opened *opened;        /* every runner opened, current first */
     aa__opened *runner;        /* the current one */
     int busy;                  /* a cell runs; guarded by the GIL */
@@ -93,7 +94,7 @@ int aa__session_use_runner(aa_session *s, const char *name);
 int aa__session_choose_runner(aa_session *s, const char *arg);
 int aa__session_use_callable(aa_session *s, const char *name, PyObject *fn);
 int aa__session_exec(aa_session *s, const char *src, size_t len,
-                     aa_result *r);
+                     const char *path, aa_result *r);
 aa_session *aa__current_session(void);
 int aa__session_fail(aa_session *s, int status, const char *fmt, ...);
 
@@ -110,9 +111,7 @@ struct aa_result {
 };
 
 enum { AA__PHASE_COMPILE, AA__PHASE_RUN };
-int aa__result_from_exception(aa_result *r, int phase, PyObject **keep);
-/* Where a cell's exception object is kept, if the session asks. */
-#define AA__KEEP(s) ((s)->capture ? &(s)->captured_exc : NULL)
+int aa__result_from_exception(aa_session *s, aa_result *r, int phase);
 int aa__result_set_string(char **field, PyObject *str);
 int aa__result_fail(aa_result *r, int status, const char *message);
 
@@ -125,7 +124,8 @@ void aa__interp_session_removed(unsigned id);
 
 /* ------------------------------------------------------------------- cells */
 
-int aa__cell_run(aa_session *s, const char *src, size_t len, aa_result *r);
+int aa__cell_run(aa_session *s, const char *src, size_t len, const char *path,
+                 aa_result *r);
 PyObject *aa__cell_compile(aa_session *s, const char *src, PyObject *file,
                            int *displays);
 int aa__exec_code(aa_session *s, PyObject *code, int displays, aa_result *r);

@@ -202,7 +202,7 @@ static PyObject *session_exec(PyObject *op, PyObject *arg)
     if ((src = PyUnicode_AsUTF8AndSize(arg, &n)) == NULL)
         return NULL;
     s->capture = 1;
-    aa__session_exec(s, src, (size_t)n, &r);
+    aa__session_exec(s, src, (size_t)n, NULL, &r);
     s->capture = 0;
     if (r.status == AA_OK) {
         value = s->captured_value != NULL ? s->captured_value : Py_None;

@@ -62,16 +62,20 @@ static void set_text(char **field, PyObject *obj, int use_repr)
 /*
  * The runner and the library sit between the cell and the exception's
  * origin: drop traceback entries from the head until the first frame of a
- * cell.  With no cell frame at all (the runner failed on its own), no
- * frame is the user's, and none is shown.
+ * cell (a "<cell-" file, or the file a script cell runs as).  With no cell
+ * frame at all (the runner failed on its own), no frame is the user's, and none
+ * is shown.
  */
-static PyObject *user_traceback(PyObject *tb)
+static PyObject *user_traceback(PyObject *tb, PyObject *cell_file)
 {
     while (tb != NULL && tb != Py_None) {
         PyFrameObject *f = ((PyTracebackObject *)tb)->tb_frame;
         PyCodeObject *code = PyFrame_GetCode(f);
         const char *file = PyUnicode_AsUTF8(code->co_filename);
-        int is_cell = file != NULL && strncmp(file, "<cell-", 6) == 0;
+        int is_cell = file != NULL &&
+                      (strncmp(file, "<cell-", 6) == 0 ||
+                       (cell_file != NULL &&
+                        PyUnicode_Compare(code->co_filename, cell_file) == 0));
         Py_DECREF(code);
         if (file == NULL)
             PyErr_Clear();
@@ -137,11 +141,13 @@ static int exit_code_of(aa_result *r, PyObject *exc)
 /*
  * Takes the exception that is set and turns it into r.  The phase tells a
  * SyntaxError from compiling the cell (AA_SYNTAX_ERROR) from one the
- * running code raised (AA_EXCEPTION).  When keep is not NULL it gets a
- * reference to the exception object.  Returns the status.
+ * running code raised (AA_EXCEPTION).  A session that captures (a nested
+ * Session.exec) keeps a reference to the exception object.  Returns the
+ * status.
  */
-int aa__result_from_exception(aa_result *r, int phase, PyObject **keep)
+int aa__result_from_exception(aa_session *s, aa_result *r, int phase)
 {
+    PyObject **keep = s != NULL && s->capture ? &s->captured_exc : NULL;
     PyObject *type, *exc, *tb;
     const char *name;
 
@@ -154,7 +160,7 @@ int aa__result_from_exception(aa_result *r, int phase, PyObject **keep)
     }
     if (tb != NULL)
         PyException_SetTraceback(exc, tb);
-    PyException_SetTraceback(exc, user_traceback(tb));
+    PyException_SetTraceback(exc, user_traceback(tb, s ? s->cell_file : NULL));
 
     if (PyErr_GivenExceptionMatches(exc, PyExc_SystemExit)) {
         r->status = AA_SYSTEM_EXIT;

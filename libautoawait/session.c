@@ -12,6 +12,7 @@
 
 #include "pyrunner.h"
 
+#include <errno.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -330,7 +331,8 @@ aa_session *aa__current_session(void)
 }
 
 /* Runs one cell of s into r.  The GIL is held. */
-int aa__session_exec(aa_session *s, const char *src, size_t len, aa_result *r)
+int aa__session_exec(aa_session *s, const char *src, size_t len,
+                     const char *path, aa_result *r)
 {
     aa_session *outer = current;
 
@@ -340,7 +342,7 @@ int aa__session_exec(aa_session *s, const char *src, size_t len, aa_result *r)
     current = s;
     if (outer != NULL)
         outer->inner = s; /* an interrupt of outer reaches this cell */
-    aa__cell_run(s, src, len, r);
+    aa__cell_run(s, src, len, path, r);
     if (outer != NULL)
         outer->inner = NULL;
     current = outer;
@@ -348,23 +350,35 @@ int aa__session_exec(aa_session *s, const char *src, size_t len, aa_result *r)
     return r->status;
 }
 
-int aa_execn(aa_session *s, const char *source, size_t len, aa_result **out)
+/* __file__ of the namespace, as Python sets it for the script it runs. */
+static int set_file(aa_session *s, const char *path)
+{
+    PyObject *p = PyUnicode_DecodeFSDefault(path);
+    int rc = p != NULL ? PyDict_SetItemString(s->ns, "__file__", p) : -1;
+
+    Py_XDECREF(p);
+    PyErr_Clear();
+    return rc;
+}
+
+/* The body of aa_execn and aa_exec_file: runs src as one cell (named by
+ * path when given) and hands the result over as they promise. */
+static int exec_into(aa_session *s, const char *src, size_t len,
+                     const char *path, aa_result **out)
 {
     aa_result *r;
     PyGILState_STATE g;
     int rc;
 
-    if (out != NULL)
-        *out = NULL;
-    if (s == NULL || (source == NULL && len > 0))
-        return AA_EINVAL;
-    s->errmsg[0] = '\0';
     if ((r = calloc(1, sizeof *r)) == NULL)
         return AA_ENOMEM;
     if ((rc = aa__interp_enter(&g)) != AA_OK) {
         aa__result_fail(r, rc, "no Python interpreter");
     } else {
-        aa__session_exec(s, source != NULL ? source : "", len, r);
+        if (path != NULL && set_file(s, path) < 0)
+            aa__result_fail(r, AA_EPYTHON, "cannot set __file__");
+        else
+            aa__session_exec(s, src, len, path, r);
         aa__interp_leave(g);
     }
     rc = r->status;
@@ -374,6 +388,95 @@ int aa_execn(aa_session *s, const char *source, size_t len, aa_result **out)
         *out = r;
     else
         aa_result_free(r);
+    return rc;
+}
+
+int aa_execn(aa_session *s, const char *source, size_t len, aa_result **out)
+{
+    if (out != NULL)
+        *out = NULL;
+    if (s == NULL || (source == NULL && len > 0))
+        return AA_EINVAL;
+    s->errmsg[0] = '\0';
+    return exec_into(s, source != NULL ? source : "", len, NULL, out);
+}
+
+/* Reads a whole file into a malloc'd buffer; NULL with errno set. */
+static char *read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL, *more;
+    size_t cap = 0, n;
+
+    *len = 0;
+    if (f == NULL)
+        return NULL;
+    do {
+        if (*len == cap) {
+            cap = cap ? cap * 2 : 65536;
+            if ((more = realloc(buf, cap)) == NULL)
+                break;
+            buf = more;
+        }
+        n = fread(buf + *len, 1, cap - *len, f);
+        *len += n;
+    } while (n > 0);
+    if (ferror(f) || *len == cap) {
+        free(buf);
+        buf = NULL;
+    }
+    fclose(f);
+    return buf != NULL ? buf : NULL;
+}
+
+int aa_exec_file(aa_session *s, const char *path, aa_result **out)
+{
+    size_t len;
+    char *src;
+    int rc;
+
+    if (out != NULL)
+        *out = NULL;
+    if (s == NULL || path == NULL)
+        return AA_EINVAL;
+    s->errmsg[0] = '\0';
+    if ((src = read_file(path, &len)) == NULL)
+        return aa__session_fail(s, AA_ENOTFOUND, "cannot read %s: %s", path,
+                                strerror(errno ? errno : EIO));
+    rc = exec_into(s, src, len, path, out);
+    free(src);
+    return rc;
+}
+
+int aa_set_argv(int argc, const char *const *argv)
+{
+    PyGILState_STATE g;
+    PyObject *list;
+    int rc, i;
+
+    if (argc < 0 || (argc > 0 && argv == NULL))
+        return AA_EINVAL;
+    if ((rc = aa__interp_enter(&g)) != AA_OK)
+        return rc;
+    list = PyList_New(0);
+    for (i = 0; list != NULL && i < argc; i++) {
+        PyObject *arg = PyUnicode_DecodeFSDefault(argv[i] ? argv[i] : "");
+        if (arg == NULL || PyList_Append(list, arg) < 0)
+            Py_CLEAR(list);
+        Py_XDECREF(arg);
+    }
+    /* Python's own sys.argv is never empty. */
+    if (list != NULL && argc == 0) {
+        PyObject *empty = PyUnicode_FromString("");
+        if (empty == NULL || PyList_Append(list, empty) < 0)
+            Py_CLEAR(list);
+        Py_XDECREF(empty);
+    }
+    rc =
+        list != NULL && PySys_SetObject("argv", list) == 0 ? AA_OK : AA_EPYTHON;
+    Py_XDECREF(list);
+    PyErr_Clear();
+    aa__interp_leave(g);
     return rc;
 }
 
@@ -419,7 +522,7 @@ static int poll_runner(aa_session *s, int fd, int timeout_ms)
         rc = -1;
     }
     if (rc < 0 && PyErr_Occurred()) {
-        aa__result_from_exception(&r, AA__PHASE_RUN, NULL);
+        aa__result_from_exception(NULL, &r, AA__PHASE_RUN);
         if (r.traceback != NULL)
             aa__output_error(r.traceback);
         rc = aa__session_fail(s, AA_ERUNNER, "%s: %s",

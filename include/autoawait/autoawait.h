@@ -155,6 +155,26 @@ AA_API int aa_exec(aa_session *s, const char *source, aa_result **out);
 AA_API int aa_execn(aa_session *s, const char *source, size_t len,
                     aa_result **out);
 
+/*
+ * Runs the file at path as ONE cell, so that a script with top-level await
+ * just runs.  The cell is compiled under the file's name (tracebacks show
+ * `File "path", line N` and its lines), and `__file__` is set in the
+ * namespace, as Python does for the script it runs.  Statuses and *out as
+ * aa_exec; a file that cannot be read answers AA_ENOTFOUND and
+ * aa_session_errmsg names it and why, with *out NULL.
+ * Thread: any | GIL: taken, released while the runner waits |
+ * Errors: as aa_exec, AA_ENOTFOUND
+ */
+AA_API int aa_exec_file(aa_session *s, const char *path, aa_result **out);
+
+/*
+ * Sets sys.argv (process-wide, as in Python) to argv[0..argc-1], decoded as
+ * file names are.  argc 0 makes it [''], as for an interactive Python.
+ * Starts the interpreter if need be.
+ * Thread: any | GIL: taken | Errors: AA_EINVAL, AA_EPYTHON
+ */
+AA_API int aa_set_argv(int argc, const char *const *argv);
+
 /* ---------------------------------------------------------------- results */
 
 /*

@@ -4,6 +4,8 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 #include "testutil.h"
 
@@ -241,6 +243,44 @@ START_TEST(autoawait_off_and_on)
 }
 END_TEST
 
+START_TEST(a_file_runs_as_one_cell_under_its_name)
+{
+    char path[] = "/tmp/aa_check_cell_XXXXXX";
+    const char *argv[] = {"script.py", "one", "two"};
+    aa_result *r = NULL;
+    FILE *f;
+    int fd = mkstemp(path);
+
+    ck_assert_int_ge(fd, 0);
+    f = fdopen(fd, "w");
+    fputs("import asyncio, sys\n"
+          "async def fail():\n    raise ValueError(sys.argv[1:])\n"
+          "here = __file__\n"
+          "await asyncio.sleep(0)\n"
+          "await fail()\n",
+          f);
+    fclose(f);
+    ck_assert_int_eq(aa_set_argv(3, argv), AA_OK);
+    ck_assert_int_eq(aa_exec_file(s, path, &r), AA_EXCEPTION);
+    ck_assert_int_eq(aa_result_is_async(r), 1);
+    ck_assert_str_eq(aa_result_message(r), "['one', 'two']");
+    ck_assert_ptr_nonnull(strstr(aa_result_traceback(r), path));
+    ck_assert_ptr_nonnull(strstr(aa_result_traceback(r),
+                                 "line 3, in fail\n    raise ValueError"));
+    ck_assert_ptr_null(strstr(aa_result_traceback(r), "asyncio"));
+    aa_result_free(r);
+    unlink(path);
+    tu_expect(s, "here == __file__ and here.startswith('/tmp/aa_check')",
+              "True");
+    ck_assert_int_eq(aa_exec_file(s, path, &r), AA_ENOTFOUND);
+    ck_assert_ptr_null(r);
+    ck_assert_ptr_nonnull(strstr(aa_session_errmsg(s), path));
+    ck_assert_int_eq(aa_set_argv(0, NULL), AA_OK);
+    tu_expect(s, "sys.argv", "['']");
+    ck_assert_int_eq(aa_set_argv(-1, NULL), AA_EINVAL);
+}
+END_TEST
+
 static Suite *cell_suite(void)
 {
     Suite *suite = suite_create("cell");
@@ -262,6 +302,7 @@ static Suite *cell_suite(void)
     tcase_add_test(tc, a_huge_cell_runs);
     tcase_add_test(tc, magic_line_then_code_keeps_line_numbers);
     tcase_add_test(tc, autoawait_off_and_on);
+    tcase_add_test(tc, a_file_runs_as_one_cell_under_its_name);
     suite_add_tcase(suite, tc);
     return suite;
 }
