@@ -10,6 +10,7 @@
  */
 #include "internal.h"
 
+#include <opcode.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -300,29 +301,106 @@ static PyObject *transform(PyObject *transformers, PyObject *mod)
 }
 
 /*
- * Parses src (NUL-terminated, valid UTF-8), rewrites it, and compiles it
- * once.  *displays tells whether the cell leaves a value to display.
+ * The value of a last expression statement, returned by the code itself.
+ * CPython ends every path out of module code whose last statement is an
+ * expression with POP_TOP, LOAD_CONST None, RETURN_VALUE (it copies that
+ * exit to each path: `a and b` has two).  Turning each of those POP_TOPs
+ * into RETURN_VALUE makes the code, or its coroutine, return the value.
+ * Only when every RETURN_VALUE of the code ends such a triple is it done:
+ * a path that returns None without the value (the optimizer folded the
+ * expression into a constant and dropped it, say) keeps the code as it
+ * is, and 0 is answered.  Done on a code object no one has run yet, before
+ * CPython's specializer looks at it; 1 when done.
  */
-PyObject *aa__cell_compile(aa_session *s, const char *src, PyObject *file,
-                           int *displays)
+static int return_last_value(PyObject *code)
+{
+#if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030C0000
+    PyCodeObject *co = (PyCodeObject *)code;
+    _Py_CODEUNIT *ins = _PyCode_CODE(co);
+    Py_ssize_t n = Py_SIZE(co), i, k, exits = 0;
+
+    for (i = 0; i < n; i++) {
+        if (_Py_OPCODE(ins[i]) != RETURN_VALUE)
+            continue;
+        if (i < 2 || _Py_OPCODE(ins[i - 1]) != LOAD_CONST ||
+            _Py_OPCODE(ins[i - 2]) != POP_TOP)
+            return 0;
+        k = _Py_OPARG(ins[i - 1]);
+        if (k >= PyTuple_GET_SIZE(co->co_consts) ||
+            PyTuple_GET_ITEM(co->co_consts, k) != Py_None)
+            return 0;
+        exits++;
+    }
+    for (i = 2; exits > 0 && i < n; i++)
+        if (_Py_OPCODE(ins[i]) == RETURN_VALUE)
+            ins[i - 2] = _Py_MAKECODEUNIT(RETURN_VALUE, 0);
+    return exits > 0;
+#else
+    (void)code;
+    return 0;
+#endif
+}
+
+/*
+ * The fast way, straight from the source, when no transformer needs the
+ * tree and the shape of the last statement is known.  NULL without an
+ * exception set when the tree is needed after all.
+ */
+static PyObject *compile_source(aa_session *s, const char *src, size_t len,
+                                PyObject *file, int *displays)
+{
+    int shape = aa__last_statement(src, len);
+    PyCompilerFlags cf = {PyCF_IGNORE_COOKIE |
+                              (s->autoawait ? PyCF_ALLOW_TOP_LEVEL_AWAIT : 0),
+                          PY_MINOR_VERSION};
+    PyObject *code;
+
+    if (shape == AA__LAST_UNSURE || PyList_GET_SIZE(s->transformers) > 0)
+        return NULL;
+    code = Py_CompileStringObject(src, file, Py_file_input, &cf, -1);
+    if (code == NULL || shape == AA__LAST_OTHER)
+        return code;
+    if (return_last_value(code)) {
+        *displays = AA__DISPLAY_RETURNED;
+        return code;
+    }
+    /* Folded away: only the tree still has the value. */
+    Py_DECREF(code);
+    return NULL;
+}
+
+/*
+ * Parses src (NUL-terminated, valid UTF-8), rewrites it, and compiles it
+ * once.  *displays tells whether and how the cell leaves a value to
+ * display: AA__DISPLAY_NONE, AA__DISPLAY_RETURNED (the code returns it) or
+ * AA__DISPLAY_KEPT (under the hidden name, by the tree's rewrite).
+ */
+PyObject *aa__cell_compile(aa_session *s, const char *src, size_t len,
+                           PyObject *file, int *displays)
 {
     int top = s->autoawait ? PyCF_ALLOW_TOP_LEVEL_AWAIT : 0;
     PyCompilerFlags cf = {PyCF_ONLY_AST | PyCF_IGNORE_COOKIE | top,
                           PY_MINOR_VERSION};
     PyObject *mod, *code = NULL;
+    int kept;
 
-    *displays = 0;
+    *displays = AA__DISPLAY_NONE;
     if (init_statics() < 0)
         return NULL;
+    code = compile_source(s, src, len, file, displays);
+    if (code != NULL || PyErr_Occurred())
+        return code;
     mod = Py_CompileStringObject(src, file, Py_file_input, &cf, -1);
     if (mod != NULL && PyList_GET_SIZE(s->transformers) > 0)
         mod = transform(s->transformers, mod);
     if (mod == NULL)
         return NULL;
-    *displays = keep_last_value(mod, src);
-    if (*displays >= 0)
+    kept = keep_last_value(mod, src);
+    if (kept >= 0)
         code = PyObject_CallFunction(compile_fn, "OOsii", mod, file, "exec",
                                      top, 1);
+    if (kept > 0)
+        *displays = AA__DISPLAY_KEPT;
     Py_DECREF(mod);
     return code;
 }
@@ -397,7 +475,7 @@ static void run_checked(aa_session *s, char *buf, size_t len, PyObject *file,
         if (strspn(buf, " \t\r\n\f") == len)
             return;
     }
-    code = aa__cell_compile(s, buf, file, &displays);
+    code = aa__cell_compile(s, buf, len, file, &displays);
     if (code == NULL) {
         give_syntax_error_text(buf);
         aa__result_from_exception(s, r, AA__PHASE_COMPILE);

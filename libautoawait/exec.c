@@ -41,33 +41,43 @@ static PyObject *run_async(aa_session *s, PyObject *code, int *broken)
     return value;
 }
 
-/* Takes the hidden last value out of the namespace and displays it. */
-static int display(aa_session *s, aa_result *r)
+/* Shows value: bound to `_`, its repr in r (None shows nothing), kept for
+ * a capturing session.  value is borrowed. */
+static int show(aa_session *s, aa_result *r, PyObject *value)
+{
+    PyObject *repr;
+    int rc;
+
+    if (s->capture) {
+        Py_INCREF(value);
+        Py_XSETREF(s->captured_value, value);
+    }
+    if (value == Py_None)
+        return 0;
+    if (PyDict_SetItemString(s->ns, "_", value) < 0 ||
+        (repr = PyObject_Repr(value)) == NULL)
+        return -1;
+    rc = aa__result_set_string(&r->repr, repr);
+    Py_DECREF(repr);
+    return rc;
+}
+
+/* Takes the value the tree's rewrite kept under the hidden name out of the
+ * namespace (also when the cell failed after setting it); shows it when r
+ * is given. */
+static int take_kept(aa_session *s, aa_result *r)
 {
     PyObject *key = aa__cell_last_name();
-    PyObject *value = PyDict_GetItemWithError(s->ns, key), *repr;
+    PyObject *value = PyDict_GetItemWithError(s->ns, key);
     int rc = 0;
 
     if (value == NULL)
         return PyErr_Occurred() ? -1 : 0;
     Py_INCREF(value);
-    if (PyDict_DelItem(s->ns, key) < 0) {
-        Py_DECREF(value);
-        return -1;
-    }
-    if (s->capture && r != NULL) {
-        Py_INCREF(value);
-        Py_XSETREF(s->captured_value, value);
-    }
-    if (r != NULL && value != Py_None) {
-        if (PyDict_SetItemString(s->ns, "_", value) < 0 ||
-            (repr = PyObject_Repr(value)) == NULL) {
-            rc = -1;
-        } else {
-            rc = aa__result_set_string(&r->repr, repr);
-            Py_DECREF(repr);
-        }
-    }
+    if (PyDict_DelItem(s->ns, key) < 0)
+        rc = -1;
+    else if (r != NULL)
+        rc = show(s, r, value);
     Py_DECREF(value);
     return rc;
 }
@@ -102,10 +112,10 @@ int aa__exec_code(aa_session *s, PyObject *code, int displays, aa_result *r)
     aa__interrupt_cell_begin(s, is_async ? AA__CELL_ASYNC : AA__CELL_SYNC);
     value = is_async ? run_async(s, code, &broken) : run_sync(s, code);
     ok = value != NULL;
+    if (displays == AA__DISPLAY_RETURNED && ok && show(s, r, value) < 0)
+        ok = 0;
     Py_XDECREF(value);
-    /* The hidden value is taken out even when the cell failed after
-     * setting it; it is shown only when the cell succeeded. */
-    if (displays && display(s, ok ? r : NULL) < 0 && ok)
+    if (displays == AA__DISPLAY_KEPT && take_kept(s, ok ? r : NULL) < 0 && ok)
         ok = 0;
     aa__interrupt_cell_end(s);
     leave(o);

@@ -124,10 +124,14 @@ void aa__interp_session_removed(unsigned id);
 
 /* ------------------------------------------------------------------- cells */
 
+enum { AA__LAST_OTHER, AA__LAST_EXPR, AA__LAST_UNSURE };
+int aa__last_statement(const char *src, size_t len);
+
 int aa__cell_run(aa_session *s, const char *src, size_t len, const char *path,
                  aa_result *r);
-PyObject *aa__cell_compile(aa_session *s, const char *src, PyObject *file,
-                           int *displays);
+enum { AA__DISPLAY_NONE, AA__DISPLAY_RETURNED, AA__DISPLAY_KEPT };
+PyObject *aa__cell_compile(aa_session *s, const char *src, size_t len,
+                           PyObject *file, int *displays);
 int aa__exec_code(aa_session *s, PyObject *code, int displays, aa_result *r);
 PyObject *aa__cell_last_name(void);
 int aa__magic_try(aa_session *s, const char *src, size_t len, size_t *eol);

@@ -89,7 +89,9 @@ typedef struct aa_runner {
      *            A runner that can should run the coroutine inside it, so
      *            that context variables persist from cell to cell (asyncio:
      *            loop.create_task(coro, context=context)).
-     * Returns a new reference to the coroutine's result, or NULL with a
+     * Returns a new reference to the coroutine's result (when the cell
+     * ends with an expression, its value: the session displays what run
+     * returns, so a runner must hand it back), or NULL with a
      * Python exception set (the cell's exception).  When interrupt was
      * called during the run and the cell ended by that cancellation, the
      * exception is KeyboardInterrupt; a cell that caught the cancellation

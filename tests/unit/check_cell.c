@@ -281,6 +281,118 @@ START_TEST(a_file_runs_as_one_cell_under_its_name)
 }
 END_TEST
 
+/*
+ * The value of the last expression comes either from the code itself
+ * (compiled straight from the source) or from the tree's rewrite (with an
+ * AST transformer installed, every cell takes that path).  Both must show
+ * the same thing for every shape of cell.
+ */
+START_TEST(both_ways_to_the_last_value_agree)
+{
+    static const char *cells[] = {
+        "1 + 1",
+        "x",
+        "x and 1",
+        "0 or None",
+        "x or y",
+        "x if y else 1",
+        "not x",
+        "-x",
+        "(x, y)",
+        "[x, *y]",
+        "{x: y}",
+        "{*y}",
+        "x == 1",
+        "x <= 1",
+        "x < 1 or x >= 1",
+        "f'{x}'",
+        "'a' 'b'",
+        "b'x'",
+        "...",
+        "None",
+        "x;",
+        "x; y",
+        "x = 1",
+        "x += 1",
+        "x: int = 2",
+        "x",
+        "y[0]",
+        "y[1:]",
+        "(lambda: 1).__name__",
+        "(lambda a=1: a)()",
+        "f = lambda: 3\nf()",
+        "del y0",
+        "y0 = 1",
+        "(w := 5)",
+        "w",
+        "[i for i in y]",
+        "{i: i for i in y}",
+        "(i for i in y).__class__.__name__",
+        "import asyncio\nawait asyncio.sleep(0, result=x)",
+        "await asyncio.sleep(0, result=1) if x else 2",
+        "[await asyncio.sleep(0, result=i) for i in y]",
+        "async def g():\n    return 3\nawait g()",
+        "for i in y:\n    i",
+        "if x:\n    5",
+        "if x:\n    5\nelse:\n    6",
+        "while False:\n    pass",
+        "try:\n    1/0\nexcept ZeroDivisionError:\n    pass\nx",
+        "with open('/dev/null') as fh:\n    pass\nfh.closed",
+        "print(x)",
+        "x # comment",
+        "x  # comment ; y",
+        "'''doc\n;''' ",
+        "(\n x\n)",
+        "x \\\n + 1",
+        "class C:\n    pass\nC.__name__",
+        "@staticmethod\ndef dec():\n    pass",
+        "assert x",
+        "x;\n# only a comment",
+        "y[0] = 7",
+        "y",
+        "x if x else (y := 0)",
+        "print; x",
+        "match x:\n    case 1:\n        'one'\n    case _:\n        'other'",
+        "x is None",
+        "type(x).__name__",
+        "x, y",
+        "*y, x",
+        "(yield_ := 1)",
+        "global gg\ngg = 2\ngg",
+        "x = {'a': 1}['a']; x",
+        "r'\\' x'",
+        "u = 3 if x else 4",
+        "u",
+        "x == (y := 1)",
+        "x != 2 and x >= 1"};
+    aa_session *fast = tu_session(NULL), *tree = tu_session(NULL);
+    size_t i;
+
+    tu_run(tree,
+           "import ast, autoawait\n"
+           "autoawait.ast_transformers.append(ast.NodeTransformer())",
+           AA_OK);
+    for (i = 0; i < 2; i++)
+        tu_run(i ? tree : fast, "x = 1\ny = [1, 2, 3]\ny0 = 0", AA_OK);
+    for (i = 0; i < sizeof cells / sizeof cells[0]; i++) {
+        aa_result *a = NULL, *b = NULL;
+        int ra = aa_exec(fast, cells[i], &a), rb = aa_exec(tree, cells[i], &b);
+        const char *pa = aa_result_repr(a), *pb = aa_result_repr(b);
+        ck_assert_msg(ra == rb, "%s: status %d vs %d (%s / %s)", cells[i], ra,
+                      rb, aa_result_message(a), aa_result_message(b));
+        ck_assert_msg((pa == NULL && pb == NULL) ||
+                          (pa != NULL && pb != NULL && strcmp(pa, pb) == 0),
+                      "%s: %s vs %s", cells[i], pa ? pa : "(none)",
+                      pb ? pb : "(none)");
+        aa_result_free(a);
+        aa_result_free(b);
+    }
+    tu_expect(fast, "import autoawait\nautoawait.ast_transformers", "[]");
+    aa_session_free(fast);
+    aa_session_free(tree);
+}
+END_TEST
+
 static Suite *cell_suite(void)
 {
     Suite *suite = suite_create("cell");
@@ -303,6 +415,7 @@ static Suite *cell_suite(void)
     tcase_add_test(tc, magic_line_then_code_keeps_line_numbers);
     tcase_add_test(tc, autoawait_off_and_on);
     tcase_add_test(tc, a_file_runs_as_one_cell_under_its_name);
+    tcase_add_test(tc, both_ways_to_the_last_value_agree);
     suite_add_tcase(suite, tc);
     return suite;
 }
