@@ -306,18 +306,20 @@ static PyObject *transform(PyObject *transformers, PyObject *mod)
  * expression with POP_TOP, LOAD_CONST None, RETURN_VALUE (it copies that
  * exit to each path: `a and b` has two).  Turning each of those POP_TOPs
  * into RETURN_VALUE makes the code, or its coroutine, return the value.
- * Only when every RETURN_VALUE of the code ends such a triple is it done:
- * a path that returns None without the value (the optimizer folded the
- * expression into a constant and dropped it, say) keeps the code as it
- * is, and 0 is answered.  Done on a code object no one has run yet, before
- * CPython's specializer looks at it; 1 when done.
+ * It is done only when every RETURN_VALUE ends such a triple and every
+ * such POP_TOP lies in the last statement, which starts at (line, col):
+ * when the optimizer folded the last expression into a constant and
+ * dropped it, the POP_TOP before the exit is an earlier statement's, and
+ * the code is left as it is (0 is answered).  Done on a code object no
+ * one has run yet, before CPython's specializer looks at it; 1 when done.
  */
-static int return_last_value(PyObject *code)
+static int return_last_value(PyObject *code, int line, int col)
 {
 #if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030C0000
     PyCodeObject *co = (PyCodeObject *)code;
     _Py_CODEUNIT *ins = _PyCode_CODE(co);
     Py_ssize_t n = Py_SIZE(co), i, k, exits = 0;
+    int l, c, el, ec;
 
     for (i = 0; i < n; i++) {
         if (_Py_OPCODE(ins[i]) != RETURN_VALUE)
@@ -329,6 +331,10 @@ static int return_last_value(PyObject *code)
         if (k >= PyTuple_GET_SIZE(co->co_consts) ||
             PyTuple_GET_ITEM(co->co_consts, k) != Py_None)
             return 0;
+        if (!PyCode_Addr2Location(co, (int)((i - 2) * sizeof(*ins)), &l, &c,
+                                  &el, &ec) ||
+            l < line || (l == line && c < col))
+            return 0;
         exits++;
     }
     for (i = 2; exits > 0 && i < n; i++)
@@ -337,6 +343,8 @@ static int return_last_value(PyObject *code)
     return exits > 0;
 #else
     (void)code;
+    (void)line;
+    (void)col;
     return 0;
 #endif
 }
@@ -349,7 +357,8 @@ static int return_last_value(PyObject *code)
 static PyObject *compile_source(aa_session *s, const char *src, size_t len,
                                 PyObject *file, int *displays)
 {
-    int shape = aa__last_statement(src, len);
+    size_t start = 0, i;
+    int shape = aa__last_statement(src, len, &start), line = 1, col = 0;
     PyCompilerFlags cf = {PyCF_IGNORE_COOKIE |
                               (s->autoawait ? PyCF_ALLOW_TOP_LEVEL_AWAIT : 0),
                           PY_MINOR_VERSION};
@@ -360,7 +369,14 @@ static PyObject *compile_source(aa_session *s, const char *src, size_t len,
     code = Py_CompileStringObject(src, file, Py_file_input, &cf, -1);
     if (code == NULL || shape == AA__LAST_OTHER)
         return code;
-    if (return_last_value(code)) {
+    /* Where the last statement starts, as code locations count: lines
+     * from 1, columns in bytes from 0. */
+    for (i = 0; i < start; i++) {
+        col++;
+        if (src[i] == '\n')
+            line++, col = 0;
+    }
+    if (return_last_value(code, line, col)) {
         *displays = AA__DISPLAY_RETURNED;
         return code;
     }

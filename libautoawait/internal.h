@@ -125,7 +125,7 @@ void aa__interp_session_removed(unsigned id);
 /* ------------------------------------------------------------------- cells */
 
 enum { AA__LAST_OTHER, AA__LAST_EXPR, AA__LAST_UNSURE };
-int aa__last_statement(const char *src, size_t len);
+int aa__last_statement(const char *src, size_t len, size_t *start);
 
 int aa__cell_run(aa_session *s, const char *src, size_t len, const char *path,
                  aa_result *r);

@@ -177,7 +177,7 @@ static void step(scan *sc)
     sc->i++;
 }
 
-int aa__last_statement(const char *src, size_t len)
+int aa__last_statement(const char *src, size_t len, size_t *start)
 {
     scan sc;
     size_t w;
@@ -188,6 +188,7 @@ int aa__last_statement(const char *src, size_t len)
     line_start(&sc);
     while (sc.i < sc.len)
         step(&sc);
+    *start = sc.stmt;
     if (sc.unsure || sc.depth != 0)
         return AA__LAST_UNSURE;
     if (!sc.have_stmt || sc.indented || sc.assigns)

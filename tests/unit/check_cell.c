@@ -363,6 +363,14 @@ START_TEST(both_ways_to_the_last_value_agree)
         "r'\\' x'",
         "u = 3 if x else 4",
         "u",
+        "x\n'last'",
+        "x; 1 + 1",
+        "x\n-1",
+        "await asyncio.sleep(0, result=1)\n'last'",
+        "print(1)\n(1, 2)",
+        "x; None",
+        "x\nnot True",
+        "y\n...",
         "x == (y := 1)",
         "x != 2 and x >= 1"};
     aa_session *fast = tu_session(NULL), *tree = tu_session(NULL);
