@@ -5,8 +5,9 @@
 # (staged through DESTDIR, so that a file installed outside the prefix is
 # caught instead of landing on the system), then checks the installed tree
 # as a host would use it: headers, the library's SONAME and exported
-# symbols, the runner plugin, aa-shell, and outside programs built through
-# pkg-config and through the CMake package.
+# symbols, the runner plugin, aa-shell, embed-host, outside programs built
+# through pkg-config and through the CMake package, and the template runner
+# plugin (examples/runner-plugin) built out of tree against the prefix.
 set -euo pipefail
 
 build=$(cd "$1" && pwd)
@@ -170,6 +171,96 @@ if [[ -x $shell ]]; then
     fi
 else
     fail "no aa-shell in ${shell#"$prefix"/}"
+fi
+
+# ------------------------------------------------------------ embed-host
+# The example host with its own loop: an await keeps its timer ticking.
+embed=$prefix/bin/embed-host
+if [[ -x $embed ]]; then
+    if ! out=$("$embed" -c 'await host_sleep(0.3); "slept"' </dev/null); then
+        fail "installed embed-host failed: $out"
+    elif grep -q "^Out\[1\]: 'slept'$" <<<"$out" &&
+        grep -Eq '^\[host\] cell 1: [0-9.]+ s, [1-9][0-9]* ticks' <<<"$out"; then
+        ok "installed embed-host awaits in its own loop"
+    else
+        fail "installed embed-host printed: $out"
+    fi
+else
+    fail "no embed-host in ${embed#"$prefix"/}"
+fi
+
+# ---------------------------------------------- a plugin built outside
+# examples/runner-plugin copied out of the source tree, as a plugin author
+# starts, and built against the prefix with pkg-config alone (the
+# PKG_CONFIG_PATH set above).  Its runner runs each cell in a fresh loop.
+plugin_src=$tmp/plugin-src
+cp -R "$src/examples/runner-plugin" "$plugin_src"
+plugin_cell=$'import asyncio\nawait asyncio.sleep(0.01, result=6 * 7)'
+
+# run_plugin WHAT [ENV...]: runs the cell with --runner simple, expects 42.
+run_plugin() {
+    local what=$1 out
+    shift
+    if out=$(env "$@" "$shell" --runner simple -c "$plugin_cell" 2>&1) &&
+        [[ $out == "Out[1]: 42" ]]; then
+        ok "$what"
+    else
+        fail "$what: aa-shell printed '$out'"
+    fi
+}
+
+# check_plugin FILE: exports the entry and nothing else.
+check_plugin() {
+    local syms
+    syms=$(nm -D --defined-only "$1" | awk '{ print $NF }' | sort -u)
+    [[ $syms == aa_runner_entry ]] ||
+        fail "$1 exports '${syms//$'\n'/ }', not just aa_runner_entry"
+}
+
+if cmake -S "$plugin_src" -B "$tmp/plugin-build" -DCMAKE_C_COMPILER="$cc" \
+    >"$tmp/plugin.log" 2>&1 &&
+    cmake --build "$tmp/plugin-build" >>"$tmp/plugin.log" 2>&1; then
+    built=$tmp/plugin-build/aa_runner_simple.so
+    check_plugin "$built"
+    mkdir -p "$tmp/runners"
+    cp "$built" "$tmp/runners/"
+    run_plugin "the template plugin (CMake) runs a cell from AA_RUNNER_PATH" \
+        AA_RUNNER_PATH="$tmp/runners"
+    # The current directory is never searched, nor is a relative folder.
+    if out=$(cd "$tmp/runners" && AA_RUNNER_PATH=. "$shell" --runner simple \
+        -c 1 2>&1); then
+        fail "a plugin was loaded from a relative AA_RUNNER_PATH: $out"
+    elif grep -q "no runner 'simple'" <<<"$out"; then
+        ok "a relative AA_RUNNER_PATH and the current directory are ignored"
+    else
+        fail "relative AA_RUNNER_PATH: aa-shell said '$out'"
+    fi
+    # Its install rule puts it in autoawait.pc's runnerdir, where the
+    # library finds it with no AA_RUNNER_PATH.
+    if cmake --install "$tmp/plugin-build" >>"$tmp/plugin.log" 2>&1 &&
+        [[ -f $libdir/autoawait/runners/aa_runner_simple.so ]]; then
+        run_plugin "the template installs into runnerdir and is found there"
+        rm -f "$libdir/autoawait/runners/aa_runner_simple.so"
+    else
+        cat "$tmp/plugin.log" >&2
+        fail "the template's install rule did not reach runnerdir"
+    fi
+else
+    cat "$tmp/plugin.log" >&2
+    fail "examples/runner-plugin does not build out of tree with CMake"
+fi
+
+if command -v make >/dev/null; then
+    if make -C "$plugin_src" CC="$cc" >"$tmp/make.log" 2>&1; then
+        check_plugin "$plugin_src/aa_runner_simple.so"
+        mkdir -p "$tmp/runners-make"
+        cp "$plugin_src/aa_runner_simple.so" "$tmp/runners-make/"
+        run_plugin "the template plugin (Makefile) runs a cell" \
+            AA_RUNNER_PATH="$tmp/runners-make"
+    else
+        cat "$tmp/make.log" >&2
+        fail "examples/runner-plugin does not build with its Makefile"
+    fi
 fi
 
 if ((failures)); then

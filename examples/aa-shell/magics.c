@@ -1,0 +1,387 @@
+/*
+ * magics.c -- %time and %timeit, which accept await (IPython's cannot:
+ * its issues #11314 and #14157), as console magics on top of the library.
+ *
+ * %time STMT runs STMT as the cell and prints the CPU and wall time before
+ * its Out[n].  %timeit STMT times STMT without compiling it again for each
+ * loop: one hidden cell defines an async function that runs STMT in a loop
+ * (so await works there, and so do plain statements), and each run is a
+ * hidden cell that awaits it and prints the seconds it took.  The names
+ * are private to the shell and deleted afterwards.  %%time and %%timeit do
+ * the same for the rest of the cell.  %autoawait is the library's.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "shell.h"
+
+#define TIMEIT_REPEAT 7
+#define TIMEIT_MIN_SECONDS 0.2
+
+/* A magic's parsed form. */
+struct magic {
+    const char *name;  /* "time" or "timeit" */
+    const char *args;  /* what follows the name on its line */
+    size_t args_len;   /* up to the end of that line */
+    const char *body;  /* %% form: the lines after the first; else args */
+    int cell;          /* the %% form */
+};
+
+/* Is s the magic name followed by a space, a newline or the end? */
+static const char *after_name(const char *s, const char *name)
+{
+    size_t n = strlen(name);
+
+    if (strncmp(s, name, n) != 0)
+        return NULL;
+    if (s[n] != '\0' && s[n] != ' ' && s[n] != '\t' && s[n] != '\n')
+        return NULL;
+    return s + n;
+}
+
+static int parse_magic(const char *src, struct magic *m)
+{
+    static const char *const names[] = {"timeit", "time"};
+    const char *p = src + strspn(src, " \t"), *rest = NULL;
+    size_t i;
+
+    if (*p != '%')
+        return 0;
+    m->cell = p[1] == '%';
+    p += m->cell ? 2 : 1;
+    for (i = 0; i < sizeof names / sizeof names[0] && rest == NULL; i++)
+        if ((rest = after_name(p, names[i])) != NULL)
+            m->name = names[i];
+    if (rest == NULL)
+        return 0;
+    rest += strspn(rest, " \t");
+    m->args = rest;
+    m->args_len = strcspn(rest, "\n");
+    while (m->args_len > 0 && isspace((unsigned char)rest[m->args_len - 1]))
+        m->args_len--;
+    m->body = m->cell ? rest + strcspn(rest, "\n") : rest;
+    if (m->cell && *m->body == '\n')
+        m->body++;
+    return 1;
+}
+
+size_t cell_magic_line(const char *src)
+{
+    struct magic m;
+
+    if (!parse_magic(src, &m) || !m.cell)
+        return 0;
+    return (size_t)(m.body - src);
+}
+
+static int usage_error(struct shell *sh, const char *text)
+{
+    finish_output_line(sh);
+    fprintf(stderr, "UsageError: %s\n", text);
+    fflush(stderr);
+    sh->failed = 1;
+    return AA_EXCEPTION;
+}
+
+/* --------------------------------------------------------------- %time */
+
+static double timeval_seconds(struct timeval tv)
+{
+    return (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
+}
+
+static void print_times(struct shell *sh, const struct rusage *before,
+                        const struct rusage *after, double wall)
+{
+    double user = timeval_seconds(after->ru_utime) -
+                  timeval_seconds(before->ru_utime);
+    double sys = timeval_seconds(after->ru_stime) -
+                 timeval_seconds(before->ru_stime);
+    char u[32], s[32], t[32], w[32];
+
+    format_seconds(user, u, sizeof u);
+    format_seconds(sys, s, sizeof s);
+    format_seconds(user + sys, t, sizeof t);
+    format_seconds(wall, w, sizeof w);
+    finish_output_line(sh);
+    printf("CPU times: user %s, sys %s, total %s\nWall time: %s\n", u, s, t,
+           w);
+    fflush(stdout);
+}
+
+static int magic_time(struct shell *sh, const struct magic *m, int n)
+{
+    const char *code = m->cell ? m->body : m->args;
+    size_t len = m->cell ? strlen(code) : m->args_len;
+    struct rusage before, after;
+    aa_result *r = NULL;
+    double wall;
+    int status;
+
+    if (is_blank_line(code))
+        return usage_error(sh, "%time needs a statement: %time STATEMENT");
+    getrusage(RUSAGE_SELF, &before);
+    wall = now_seconds();
+    status = exec_source(sh, code, len, &r);
+    wall = now_seconds() - wall;
+    getrusage(RUSAGE_SELF, &after);
+    /* As in IPython: a statement that raised shows its traceback only. */
+    if (status == AA_OK)
+        print_times(sh, &before, &after, wall);
+    report_result(sh, r, status, n, 1);
+    aa_result_free(r);
+    return status;
+}
+
+/* ------------------------------------------------------------- %timeit */
+
+struct timeit {
+    long number; /* loops per run; 0: find one */
+    int repeat;
+    char name[64];
+    const char *stmt;
+    size_t stmt_len;
+};
+
+/* "-n 100", "-n100", "-r 3": IPython's options; *p moves past them. */
+static int timeit_options(const char **p, const char *end, struct timeit *t)
+{
+    while (*p < end && (*p)[0] == '-' && ((*p)[1] == 'n' || (*p)[1] == 'r')) {
+        char opt = (*p)[1], *stop;
+        long v = strtol(*p + 2, &stop, 10);
+
+        if (stop == *p + 2 || v <= 0 || stop > end)
+            return -1;
+        if (opt == 'n')
+            t->number = v;
+        else
+            t->repeat = v > 1000 ? 1000 : (int)v;
+        *p = stop + strspn(stop, " \t");
+    }
+    return 0;
+}
+
+/* Appends the statement, each line indented by 12 spaces. */
+static void indent_lines(struct buf *b, const char *s, size_t len)
+{
+    const char *end = s + len;
+
+    while (s < end) {
+        const char *nl = memchr(s, '\n', (size_t)(end - s));
+        size_t n = nl ? (size_t)(nl - s) : (size_t)(end - s);
+        buf_puts(b, "            ");
+        buf_append(b, s, n);
+        buf_puts(b, "\n");
+        s += n + (nl ? 1 : 0);
+    }
+}
+
+/*
+ * The function a %timeit runs: the statement in a loop over
+ * itertools.repeat (cheaper than range), with the garbage collector off
+ * while it runs, as timeit does.  It returns the seconds the loop took.
+ */
+static void timeit_source(const struct timeit *t, int async, struct buf *b)
+{
+    buf_printf(b,
+               "%sdef %s(__aa_n, __aa_clock=__import__('time').perf_counter,\n"
+               "        __aa_gc=__import__('gc'),\n"
+               "        __aa_repeat=__import__('itertools').repeat):\n"
+               "    __aa_gc_was_on = __aa_gc.isenabled()\n"
+               "    __aa_gc.disable()\n"
+               "    try:\n"
+               "        __aa_t0 = __aa_clock()\n"
+               "        for __aa_i in __aa_repeat(None, __aa_n):\n",
+               async ? "async " : "", t->name);
+    indent_lines(b, t->stmt, t->stmt_len);
+    buf_puts(b, "            pass\n"
+                "        return __aa_clock() - __aa_t0\n"
+                "    finally:\n"
+                "        if __aa_gc_was_on:\n"
+                "            __aa_gc.enable()\n");
+}
+
+/*
+ * One run of number loops; its seconds, or -1 after reporting why it
+ * failed (the statement raised, Ctrl-C).  What the statement printed is
+ * shown; the last captured line is the time.
+ */
+static double timeit_run(struct shell *sh, const struct timeit *t, long number,
+                         int n)
+{
+    char src[160];
+    aa_result *r = NULL;
+    char *last;
+    double secs = -1.0;
+    int async = aa_session_autoawait(sh->session) > 0;
+    int status;
+
+    snprintf(src, sizeof src, "print(%s%s(%ld))", async ? "await " : "",
+             t->name, number);
+    status = run_hidden(sh, src, &r);
+    if (sh->capture.len > 0 && sh->capture.data[sh->capture.len - 1] == '\n')
+        sh->capture.data[--sh->capture.len] = '\0';
+    last = sh->capture.data ? strrchr(sh->capture.data, '\n') : NULL;
+    if (sh->capture.len > 0) {
+        size_t shown = last ? (size_t)(last - sh->capture.data) + 1 : 0;
+        output_write(sh, 1, sh->capture.data, shown);
+        if (status == AA_OK)
+            secs = strtod(last ? last + 1 : sh->capture.data, NULL);
+        else
+            output_write(sh, 1, sh->capture.data + shown,
+                         sh->capture.len - shown);
+    }
+    if (status != AA_OK) {
+        report_result(sh, r, status, n, 0);
+        secs = -1.0;
+    }
+    aa_result_free(r);
+    return secs;
+}
+
+/* IPython's way: 1, 10, 100, ... loops until a run takes 0.2 s. */
+static long timeit_calibrate(struct shell *sh, const struct timeit *t, int n)
+{
+    long number = 1;
+    int i;
+
+    for (i = 0; i < 10; i++) {
+        double secs = timeit_run(sh, t, number, n);
+        if (secs < 0)
+            return -1;
+        if (secs >= TIMEIT_MIN_SECONDS || i == 9)
+            break;
+        number *= 10;
+    }
+    return number;
+}
+
+static void timeit_report(struct shell *sh, const double *per_loop, int runs,
+                          long number)
+{
+    double mean = 0, var = 0, best = per_loop[0], worst = per_loop[0];
+    char m[32], s[32], loops[32];
+    int i, len;
+
+    for (i = 0; i < runs; i++) {
+        mean += per_loop[i] / runs;
+        best = per_loop[i] < best ? per_loop[i] : best;
+        worst = per_loop[i] > worst ? per_loop[i] : worst;
+    }
+    for (i = 0; i < runs; i++)
+        var += (per_loop[i] - mean) * (per_loop[i] - mean) / runs;
+    format_seconds(mean, m, sizeof m);
+    format_seconds(sqrt(var), s, sizeof s);
+    /* 1000000 as 1,000,000, like Python's "{:,}". */
+    len = snprintf(loops, sizeof loops, "%ld", number);
+    finish_output_line(sh);
+    if (worst > 4 * best && best > 0 && worst > 1e-6)
+        printf("The slowest run took %.2f times longer than the fastest. "
+               "This could mean that an intermediate result is being "
+               "cached.\n",
+               worst / best);
+    printf("%s \xc2\xb1 %s per loop (mean \xc2\xb1 std. dev. of %d run%s, ",
+           m, s, runs, runs == 1 ? "" : "s");
+    for (i = 0; i < len; i++) {
+        putchar(loops[i]);
+        if ((len - i - 1) % 3 == 0 && i < len - 1)
+            putchar(',');
+    }
+    printf(" loop%s each)\n", number == 1 ? "" : "s");
+    fflush(stdout);
+}
+
+/* Defines the function, times it, deletes it. */
+static int timeit_measure(struct shell *sh, struct timeit *t, int n)
+{
+    double per_loop[1000];
+    struct buf src = {NULL, 0, 0};
+    aa_result *r = NULL;
+    long number = t->number;
+    int status, i;
+
+    timeit_source(t, aa_session_autoawait(sh->session) > 0, &src);
+    status = run_hidden(sh, src.data, &r);
+    buf_free(&src);
+    if (status != AA_OK) {
+        report_result(sh, r, status, n, 0);
+        aa_result_free(r);
+        return status;
+    }
+    aa_result_free(r);
+    if (number == 0)
+        number = timeit_calibrate(sh, t, n);
+    for (i = 0; number > 0 && i < t->repeat; i++) {
+        double secs = timeit_run(sh, t, number, n);
+        if (secs < 0)
+            break;
+        per_loop[i] = secs / (double)number;
+    }
+    if (number > 0 && i == t->repeat)
+        timeit_report(sh, per_loop, t->repeat, number);
+    else
+        status = AA_EXCEPTION;
+    return status;
+}
+
+static int magic_timeit(struct shell *sh, const struct magic *m, int n)
+{
+    static unsigned serial;
+    struct timeit t = {0, TIMEIT_REPEAT, "", NULL, 0};
+    struct buf stmt = {NULL, 0, 0};
+    const char *p = m->args, *end = m->args + m->args_len;
+    char del[160];
+    int status;
+
+    if (timeit_options(&p, end, &t) != 0)
+        return usage_error(sh, "%timeit [-n LOOPS] [-r RUNS] STATEMENT");
+    if (m->cell)
+        buf_puts(&stmt, m->body);
+    else
+        buf_append(&stmt, p, (size_t)(end - p));
+    if (stmt.data == NULL || is_blank_line(stmt.data)) {
+        buf_free(&stmt);
+        return usage_error(sh, "%timeit needs a statement: %timeit STATEMENT");
+    }
+    t.stmt = stmt.data;
+    t.stmt_len = stmt.len;
+    /* A statement that cannot compile is shown as the user wrote it. */
+    if (aa_is_complete(sh->session, t.stmt, NULL) == AA_INPUT_INVALID) {
+        aa_result *r = NULL;
+        status = exec_source(sh, t.stmt, t.stmt_len, &r);
+        report_result(sh, r, status, n, 0);
+        aa_result_free(r);
+        buf_free(&stmt);
+        return status;
+    }
+    snprintf(t.name, sizeof t.name, "__aa_shell_timeit_%ld_%u", (long)getpid(),
+             ++serial);
+    status = timeit_measure(sh, &t, n);
+    buf_free(&stmt);
+    snprintf(del, sizeof del, "try:\n    del %s\nexcept NameError:\n    pass\n",
+             t.name);
+    run_hidden(sh, del, NULL);
+    if (status != AA_OK)
+        sh->failed = 1;
+    return status;
+}
+
+int run_magic(struct shell *sh, const char *src, int n, int *status)
+{
+    struct magic m;
+
+    if (!parse_magic(src, &m))
+        return 0;
+    if (strcmp(m.name, "time") == 0)
+        *status = magic_time(sh, &m, n);
+    else
+        *status = magic_timeit(sh, &m, n);
+    return 1;
+}

@@ -1,0 +1,163 @@
+/*
+ * shell.h -- what the files of aa-shell share.
+ *
+ * aa-shell is written against <autoawait/autoawait.h> alone, like lua.c
+ * against lua.h.  Its files, one concern each:
+ *   main.c     the modes (-c, FILE, standard input, the console), the
+ *              session and the banner
+ *   options.c  the command line, AA_SHELL_RUNNER and the config file
+ *   run.c      running one cell: SIGINT, where output goes, reporting
+ *   magics.c   %time, %%time, %timeit and %%timeit
+ *   batch.c    -c, FILE and standard input that is not a terminal
+ *   console.c  the interactive console: libedit, prompts, Ctrl-C, redraws
+ *   complete.c Tab completion through aa_complete
+ *   history.c  the history file
+ *   util.c     growable strings, time formatting, terminal widths
+ */
+#ifndef AA_SHELL_H
+#define AA_SHELL_H
+
+#include <signal.h>
+#include <stddef.h>
+
+#include <autoawait/autoawait.h>
+
+#define PROGNAME "aa-shell"
+#define EXIT_USAGE 2
+/* How a shell reports a process that a SIGINT ended. */
+#define EXIT_SIGINT 130
+
+/* ------------------------------------------------------------- util.c */
+
+/* A growable byte string, always NUL-terminated once it has data. */
+struct buf {
+    char *data;
+    size_t len;
+    size_t cap;
+};
+
+int buf_append(struct buf *b, const char *p, size_t n); /* 0 or -1 */
+int buf_puts(struct buf *b, const char *s);
+int buf_printf(struct buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void buf_reset(struct buf *b);
+void buf_free(struct buf *b);
+
+/* "1.23 ms", as IPython prints a time span of seconds. */
+void format_seconds(double seconds, char *out, size_t size);
+/* Monotonic seconds. */
+double now_seconds(void);
+/* The columns a UTF-8 string takes on a terminal (tabs to 8). */
+int text_columns(const char *s, size_t len, int start_col);
+/* The terminal's width, 80 when it cannot be had. */
+int terminal_columns(int fd);
+/* Writes all of data to fd, going on after EINTR. */
+void write_all(int fd, const char *data, size_t len);
+int is_blank_line(const char *s);
+char *xstrdup(const char *s); /* exits on failure: the shell cannot go on */
+
+/* ---------------------------------------------------------- options.c */
+
+enum { ARGS_RUN, ARGS_DONE, ARGS_BAD };
+
+struct settings {
+    const char *code; /* -c CODE */
+    const char *file; /* FILE; "-" is standard input */
+    int nargs;        /* what follows -c CODE or FILE: the script's */
+    char **args;
+    char *runner;            /* NULL: the library's default */
+    const char *runner_from; /* where runner came from, for messages */
+    int autoawait;
+    int banner;
+    int color;
+    int history;
+};
+
+void settings_init(struct settings *st);
+void settings_free(struct settings *st);
+int parse_args(int argc, char **argv, struct settings *opt);
+/* Fills what the command line left open from AA_SHELL_RUNNER, the config
+ * file and the defaults. */
+void settings_merge(struct settings *st);
+/* $XDG_CONFIG_HOME/aa-shell/config or ~/.config/aa-shell/config; malloc'd
+ * or NULL.  home_dir() likewise: $HOME, else the password database. */
+char *config_path(void);
+const char *home_dir(void);
+
+/* -------------------------------------------------------------- run.c */
+
+/* Where the session's output goes. */
+enum out_mode {
+    OUT_DIRECT,  /* straight to standard output and error */
+    OUT_PROMPT,  /* the console is editing a line: clear it first */
+    OUT_CAPTURE, /* standard output into shell.capture (hidden cells) */
+};
+
+struct shell {
+    aa_session *session;
+    int count;       /* the number of the next cell, as in In [n] */
+    int interactive; /* the console: prompts, line editing */
+    int color;
+    int failed;    /* piped input: some cell raised */
+    int exit_code; /* of the last SystemExit */
+    int stop;      /* SystemExit or a fatal Ctrl-C: leave */
+    enum out_mode out_mode;
+    int at_line_start; /* the last byte written was '\n' (or none yet) */
+    int line_cleared;  /* OUT_PROMPT: the edited input was cleared */
+    struct buf capture;
+    void (*clear_input)(struct shell *sh); /* the console's */
+};
+
+/* Ctrl-C: the handler's state, read and reset by the code it interrupts. */
+extern volatile sig_atomic_t sigint_count;
+
+void output_write(void *userdata, int stream, const char *data, size_t len);
+void sigint_install(aa_session *s);
+void sigint_running(int running);
+
+/* Runs one cell as the user's In [n] (magics included) and reports it;
+ * returns its status. */
+int run_cell(struct shell *sh, const char *src, size_t len);
+/* Runs source quietly (output captured in sh->capture); its status. */
+int run_hidden(struct shell *sh, const char *src, aa_result **out);
+/* What run_cell prints once a cell has run. */
+void report_result(struct shell *sh, const aa_result *r, int status, int n,
+                   int show_value);
+void show_value(struct shell *sh, const aa_result *r, int n);
+/* Ends the line the cell's output left open, before the shell writes. */
+void finish_output_line(struct shell *sh);
+int cell_exit_status(const struct shell *sh, int status);
+
+/* ----------------------------------------------------------- magics.c */
+
+/* If src is one of the shell's magics, runs it (as cell n) and returns 1
+ * with *status set; 0 when it is not one. */
+int run_magic(struct shell *sh, const char *src, int n, int *status);
+/* Is the first line of src a cell magic ("%%time")?  Its length. */
+size_t cell_magic_line(const char *src);
+
+/* ------------------------------------------------------------ batch.c */
+
+int run_code(struct shell *sh, const char *code);
+int run_script(struct shell *sh, const char *path);
+int run_piped(struct shell *sh);
+/* aa_is_complete with the shell's rules for cell magics. */
+int cell_state(struct shell *sh, const char *src, int *indent);
+
+/* ---------------------------------------------------------- console.c */
+
+int run_console(struct shell *sh, const struct settings *st);
+
+/* --------------------------------------------------------- complete.c */
+
+void completion_install(struct shell *sh);
+
+/* ---------------------------------------------------------- history.c */
+
+/* Loads the history file into libedit; remembers where to save. */
+void history_open(void);
+/* Adds a whole cell (lines joined by '\n') and appends it to the file. */
+void history_add_cell(const char *cell);
+void history_close(void);
+
+#endif /* AA_SHELL_H */
