@@ -34,12 +34,12 @@ typedef struct aa__runner_entry {
 } aa__runner_entry;
 
 int aa__runner_name_ok(const char *name);
-int aa__runner_check(const aa_runner *r, const char *name, const char *where,
+int aa__runner_check(const aa_runner *r, const char *name, const char *doing,
                      aa_runner *copy, char *err, size_t errlen);
 int aa__registry_find(const char *name, const aa__runner_entry **out, char *err,
                       size_t errlen);
 aa__runner_entry *aa__runner_entry_new(const char *name, const aa_runner *vt,
-                                       void *userdata, const char *where,
+                                       void *userdata, const char *doing,
                                        int *rc, char *err, size_t errlen);
 int aa__registry_add(const char *name, const aa_runner *vt, void *userdata,
                      void *dl, const char *path, char *err, size_t errlen);

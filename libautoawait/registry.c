@@ -32,28 +32,27 @@ int aa__runner_name_ok(const char *name)
 
 /*
  * Checks a runner's vtable the way every runner is checked, and copies the
- * fields its struct_size covers into copy (the rest zeroed).  where names
- * the runner's origin in messages ("registered in process", a path).
+ * fields its struct_size covers into copy (the rest zeroed).  doing says
+ * what was being done, for messages: "load runner 'trio' from PATH",
+ * "register runner 'x'".
  */
-int aa__runner_check(const aa_runner *r, const char *name, const char *where,
+int aa__runner_check(const aa_runner *r, const char *name, const char *doing,
                      aa_runner *copy, char *err, size_t errlen)
 {
     if (r == NULL) {
-        snprintf(err, errlen, "runner '%s' (%s): no vtable", name, where);
+        snprintf(err, errlen, "cannot %s: no vtable", doing);
         return AA_EINVAL;
     }
     if (r->abi_version != AA_RUNNER_ABI_VERSION) {
         snprintf(err, errlen,
-                 "cannot load runner '%s' from %s: runner ABI %u, this "
-                 "library speaks %u",
-                 name, where, r->abi_version, AA_RUNNER_ABI_VERSION);
+                 "cannot %s: runner ABI %u, this library speaks %u", doing,
+                 r->abi_version, AA_RUNNER_ABI_VERSION);
         return AA_EABI;
     }
     if (r->struct_size < AA_RUNNER_MIN_SIZE) {
         snprintf(err, errlen,
-                 "cannot load runner '%s' from %s: its vtable is %zu bytes, "
-                 "at least %zu are needed",
-                 name, where, r->struct_size, (size_t)AA_RUNNER_MIN_SIZE);
+                 "cannot %s: its vtable is %zu bytes, at least %zu are needed",
+                 doing, r->struct_size, (size_t)AA_RUNNER_MIN_SIZE);
         return AA_EABI;
     }
     memset(copy, 0, sizeof *copy);
@@ -61,14 +60,12 @@ int aa__runner_check(const aa_runner *r, const char *name, const char *where,
            r->struct_size < sizeof *copy ? r->struct_size : sizeof *copy);
     copy->struct_size = sizeof *copy;
     if (copy->name == NULL || strcmp(copy->name, name) != 0) {
-        snprintf(err, errlen,
-                 "cannot load runner '%s' from %s: it calls itself '%s'", name,
-                 where, copy->name != NULL ? copy->name : "(null)");
+        snprintf(err, errlen, "cannot %s: it calls itself '%s'", doing,
+                 copy->name != NULL ? copy->name : "(null)");
         return AA_EINVAL;
     }
     if (copy->run == NULL) {
-        snprintf(err, errlen, "cannot load runner '%s' from %s: no run", name,
-                 where);
+        snprintf(err, errlen, "cannot %s: its vtable has no run", doing);
         return AA_EINVAL;
     }
     return AA_OK;
@@ -90,13 +87,13 @@ static aa__runner_entry *lookup(const char *name)
  * callable of its namespace).  NULL with *rc and err set on failure.
  */
 aa__runner_entry *aa__runner_entry_new(const char *name, const aa_runner *vt,
-                                       void *userdata, const char *where,
+                                       void *userdata, const char *doing,
                                        int *rc, char *err, size_t errlen)
 {
     aa__runner_entry *e;
     aa_runner copy;
 
-    *rc = aa__runner_check(vt, name, where, &copy, err, errlen);
+    *rc = aa__runner_check(vt, name, doing, &copy, err, errlen);
     if (*rc != AA_OK)
         return NULL;
     if ((e = calloc(1, sizeof *e)) == NULL) {
@@ -116,6 +113,7 @@ static int add_locked(const char *name, const aa_runner *vt, void *userdata,
                       void *dl, const char *path, char *err, size_t errlen)
 {
     aa__runner_entry *e;
+    char doing[AA__ERRMSG_SIZE / 2];
     int rc;
 
     if (lookup(name) != NULL) {
@@ -123,8 +121,11 @@ static int add_locked(const char *name, const aa_runner *vt, void *userdata,
                  name);
         return AA_EINVAL;
     }
-    e = aa__runner_entry_new(name, vt, userdata, path ? path : "the process",
-                             &rc, err, errlen);
+    if (path != NULL)
+        snprintf(doing, sizeof doing, "load runner '%s' from %s", name, path);
+    else
+        snprintf(doing, sizeof doing, "register runner '%s'", name);
+    e = aa__runner_entry_new(name, vt, userdata, doing, &rc, err, errlen);
     if (e == NULL)
         return rc;
     if (path != NULL && (e->path = strdup(path)) == NULL) {

@@ -260,8 +260,8 @@ int aa__session_use_callable(aa_session *s, const char *name, PyObject *fn)
     if ((py = aa__pyrunner_new(name, fn)) == NULL)
         return -1;
     e = aa__runner_entry_new(name, aa__pyrunner_vtable(py), py,
-                             "a Python callable", &rc, s->errmsg,
-                             sizeof s->errmsg);
+                             "use a Python callable as a runner", &rc,
+                             s->errmsg, sizeof s->errmsg);
     if (e == NULL) {
         aa__pyrunner_free(py);
         PyErr_Format(PyExc_ValueError, "%s", s->errmsg);
