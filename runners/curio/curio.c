@@ -1,0 +1,587 @@
+/*
+ * curio.c -- the curio runner: one curio Kernel for the whole session.
+ *
+ * Owns the session's Kernel: made on the first async cell (curio is not
+ * imported before), run once per cell with the cell as its main task, and
+ * shut down with the session, which cancels what is left.  Tasks a cell
+ * spawns live on in the kernel and run again during later cells and while
+ * the host polls, as they would under one curio.run (curio.run per cell
+ * would cancel them as each cell ends).  A kernel that curio disabled
+ * after an error in its own code is replaced, its tasks lost.  The kernel runs
+ * inside the session's contextvars.Context: curio's tasks do not copy
+ * contexts, so every cell and every task sees and sets the session's
+ * context variables directly.
+ *
+ * Interrupting.  curio offers nothing a thread may call to cancel a task,
+ * but a UniversalEvent may be set from any thread: each cell runs under a
+ * small wrapper (compiled from the Python source below when a session
+ * opens the runner) whose watcher task waits for that event and cancels
+ * the cell's task.  The cell then gets TaskCancelled at its next blocking
+ * operation, its finally blocks and __aexit__ run, and the wrapper reports
+ * KeyboardInterrupt.  A cell that never blocks is left to the library's
+ * second interrupt.
+ *
+ * curio allows one running kernel per thread.  When a cell of another
+ * session runs curio on this thread (a console started from a curio cell),
+ * the kernel runs on a thread of its own while this one waits with the GIL
+ * released; closing from there does the same.
+ *
+ * Compiling cells, cutting tracebacks (the wrapper's and curio's frames
+ * sit before the cell's and are cut with them) and deciding when to
+ * interrupt are the library's.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <poll.h>
+#include <pthread.h>
+#include <string.h>
+
+#include <autoawait/runner.h>
+
+/*
+ * cell is the main task of each cell, idle the main task of a poll.
+ *
+ * An interrupt that came before the cell started stops it there.  cell's
+ * watcher is a daemon, cancelled when the cell ends.  Only interrupt sets
+ * `stop`, so a TaskCancelled with `stop` set is the interrupt's:
+ * KeyboardInterrupt then carries the cell's traceback up to where the cell's
+ * code called into curio.  `where` is dropped on the way out, or it would tie
+ * the traceback to this frame in a cycle.
+ *
+ * _curio_only steps the cell's coroutine and hands the kernel only what
+ * looks like a curio trap.  Anything else (asyncio's bare yield, a Future)
+ * would make the kernel fail in its own code and disable itself, taking
+ * every task of the session with it; the cell gets a TypeError at that
+ * await instead, as trio does it.
+ *
+ * interrupt sets the event from sync Python code: UniversalEvent.set picks
+ * its sync or async flavour from its caller's frame, and a call from C has
+ * none.
+ */
+static const char wrapper_source[] =
+    "from os.path import dirname, join\n"
+    "from types import coroutine\n"
+    "def _until_curio(curio, tb):\n"
+    "    inside = join(dirname(curio.__file__), '')\n"
+    "    first = tb\n"
+    "    while tb.tb_next is not None and not \\\n"
+    "            tb.tb_next.tb_frame.f_code.co_filename.startswith(inside):\n"
+    "        tb = tb.tb_next\n"
+    "    tb.tb_next = None\n"
+    "    return first\n"
+    "@coroutine\n"
+    "def _curio_only(coro):\n"
+    "    send, value = coro.send, None\n"
+    "    while True:\n"
+    "        try:\n"
+    "            trap = send(value)\n"
+    "        except StopIteration as end:\n"
+    "            return end.value\n"
+    "        finally:\n"
+    "            value = None\n"
+    "        if type(trap) is tuple and trap and type(trap[0]) is str:\n"
+    "            try:\n"
+    "                value, send = (yield trap), coro.send\n"
+    "            except BaseException as exc:\n"
+    "                value, send = exc, coro.throw\n"
+    "        else:\n"
+    "            value, send = TypeError(\n"
+    "                f'curio cannot run {trap!r}, which the cell awaited: '\n"
+    "                'code of another async library (asyncio?) does not '\n"
+    "                'run under curio'), coro.throw\n"
+    "async def cell(curio, coro, stop):\n"
+    "    if stop.is_set():\n"
+    "        raise KeyboardInterrupt\n"
+    "    main = await curio.current_task()\n"
+    "    async def watch():\n"
+    "        await stop.wait()\n"
+    "        await main.cancel(blocking=False)\n"
+    "    watcher = await curio.spawn(watch, daemon=True)\n"
+    "    where = None\n"
+    "    try:\n"
+    "        return await _curio_only(coro)\n"
+    "    except curio.TaskCancelled as exc:\n"
+    "        if not stop.is_set():\n"
+    "            raise\n"
+    "        where = _until_curio(curio, exc.__traceback__)\n"
+    "    finally:\n"
+    "        await watcher.cancel()\n"
+    "    try:\n"
+    "        raise KeyboardInterrupt().with_traceback(where)\n"
+    "    finally:\n"
+    "        where = None\n"
+    "def interrupt(stop):\n"
+    "    stop.set()\n"
+    "async def idle(curio, fd, timeout):\n"
+    "    async def readable():\n"
+    "        await curio.traps._read_wait(fd)\n"
+    "        return True\n"
+    "    if fd < 0:\n"
+    "        await curio.sleep(timeout)\n"
+    "        return False\n"
+    "    if timeout < 0:\n"
+    "        return await readable()\n"
+    "    return await curio.ignore_after(timeout, readable) is True\n";
+
+#define WRAPPER_FILE "<autoawait curio>"
+
+/*
+ * Interned names of what the runner looks up, kept per session as in the
+ * asyncio runner: the interpreter may be finalized and started again, and
+ * every object of the old one dies with it.
+ */
+#define NAMES(X)                                                               \
+    X(curio)                                                                   \
+    X(meta)                                                                    \
+    X(curio_running)                                                           \
+    X(Kernel)                                                                  \
+    X(UniversalEvent)                                                          \
+    X(run)                                                                     \
+    X(shutdown)                                                                \
+    X(close)                                                                   \
+    X(_shutdown_funcs)                                                         \
+    X(cell)                                                                    \
+    X(interrupt)                                                               \
+    X(idle)
+
+typedef struct names {
+#define NAME_FIELD(n) PyObject *n;
+    NAMES(NAME_FIELD)
+#undef NAME_FIELD
+} names;
+
+typedef struct runner_state {
+    names str;
+    PyObject *cell_fn;      /* the wrapper, an async function */
+    PyObject *idle_fn;      /* what poll runs, an async function */
+    PyObject *interrupt_fn; /* sets the event, from sync code */
+    PyObject *curio;        /* the module, once an async cell needed it */
+    PyObject *kernel;       /* the session's Kernel, NULL until then */
+    PyObject *context;      /* the session's Context, for poll and close */
+    PyObject *stop;         /* the UniversalEvent of the running cell */
+    int running;            /* run is in progress */
+    int interrupted;        /* interrupt came before there was an event */
+} runner_state;
+
+/*
+ * One call into the kernel, made on this thread or, when curio already
+ * runs here, on a thread of its own; and what came of it.
+ */
+typedef struct kernel_call {
+    PyObject *fn;      /* borrowed, like everything up to result */
+    PyObject *arg;     /* the one argument, or NULL */
+    PyObject *kwargs;  /* or NULL */
+    PyObject *context; /* entered around the call, or NULL */
+    PyObject *result;
+    PyObject *type, *value, *tb;
+} kernel_call;
+
+/* ----------------------------------------------------------------- helpers */
+
+static int names_init(names *n)
+{
+#define NAME_INIT(f)                                                           \
+    if ((n->f = PyUnicode_InternFromString(#f)) == NULL)                       \
+        return -1;
+    NAMES(NAME_INIT)
+#undef NAME_INIT
+    return 0;
+}
+
+static void names_clear(names *n)
+{
+#define NAME_CLEAR(f) Py_CLEAR(n->f);
+    NAMES(NAME_CLEAR)
+#undef NAME_CLEAR
+}
+
+/*
+ * Closes the cell's coroutine.  A finished one is left as it is; one that
+ * never started (curio failed before the wrapper awaited it) then does not
+ * warn "was never awaited".  The exception already set is kept.
+ */
+static void close_coro(runner_state *st, PyObject *coro)
+{
+    PyObject *t, *v, *tb, *r;
+
+    PyErr_Fetch(&t, &v, &tb);
+    r = PyObject_CallMethodNoArgs(coro, st->str.close);
+    if (r == NULL)
+        PyErr_Clear();
+    Py_XDECREF(r);
+    PyErr_Restore(t, v, tb);
+}
+
+/* 1 when a curio kernel runs on this thread, 0 when not, -1 on error. */
+static int curio_running_here(runner_state *st)
+{
+    PyObject *meta, *r;
+    int running;
+
+    meta = PyObject_GetAttr(st->curio, st->str.meta);
+    if (meta == NULL)
+        return -1;
+    r = PyObject_CallMethodNoArgs(meta, st->str.curio_running);
+    Py_DECREF(meta);
+    if (r == NULL)
+        return -1;
+    running = PyObject_IsTrue(r);
+    Py_DECREF(r);
+    return running;
+}
+
+/*
+ * 1 when curio disabled the kernel after an error inside it (an
+ * asynchronous KeyboardInterrupt that landed in the kernel's own code, say):
+ * it then refuses to run, and says to make a new one.
+ */
+static int kernel_crashed(runner_state *st)
+{
+    PyObject *funcs = PyObject_GetAttr(st->kernel, st->str._shutdown_funcs);
+    int crashed = funcs == Py_None;
+
+    if (funcs == NULL)
+        PyErr_Clear();
+    Py_XDECREF(funcs);
+    return crashed;
+}
+
+/*
+ * Imports curio and makes the kernel, the first time a cell needs them;
+ * replaces a kernel that crashed (its tasks are lost with it).
+ */
+static int ensure_kernel(runner_state *st)
+{
+    if (st->kernel != NULL && kernel_crashed(st))
+        Py_CLEAR(st->kernel);
+    if (st->kernel != NULL)
+        return 0;
+    if (st->curio == NULL &&
+        (st->curio = PyImport_Import(st->str.curio)) == NULL)
+        return -1;
+    st->kernel = PyObject_CallMethodNoArgs(st->curio, st->str.Kernel);
+    return st->kernel == NULL ? -1 : 0;
+}
+
+/* ------------------------------------------------------- calling curio */
+
+/* Makes the call on this thread, inside c->context when there is one. */
+static void call_here(kernel_call *c)
+{
+    PyObject *args[1] = {c->arg}, *t, *v, *tb;
+    size_t nargs = c->arg != NULL ? 1 : 0;
+
+    if (c->context != NULL && PyContext_Enter(c->context) < 0)
+        return;
+    c->result = c->kwargs != NULL
+                    ? PyObject_VectorcallDict(c->fn, args, nargs, c->kwargs)
+                    : PyObject_Vectorcall(c->fn, args, nargs, NULL);
+    if (c->context != NULL) {
+        PyErr_Fetch(&t, &v, &tb);
+        if (PyContext_Exit(c->context) < 0)
+            PyErr_Clear();
+        PyErr_Restore(t, v, tb);
+    }
+}
+
+/* The body of the thread of a nested call; it takes the GIL itself. */
+static void *nested_main(void *arg)
+{
+    kernel_call *c = arg;
+    PyGILState_STATE g = PyGILState_Ensure();
+
+    call_here(c);
+    if (c->result == NULL)
+        PyErr_Fetch(&c->type, &c->value, &c->tb);
+    PyGILState_Release(g);
+    return NULL;
+}
+
+/*
+ * Makes the call, on a thread of its own when curio already runs on this
+ * one, waited for with the GIL released.  Returns its result, or NULL with
+ * its exception set.
+ */
+static PyObject *call_kernel(runner_state *st, kernel_call *c)
+{
+    PyThreadState *saved;
+    pthread_t thread;
+    int nested = curio_running_here(st), rc;
+
+    if (nested <= 0) {
+        if (nested == 0)
+            call_here(c);
+        return c->result;
+    }
+    rc = pthread_create(&thread, NULL, nested_main, c);
+    if (rc != 0) {
+        PyErr_Format(PyExc_RuntimeError,
+                     "cannot start a thread for a curio kernel inside a "
+                     "running one: %s",
+                     strerror(rc));
+        return NULL;
+    }
+    saved = PyEval_SaveThread();
+    pthread_join(thread, NULL);
+    PyEval_RestoreThread(saved);
+    if (c->result == NULL)
+        PyErr_Restore(c->type, c->value, c->tb);
+    return c->result;
+}
+
+/* kernel.name(arg), inside the session's Context. */
+static PyObject *kernel_method(runner_state *st, PyObject *name, PyObject *arg,
+                               PyObject *kwargs)
+{
+    kernel_call c = {NULL, arg, kwargs, st->context, NULL, NULL, NULL, NULL};
+    PyObject *r;
+
+    c.fn = PyObject_GetAttr(st->kernel, name);
+    if (c.fn == NULL)
+        return NULL;
+    r = call_kernel(st, &c);
+    Py_DECREF(c.fn);
+    return r;
+}
+
+/* ------------------------------------------------------------- one cell */
+
+/*
+ * The wrapper's coroutine for coro, with a fresh event for interrupt, set
+ * at once when interrupt came first (while curio was being imported, say).
+ * Both this and interrupt hold the GIL from making the event to looking at
+ * the flag, so one of them sees the other's work.
+ */
+static PyObject *wrap_cell(runner_state *st, PyObject *coro)
+{
+    PyObject *args[3], *r;
+
+    st->stop = PyObject_CallMethodNoArgs(st->curio, st->str.UniversalEvent);
+    if (st->stop == NULL)
+        return NULL;
+    if (st->interrupted) {
+        if ((r = PyObject_CallOneArg(st->interrupt_fn, st->stop)) == NULL)
+            return NULL;
+        Py_DECREF(r);
+    }
+    args[0] = st->curio;
+    args[1] = coro;
+    args[2] = st->stop;
+    return PyObject_Vectorcall(st->cell_fn, args, 3, NULL);
+}
+
+static PyObject *curio_run(void *state, PyObject *coro, PyObject *context)
+{
+    runner_state *st = state;
+    PyObject *main = NULL, *r = NULL;
+
+    /* The library answers AA_EBUSY first; this keeps the outer run's state
+     * whole even for one that does not. */
+    if (st->running) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "the curio runner is already running a cell of this "
+                        "session");
+        close_coro(st, coro);
+        return NULL;
+    }
+    st->running = 1;
+    st->interrupted = 0;
+    if (context != NULL && context != Py_None)
+        Py_XSETREF(st->context, Py_NewRef(context));
+    if (ensure_kernel(st) == 0 && (main = wrap_cell(st, coro)) != NULL)
+        r = kernel_method(st, st->str.run, main, NULL);
+    st->running = 0;
+    st->interrupted = 0;
+    Py_CLEAR(st->stop);
+    if (main != NULL) {
+        close_coro(st, main);
+        Py_DECREF(main);
+    }
+    close_coro(st, coro);
+    return r;
+}
+
+/* ------------------------------------------------------ the other entries */
+
+/* Compiles the wrapper and takes its functions. */
+static int make_wrapper(runner_state *st)
+{
+    PyObject *code, *globals = NULL, *r = NULL;
+    int rc = -1;
+
+    code = Py_CompileString(wrapper_source, WRAPPER_FILE, Py_file_input);
+    if (code == NULL)
+        return -1;
+    globals = PyDict_New();
+    if (globals == NULL ||
+        PyDict_SetItemString(globals, "__builtins__", PyEval_GetBuiltins()) <
+            0 ||
+        (r = PyEval_EvalCode(code, globals, globals)) == NULL)
+        goto done;
+    st->cell_fn = Py_XNewRef(PyDict_GetItemWithError(globals, st->str.cell));
+    st->idle_fn = Py_XNewRef(PyDict_GetItemWithError(globals, st->str.idle));
+    st->interrupt_fn =
+        Py_XNewRef(PyDict_GetItemWithError(globals, st->str.interrupt));
+    if (st->cell_fn != NULL && st->idle_fn != NULL && st->interrupt_fn != NULL)
+        rc = 0;
+done:
+    Py_XDECREF(r);
+    Py_XDECREF(globals);
+    Py_DECREF(code);
+    return rc;
+}
+
+static void state_free(runner_state *st)
+{
+    Py_CLEAR(st->cell_fn);
+    Py_CLEAR(st->idle_fn);
+    Py_CLEAR(st->interrupt_fn);
+    Py_CLEAR(st->curio);
+    Py_CLEAR(st->kernel);
+    Py_CLEAR(st->context);
+    Py_CLEAR(st->stop);
+    names_clear(&st->str);
+    PyMem_Free(st);
+}
+
+static int curio_open(void *userdata, void **state)
+{
+    runner_state *st = PyMem_Calloc(1, sizeof(*st));
+
+    (void)userdata;
+    if (st == NULL)
+        return -1;
+    if (names_init(&st->str) < 0 || make_wrapper(st) < 0) {
+        state_free(st);
+        /* A failure of open is a status, not an exception. */
+        PyErr_Clear();
+        return -1;
+    }
+    *state = st;
+    return 0;
+}
+
+/*
+ * Shuts the kernel down: the tasks left are cancelled and their cleanup
+ * runs, then the kernel's selector and sockets are closed.  A kernel that
+ * is not shut down complains when it dies.
+ */
+static void curio_close(void *state)
+{
+    runner_state *st = state;
+    PyObject *t, *v, *tb, *kwargs, *r = NULL;
+
+    if (st == NULL)
+        return;
+    PyErr_Fetch(&t, &v, &tb);
+    if (st->kernel != NULL) {
+        kwargs = PyDict_New();
+        if (kwargs != NULL &&
+            PyDict_SetItem(kwargs, st->str.shutdown, Py_True) == 0)
+            r = kernel_method(st, st->str.run, NULL, kwargs);
+        Py_XDECREF(r);
+        Py_XDECREF(kwargs);
+        PyErr_Clear();
+    }
+    state_free(st);
+    PyErr_Restore(t, v, tb);
+}
+
+/*
+ * From another thread, while run waits with the GIL released.  An event
+ * set before the watcher waits is not lost: the wait returns at once.
+ * Before there is an event, the flag tells wrap_cell to set it.
+ */
+static int curio_interrupt(void *state)
+{
+    runner_state *st = state;
+    PyObject *r;
+
+    if (!st->running)
+        return 1;
+    st->interrupted = 1;
+    if (st->stop == NULL)
+        return 0;
+    r = PyObject_CallOneArg(st->interrupt_fn, st->stop);
+    if (r == NULL) {
+        PyErr_Clear();
+        return 1;
+    }
+    Py_DECREF(r);
+    return 0;
+}
+
+/* Is fd readable now?  (poll(2) with no wait.) */
+static int fd_ready(int fd)
+{
+    struct pollfd p = {fd, POLLIN, 0};
+
+    return fd >= 0 && poll(&p, 1, 0) == 1 && (p.revents & POLLIN);
+}
+
+/*
+ * Lets the tasks cells left behind run until fd is readable or timeout_ms
+ * has passed: the kernel's main task is then idle, which waits for both.
+ * A timeout of 0 runs one cycle of the kernel (kernel.run() with no main
+ * task).  Nothing to run before the first async cell, nor while curio runs
+ * on this thread (the host polls from inside a cell); and nothing would
+ * end a wait for no fd and no timeout.
+ */
+static int curio_poll(void *state, int fd, int timeout_ms)
+{
+    runner_state *st = state;
+    PyObject *args[3] = {NULL, NULL, NULL}, *main = NULL, *r;
+    int busy;
+
+    if (st->kernel == NULL || st->running || (fd < 0 && timeout_ms < 0) ||
+        kernel_crashed(st))
+        return AA_POLL_IDLE;
+    if ((busy = curio_running_here(st)) != 0)
+        return busy < 0 ? -1 : AA_POLL_IDLE;
+    if (fd_ready(fd))
+        return AA_POLL_READY;
+    if (timeout_ms == 0) {
+        r = kernel_method(st, st->str.run, NULL, NULL);
+    } else {
+        args[0] = st->curio;
+        args[1] = PyLong_FromLong(fd);
+        args[2] = PyFloat_FromDouble(timeout_ms / 1000.0);
+        if (args[1] != NULL && args[2] != NULL)
+            main = PyObject_Vectorcall(st->idle_fn, args, 3, NULL);
+        r = main != NULL ? kernel_method(st, st->str.run, main, NULL) : NULL;
+        if (main != NULL)
+            close_coro(st, main);
+        Py_XDECREF(main);
+        Py_XDECREF(args[1]);
+        Py_XDECREF(args[2]);
+    }
+    if (r == NULL)
+        return -1;
+    Py_DECREF(r);
+    return fd_ready(fd) ? AA_POLL_READY : AA_POLL_TIMEOUT;
+}
+
+/* ------------------------------------------------------------- the entry */
+
+static const aa_runner curio_runner = {
+    .abi_version = AA_RUNNER_ABI_VERSION,
+    .struct_size = sizeof(aa_runner),
+    .name = "curio",
+    .open = curio_open,
+    .close = curio_close,
+    .run = curio_run,
+    .interrupt = curio_interrupt,
+    .poll = curio_poll,
+};
+
+AA_API int AA_RUNNER_ENTRY(const aa_runner_host *host, const aa_runner **out);
+
+AA_API int AA_RUNNER_ENTRY(const aa_runner_host *host, const aa_runner **out)
+{
+    if (host == NULL || out == NULL ||
+        host->abi_version != AA_RUNNER_ABI_VERSION)
+        return -1;
+    *out = &curio_runner;
+    return 0;
+}

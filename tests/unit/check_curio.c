@@ -1,0 +1,406 @@
+/*
+ * check_curio.c -- the curio runner: cells on the session's kernel, tasks
+ * that outlive their cell, tracebacks, interrupts, context variables,
+ * polling, switching runners, nesting, and the kernel's shutdown.  curio is
+ * not a Debian package: every test passes with a SKIP line when it cannot
+ * be imported (put its source on PYTHONPATH to run them).
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <pthread.h>
+#include <stdio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* 1 (after a SKIP line) when curio cannot be imported. */
+static int curio_missing(void)
+{
+    aa_session *s = NULL;
+    int rc;
+
+    ck_assert_int_eq(aa_session_new(&s, NULL), AA_OK);
+    rc = aa_exec(s, "import curio", NULL);
+    aa_session_free(s);
+    if (rc == AA_OK)
+        return 0;
+    printf("SKIP: curio is not installed (put its source on PYTHONPATH to "
+           "run these)\n");
+    return 1;
+}
+
+typedef struct {
+    aa_session *s;
+    long delay_ms;
+} interrupter;
+
+static void *interrupt_later(void *arg)
+{
+    interrupter *it = arg;
+
+    tu_sleep_ms(it->delay_ms);
+    aa_interrupt(it->s);
+    return NULL;
+}
+
+/* Runs src while another thread interrupts s after 300 ms. */
+static aa_result *run_interrupted(aa_session *s, const char *src, int want,
+                                  double *took)
+{
+    interrupter it = {s, 300};
+    pthread_t t;
+    aa_result *r;
+    double t0 = now();
+
+    ck_assert_int_eq(pthread_create(&t, NULL, interrupt_later, &it), 0);
+    r = tu_run(s, src, want);
+    *took = now() - t0;
+    pthread_join(t, NULL);
+    return r;
+}
+
+START_TEST(runs_and_displays)
+{
+    aa_session *s;
+    aa_result *r;
+
+    if (curio_missing())
+        return;
+    s = tu_session("curio");
+    r = tu_run(s,
+               "import curio\nasync def f():\n    await curio.sleep(0)\n"
+               "    return 'curio ok'\nawait f()",
+               AA_OK);
+    ck_assert_int_eq(aa_result_is_async(r), 1);
+    ck_assert_str_eq(aa_result_repr(r), "'curio ok'");
+    aa_result_free(r);
+    r = tu_run(s, "1 + 1", AA_OK);
+    ck_assert_int_eq(aa_result_is_async(r), 0);
+    aa_result_free(r);
+    /* A sync cell may run curio itself. */
+    tu_expect(s, "async def m():\n    return 5\ncurio.run(m)", "5");
+    aa_session_free(s);
+    ck_assert_str_eq(tu_stderr(), "");
+    tu_clear();
+}
+END_TEST
+
+START_TEST(tasks_outlive_their_cell)
+{
+    aa_session *s;
+
+    if (curio_missing())
+        return;
+    s = tu_session("curio");
+    tu_run(s,
+           "import curio\nlog = []\nasync def worker():\n"
+           "    await curio.sleep(0.05)\n    log.append('done')\n    return 7\n"
+           "t = await curio.spawn(worker)\nlog",
+           AA_OK);
+    tu_expect(s, "log", "[]");
+    tu_expect(s, "await curio.sleep(0.1)\nlog", "['done']");
+    tu_expect(s, "await t.join()", "7");
+    aa_session_free(s);
+    ck_assert_str_eq(tu_stderr(), "");
+    tu_clear();
+}
+END_TEST
+
+START_TEST(exception_keeps_user_frames_only)
+{
+    aa_session *s;
+    aa_result *r;
+    const char *tb, *head = "Traceback (most recent call last):\n"
+                            "  File \"<cell-1>\", line 5, in <module>\n";
+
+    if (curio_missing())
+        return;
+    s = tu_session("curio");
+    r = tu_run(s,
+               "import curio\nasync def f():\n    await curio.sleep(0)\n"
+               "    raise KeyError('k')\nawait f()",
+               AA_EXCEPTION);
+    ck_assert_str_eq(aa_result_exception(r), "KeyError");
+    tb = aa_result_traceback(r);
+    ck_assert_msg(strncmp(tb, head, strlen(head)) == 0, "traceback:\n%s", tb);
+    ck_assert_ptr_nonnull(strstr(tb, "line 4, in f"));
+    ck_assert_ptr_null(strstr(tb, "curio/"));
+    ck_assert_ptr_null(strstr(tb, "autoawait curio"));
+    aa_result_free(r);
+    tu_expect(s, "await curio.sleep(0)\nok = 'usable'\nok", "'usable'");
+    aa_session_free(s);
+    tu_clear();
+}
+END_TEST
+
+START_TEST(asyncio_under_curio_fails_and_session_goes_on)
+{
+    aa_session *s;
+    aa_result *r;
+
+    if (curio_missing())
+        return;
+    s = tu_session("curio");
+    tu_run(s,
+           "import curio\nlog = []\nasync def later():\n"
+           "    await curio.sleep(0.05)\n    log.append('later')\n"
+           "await curio.spawn(later, daemon=True)",
+           AA_OK);
+    r = tu_run(s, "import asyncio\nawait asyncio.sleep(0)", AA_EXCEPTION);
+    ck_assert_str_eq(aa_result_exception(r), "TypeError");
+    ck_assert_ptr_nonnull(strstr(aa_result_message(r), "curio cannot run"));
+    ck_assert_ptr_nonnull(strstr(aa_result_traceback(r), "<cell-2>"));
+    aa_result_free(r);
+    /* The kernel, and the task it runs, go on. */
+    tu_expect(s, "await curio.sleep(0.1)\nlog", "['later']");
+    /* A spawned task has no such guard: curio disables the kernel, and the
+     * session gets a new one. */
+    r = tu_run(s,
+               "async def foreign():\n    await asyncio.sleep(0)\n"
+               "await curio.spawn(foreign)\nawait curio.sleep(0.01)",
+               AA_EXCEPTION);
+    ck_assert_str_eq(aa_result_exception(r), "TypeError");
+    aa_result_free(r);
+    tu_expect(s, "await curio.sleep(0.01)\nlog", "['later']");
+    aa_session_free(s);
+    tu_clear();
+}
+END_TEST
+
+START_TEST(interrupt_cancels_with_cleanup)
+{
+    aa_session *s;
+    aa_result *r;
+    double took;
+
+    if (curio_missing())
+        return;
+    s = tu_session("curio");
+    tu_run(s,
+           "import curio\nlog = []\nasync def ticker():\n"
+           "    while True:\n        await curio.sleep(0.01)\n"
+           "        log.append(1)\n"
+           "bg = await curio.spawn(ticker, daemon=True)",
+           AA_OK);
+    r = run_interrupted(s,
+                        "try:\n    log.append('start')\n"
+                        "    await curio.sleep(30)\n"
+                        "    log.append('resumed')\nfinally:\n"
+                        "    print('cleanup ran')\n",
+                        AA_EXCEPTION, &took);
+    ck_assert_str_eq(aa_result_exception(r), "KeyboardInterrupt");
+    ck_assert_msg(took < 2.0, "the cell took %.2f s to stop", took);
+    ck_assert_str_eq(tu_stdout(), "cleanup ran\n");
+    ck_assert_ptr_nonnull(strstr(aa_result_traceback(r), "<cell-2>"));
+    ck_assert_ptr_null(strstr(aa_result_traceback(r), "TaskCancelled"));
+    ck_assert_ptr_null(strstr(aa_result_traceback(r), "curio/"));
+    aa_result_free(r);
+    /* The kernel goes on, its other task with it. */
+    tu_expect(s,
+              "n = len(log)\nawait curio.sleep(0.05)\n"
+              "('resumed' in log, len(log) > n, bg.terminated)",
+              "(False, True, False)");
+    aa_session_free(s);
+    tu_clear();
+}
+END_TEST
+
+START_TEST(interrupt_runs_aexit_and_a_caught_cancel_returns)
+{
+    aa_session *s;
+    aa_result *r;
+    double took;
+
+    if (curio_missing())
+        return;
+    s = tu_session("curio");
+    tu_run(s,
+           "import curio, contextlib\nexits = []\n"
+           "@contextlib.asynccontextmanager\nasync def cm():\n"
+           "    try:\n        yield\n    finally:\n"
+           "        await curio.sleep(0)\n        exits.append('aexit')\n",
+           AA_OK);
+    r = run_interrupted(s, "async with cm():\n    await curio.sleep(30)",
+                        AA_EXCEPTION, &took);
+    ck_assert_str_eq(aa_result_exception(r), "KeyboardInterrupt");
+    aa_result_free(r);
+    tu_expect(s, "exits", "['aexit']");
+    r = run_interrupted(
+        s,
+        "try:\n    await curio.sleep(30)\n"
+        "except curio.TaskCancelled:\n    caught = True\ncaught",
+        AA_OK, &took);
+    ck_assert_str_eq(aa_result_repr(r), "True");
+    aa_result_free(r);
+    aa_session_free(s);
+    tu_clear();
+}
+END_TEST
+
+START_TEST(context_vars_persist)
+{
+    aa_session *s;
+
+    if (curio_missing())
+        return;
+    s = tu_session("curio");
+    tu_run(s,
+           "import contextvars, curio\n"
+           "v = contextvars.ContextVar('v', default=0)\nv.set(1)",
+           AA_OK);
+    tu_expect(s, "await curio.sleep(0)\nv.set(v.get() + 1)\nv.get()", "2");
+    tu_expect(s, "await curio.sleep(0)\nv.get()", "2");
+    tu_expect(s, "v.get()", "2");
+    /* A token from one cell resets in another: it is the same Context. */
+    tu_run(s, "await curio.sleep(0)\ntok = v.set(5)", AA_OK);
+    tu_expect(s, "await curio.sleep(0)\nv.reset(tok)\nv.get()", "2");
+    aa_session_free(s);
+    tu_clear();
+}
+END_TEST
+
+START_TEST(poll_runs_background_tasks)
+{
+    aa_session *s;
+    int fds[2];
+    double t0, took;
+
+    if (curio_missing())
+        return;
+    s = tu_session("curio");
+    /* Before the first async cell there is nothing to run. */
+    ck_assert_int_eq(aa_session_poll(s, -1, 10), 0);
+    tu_run(s,
+           "import curio\nasync def later():\n"
+           "    await curio.sleep(0.05)\n    print('background ran')\n"
+           "await curio.spawn(later, daemon=True)",
+           AA_OK);
+    ck_assert_str_eq(tu_stdout(), "");
+    ck_assert_int_eq(aa_session_poll(s, -1, 200), 0);
+    ck_assert_str_eq(tu_stdout(), "background ran\n");
+    /* A readable fd ends the wait. */
+    ck_assert_int_eq(pipe(fds), 0);
+    ck_assert_int_eq(write(fds[1], "x", 1), 1);
+    t0 = now();
+    ck_assert_int_eq(aa_session_poll(s, fds[0], 5000), 1);
+    took = now() - t0;
+    ck_assert_msg(took < 1.0, "poll took %.2f s", took);
+    ck_assert_int_eq(aa_session_poll(s, fds[0], 0), 1);
+    close(fds[0]);
+    close(fds[1]);
+    tu_expect(s, "n = await curio.sleep(0)\nn > 0", "True");
+    aa_session_free(s);
+    ck_assert_str_eq(tu_stderr(), "");
+    tu_clear();
+}
+END_TEST
+
+START_TEST(free_shuts_the_kernel_down)
+{
+    aa_session *s;
+
+    if (curio_missing())
+        return;
+    s = tu_session("curio");
+    tu_run(s,
+           "import curio\nasync def forever():\n    try:\n"
+           "        await curio.sleep(30)\n    finally:\n"
+           "        print('task cancelled')\n"
+           "await curio.spawn(forever)",
+           AA_OK);
+    aa_session_free(s);
+    ck_assert_str_eq(tu_stdout(), "task cancelled\n");
+    ck_assert_str_eq(tu_stderr(), "");
+    tu_clear();
+}
+END_TEST
+
+START_TEST(switching_keeps_loop_and_kernel)
+{
+    aa_session *s;
+
+    if (curio_missing())
+        return;
+    s = tu_session(NULL);
+    tu_run(s,
+           "import asyncio\nawait asyncio.sleep(0)\n"
+           "L = asyncio.get_running_loop()",
+           AA_OK);
+    tu_run(s, "%autoawait curio", AA_OK);
+    ck_assert_str_eq(aa_session_runner(s), "curio");
+    tu_run(s,
+           "import curio\nk = await curio.traps._get_kernel()\n"
+           "t = await curio.spawn(curio.sleep, 30, daemon=True)",
+           AA_OK);
+    tu_run(s, "%autoawait asyncio", AA_OK);
+    tu_expect(s, "await asyncio.sleep(0)\nasyncio.get_running_loop() is L",
+              "True");
+    tu_run(s, "%autoawait curio", AA_OK);
+    tu_expect(s, "(await curio.traps._get_kernel()) is k and not t.terminated",
+              "True");
+    aa_session_free(s);
+    ck_assert_str_eq(tu_stderr(), "");
+    tu_clear();
+}
+END_TEST
+
+START_TEST(nested_curio_session)
+{
+    aa_session *s;
+
+    if (curio_missing())
+        return;
+    s = tu_session("curio");
+    tu_run(s, "import autoawait, curio\ninner = autoawait.Session()", AA_OK);
+    tu_expect(s, "inner.runner", "'curio'");
+    tu_expect(s,
+              "await curio.sleep(0)\n"
+              "inner.exec('import curio\\nawait curio.sleep(0.01)\\n[1, 2]')",
+              "[1, 2]");
+    /* Closing it from a curio cell shuts its kernel down all the same. */
+    tu_run(s,
+           "inner.exec('async def bg():\\n    try:\\n"
+           "        await curio.sleep(30)\\n    finally:\\n"
+           "        print(\"inner task cancelled\")\\n"
+           "await curio.spawn(bg)')\n"
+           "await curio.sleep(0)\ninner.close()",
+           AA_OK);
+    ck_assert_str_eq(tu_stdout(), "inner task cancelled\n");
+    aa_session_free(s);
+    ck_assert_str_eq(tu_stderr(), "");
+    tu_clear();
+}
+END_TEST
+
+static Suite *curio_suite(void)
+{
+    Suite *suite = suite_create("curio");
+    TCase *tc = tcase_create("curio");
+
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, runs_and_displays);
+    tcase_add_test(tc, tasks_outlive_their_cell);
+    tcase_add_test(tc, exception_keeps_user_frames_only);
+    tcase_add_test(tc, asyncio_under_curio_fails_and_session_goes_on);
+    tcase_add_test(tc, interrupt_cancels_with_cleanup);
+    tcase_add_test(tc, interrupt_runs_aexit_and_a_caught_cancel_returns);
+    tcase_add_test(tc, context_vars_persist);
+    tcase_add_test(tc, poll_runs_background_tasks);
+    tcase_add_test(tc, free_shuts_the_kernel_down);
+    tcase_add_test(tc, switching_keeps_loop_and_kernel);
+    tcase_add_test(tc, nested_curio_session);
+    suite_add_tcase(suite, tc);
+    return suite;
+}
+
+int main(void)
+{
+    return tu_main(curio_suite());
+}

@@ -1,0 +1,592 @@
+/*
+ * check_trio.c -- the trio runner: cells under trio.run, their tracebacks,
+ * interrupts, context variables across cells, a trio cell run from inside
+ * another session's trio cell, switching to asyncio and back, and the
+ * host's SIGINT handler left alone.  Every test passes with a SKIP line
+ * when trio cannot be imported.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <time.h>
+
+#include "testutil.h"
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* 1 (after a SKIP line) when trio cannot be imported. */
+static int trio_missing(void)
+{
+    aa_session *s = NULL;
+    int rc;
+
+    ck_assert_int_eq(aa_session_new(&s, NULL), AA_OK);
+    rc = aa_exec(s, "import trio", NULL);
+    aa_session_free(s);
+    if (rc == AA_OK)
+        return 0;
+    printf("SKIP: trio is not installed\n");
+    return 1;
+}
+
+typedef struct {
+    aa_session *s;
+    long delay_ms;
+} interrupter;
+
+static void *interrupt_later(void *arg)
+{
+    interrupter *it = arg;
+
+    tu_sleep_ms(it->delay_ms);
+    aa_interrupt(it->s);
+    return NULL;
+}
+
+static void start_interrupter(pthread_t *t, interrupter *it)
+{
+    ck_assert_int_eq(pthread_create(t, NULL, interrupt_later, it), 0);
+}
+
+START_TEST(runs_and_displays)
+{
+    aa_session *s;
+    aa_result *r;
+
+    if (trio_missing())
+        return;
+    s = tu_session("trio");
+    r = tu_run(s,
+               "import trio\nasync def f():\n    await trio.sleep(0.01)\n"
+               "    return 'ok'\nawait f()",
+               AA_OK);
+    ck_assert_int_eq(aa_result_is_async(r), 1);
+    ck_assert_str_eq(aa_result_repr(r), "'ok'");
+    aa_result_free(r);
+    tu_expect(s, "_", "'ok'");
+    /* A sync cell does not go through trio, and may run trio itself. */
+    r = tu_run(s, "async def m():\n    return 5\ntrio.run(m)", AA_OK);
+    ck_assert_int_eq(aa_result_is_async(r), 0);
+    ck_assert_str_eq(aa_result_repr(r), "5");
+    aa_result_free(r);
+    aa_session_free(s);
+    ck_assert_str_eq(tu_stderr(), "");
+    tu_clear();
+}
+END_TEST
+
+START_TEST(nursery_at_top_level)
+{
+    aa_session *s;
+
+    if (trio_missing())
+        return;
+    s = tu_session("trio");
+    tu_expect(s,
+              "import trio\nasync def child(i):\n"
+              "    await trio.sleep(0.01 * i)\n    print('child', i)\n"
+              "print('start')\n"
+              "async with trio.open_nursery() as n:\n"
+              "    for i in range(3):\n        n.start_soon(child, i)\n"
+              "print('end')",
+              NULL);
+    ck_assert_str_eq(tu_stdout(), "start\nchild 0\nchild 1\nchild 2\nend\n");
+    aa_session_free(s);
+    ck_assert_str_eq(tu_stderr(), "");
+    tu_clear();
+}
+END_TEST
+
+START_TEST(exception_keeps_user_frames_only)
+{
+    aa_session *s;
+    aa_result *r;
+    const char *tb, *head = "Traceback (most recent call last):\n"
+                            "  File \"<cell-1>\", line 5, in <module>\n";
+
+    if (trio_missing())
+        return;
+    s = tu_session("trio");
+    r = tu_run(s,
+               "import trio\nasync def f():\n    await trio.sleep(0)\n"
+               "    raise KeyError('k')\nawait f()",
+               AA_EXCEPTION);
+    ck_assert_str_eq(aa_result_exception(r), "KeyError");
+    tb = aa_result_traceback(r);
+    ck_assert_msg(strncmp(tb, head, strlen(head)) == 0, "traceback:\n%s", tb);
+    ck_assert_ptr_nonnull(strstr(tb, "line 4, in f"));
+    ck_assert_ptr_null(strstr(tb, "trio/_core"));
+    ck_assert_ptr_null(strstr(tb, "autoawait trio"));
+    aa_result_free(r);
+    tu_expect(s, "await trio.sleep(0) or 'usable'", "'usable'");
+    aa_session_free(s);
+    tu_clear();
+}
+END_TEST
+
+START_TEST(asyncio_under_trio_is_trios_type_error)
+{
+    aa_session *s;
+    aa_result *r;
+
+    if (trio_missing())
+        return;
+    s = tu_session("trio");
+    r = tu_run(s, "import asyncio\nawait asyncio.sleep(0)", AA_EXCEPTION);
+    ck_assert_str_eq(aa_result_exception(r), "TypeError");
+    ck_assert_ptr_nonnull(strstr(aa_result_message(r), "trio.run"));
+    ck_assert_ptr_nonnull(strstr(aa_result_traceback(r), "<cell-1>"));
+    aa_result_free(r);
+    tu_expect(s, "import trio\nawait trio.sleep(0) or 1 + 1", "2");
+    aa_session_free(s);
+    ck_assert_str_eq(tu_stderr(), "");
+    tu_clear();
+}
+END_TEST
+
+START_TEST(interrupt_cancels_with_cleanup)
+{
+    aa_session *s;
+    interrupter it = {NULL, 300};
+    pthread_t t;
+    aa_result *r;
+    double t0, took;
+
+    if (trio_missing())
+        return;
+    s = tu_session("trio");
+    tu_run(s, "import trio\nlog = []", AA_OK);
+    it.s = s;
+    start_interrupter(&t, &it);
+    t0 = now();
+    r = tu_run(s,
+               "try:\n    log.append('start')\n    await trio.sleep(30)\n"
+               "    log.append('resumed')\nfinally:\n"
+               "    print('cleanup ran')\n",
+               AA_EXCEPTION);
+    took = now() - t0;
+    pthread_join(t, NULL);
+    ck_assert_str_eq(aa_result_exception(r), "KeyboardInterrupt");
+    ck_assert_msg(took < 2.0, "the cell took %.2f s to stop", took);
+    ck_assert_str_eq(tu_stdout(), "cleanup ran\n");
+    /* The traceback shows where the cell stood, not trio's machinery. */
+    ck_assert_ptr_nonnull(strstr(aa_result_traceback(r), "<cell-2>"));
+    ck_assert_ptr_null(strstr(aa_result_traceback(r), "Cancelled"));
+    ck_assert_ptr_null(strstr(aa_result_traceback(r), "trio/_core"));
+    aa_result_free(r);
+    tu_expect(s, "await trio.sleep(0.05)\nlog", "['start']");
+    aa_interrupt(s); /* between cells: nothing to stop */
+    tu_sleep_ms(100);
+    tu_expect(s, "await trio.sleep(0.01) or 'still fine'", "'still fine'");
+    aa_session_free(s);
+    tu_clear();
+}
+END_TEST
+
+START_TEST(interrupt_runs_aexit_and_a_caught_cancel_returns)
+{
+    aa_session *s;
+    interrupter it = {NULL, 300};
+    pthread_t t;
+    aa_result *r;
+
+    if (trio_missing())
+        return;
+    s = tu_session("trio");
+    tu_run(s,
+           "import trio, contextlib\nexits = []\n"
+           "@contextlib.asynccontextmanager\nasync def cm():\n"
+           "    try:\n        yield\n    finally:\n"
+           "        with trio.CancelScope(shield=True):\n"
+           "            await trio.sleep(0)\n"
+           "        exits.append('aexit')\n",
+           AA_OK);
+    it.s = s;
+    start_interrupter(&t, &it);
+    r = tu_run(s, "async with cm():\n    await trio.sleep(30)", AA_EXCEPTION);
+    pthread_join(t, NULL);
+    ck_assert_str_eq(aa_result_exception(r), "KeyboardInterrupt");
+    aa_result_free(r);
+    tu_expect(s, "exits", "['aexit']");
+    /* A cell that catches the cancellation ends with its own value. */
+    start_interrupter(&t, &it);
+    tu_expect(s,
+              "try:\n    await trio.sleep(30)\nexcept trio.Cancelled:\n"
+              "    caught = True\ncaught",
+              "True");
+    pthread_join(t, NULL);
+    aa_session_free(s);
+    tu_clear();
+}
+END_TEST
+
+START_TEST(context_vars_persist)
+{
+    aa_session *s;
+
+    if (trio_missing())
+        return;
+    s = tu_session("trio");
+    tu_run(s,
+           "import contextvars, trio\n"
+           "v = contextvars.ContextVar('v', default=0)\nv.set(1)",
+           AA_OK);
+    tu_expect(s, "await trio.sleep(0)\nv.set(v.get() + 1)\nv.get()", "2");
+    tu_expect(s, "await trio.sleep(0)\nv.set(v.get() + 1)\nv.get()", "3");
+    tu_expect(s, "v.get()", "3");
+    /* A cell that fails keeps what it set before failing, as a sync one
+     * does. */
+    tu_run(s, "await trio.sleep(0)\nv.set(10)\n1 / 0", AA_EXCEPTION);
+    tu_expect(s, "v.get()", "10");
+    aa_session_free(s);
+    tu_clear();
+}
+END_TEST
+
+START_TEST(sniffio_name_does_not_leak_to_asyncio)
+{
+    aa_session *s;
+    aa_result *r;
+
+    if (trio_missing())
+        return;
+    s = tu_session("trio");
+    tu_expect(s,
+              "import sniffio, trio\nawait trio.sleep(0)\n"
+              "sniffio.current_async_library()",
+              "'trio'");
+    r = tu_run(s, "sniffio.current_async_library()", AA_EXCEPTION);
+    ck_assert_str_eq(aa_result_exception(r), "AsyncLibraryNotFoundError");
+    aa_result_free(r);
+    tu_run(s, "%autoawait asyncio", AA_OK);
+    tu_expect(s,
+              "import asyncio\nawait asyncio.sleep(0)\n"
+              "sniffio.current_async_library()",
+              "'asyncio'");
+    /* Back under trio, what asyncio left in the Context does not win. */
+    tu_run(s, "%autoawait trio", AA_OK);
+    tu_expect(s, "await trio.sleep(0)\nsniffio.current_async_library()",
+              "'trio'");
+    aa_session_free(s);
+    tu_clear();
+}
+END_TEST
+
+START_TEST(switching_keeps_the_asyncio_loop)
+{
+    aa_session *s;
+
+    if (trio_missing())
+        return;
+    s = tu_session(NULL);
+    tu_run(s,
+           "import asyncio\nawait asyncio.sleep(0)\n"
+           "L = asyncio.get_running_loop()",
+           AA_OK);
+    tu_run(s, "%autoawait trio", AA_OK);
+    ck_assert_str_eq(aa_session_runner(s), "trio");
+    tu_expect(s, "import trio\nawait trio.sleep(0) or 'trio'", "'trio'");
+    tu_run(s, "%autoawait asyncio", AA_OK);
+    tu_expect(s, "await asyncio.sleep(0)\nasyncio.get_running_loop() is L",
+              "True");
+    ck_assert_int_eq(aa_session_set_runner(s, "trio"), AA_OK);
+    tu_expect(s, "await trio.sleep(0) or 'trio again'", "'trio again'");
+    aa_session_free(s);
+    ck_assert_str_eq(tu_stderr(), "");
+    tu_clear();
+}
+END_TEST
+
+/* ------------------------------------------------------ nested trio runs */
+
+/*
+ * The outer session's write callback runs a cell of the inner session when
+ * the outer cell prints NEST: it is called from inside the outer trio.run,
+ * on its thread, with the GIL held, exactly as a nested console would be.
+ */
+typedef struct {
+    aa_session *inner;
+    const char *cell;
+    int interrupt; /* interrupt the inner cell after 300 ms */
+    int status;    /* of the inner cell; -100 until it ran */
+    char repr[64]; /* its displayed value */
+    char exc[64];  /* its exception's class name */
+    double took;   /* seconds it ran */
+} nesting;
+
+static nesting nest;
+
+static void nest_write(void *userdata, int stream, const char *data, size_t len)
+{
+    aa_result *r = NULL;
+    interrupter it = {NULL, 300};
+    pthread_t t;
+    double t0;
+
+    tu_write(userdata, stream, data, len);
+    if (len < 4 || memcmp(data, "NEST", 4) != 0)
+        return;
+    it.s = nest.inner;
+    if (nest.interrupt)
+        start_interrupter(&t, &it);
+    t0 = now();
+    nest.status = aa_exec(nest.inner, nest.cell, &r);
+    nest.took = now() - t0;
+    if (nest.interrupt)
+        pthread_join(t, NULL);
+    snprintf(nest.repr, sizeof nest.repr, "%s",
+             aa_result_repr(r) ? aa_result_repr(r) : "(none)");
+    snprintf(nest.exc, sizeof nest.exc, "%s",
+             aa_result_exception(r) ? aa_result_exception(r) : "(none)");
+    aa_result_free(r);
+}
+
+static aa_session *nest_outer(void)
+{
+    aa_session *s = NULL;
+    aa_options o;
+
+    aa_options_init(&o);
+    o.runner = "trio";
+    o.write = nest_write;
+    ck_assert_int_eq(aa_session_new(&s, &o), AA_OK);
+    memset(&nest, 0, sizeof nest);
+    nest.inner = tu_session("trio");
+    nest.status = -100;
+    return s;
+}
+
+START_TEST(trio_cell_inside_a_trio_cell)
+{
+    aa_session *s;
+
+    if (trio_missing())
+        return;
+    s = nest_outer();
+    nest.cell = "import trio\nawait trio.sleep(0.01)\n"
+                "print('inner ran')\nawait trio.sleep(0) or 'inner ok'";
+    tu_expect(s,
+              "import trio\nawait trio.sleep(0)\nprint('NEST', end='')\n"
+              "await trio.sleep(0) or 'outer ok'",
+              "'outer ok'");
+    ck_assert_int_eq(nest.status, AA_OK);
+    ck_assert_str_eq(nest.repr, "'inner ok'");
+    ck_assert_str_eq(tu_stdout(), "NESTinner ran\n");
+    /* Both sessions go on, each its own way. */
+    tu_expect(nest.inner, "await trio.sleep(0) or 'inner again'",
+              "'inner again'");
+    tu_expect(s, "await trio.sleep(0) or 'outer again'", "'outer again'");
+    aa_session_free(nest.inner);
+    aa_session_free(s);
+    ck_assert_str_eq(tu_stderr(), "");
+    tu_clear();
+}
+END_TEST
+
+START_TEST(nested_trio_cell_can_be_interrupted)
+{
+    aa_session *s;
+
+    if (trio_missing())
+        return;
+    s = nest_outer();
+    nest.interrupt = 1;
+    nest.cell = "import trio\ntry:\n    await trio.sleep(30)\nfinally:\n"
+                "    print('inner cleanup')";
+    tu_expect(s,
+              "import trio\nprint('NEST', end='')\n"
+              "await trio.sleep(0) or 'outer ok'",
+              "'outer ok'");
+    ck_assert_int_eq(nest.status, AA_EXCEPTION);
+    ck_assert_str_eq(nest.exc, "KeyboardInterrupt");
+    ck_assert_msg(nest.took < 2.0, "the inner cell took %.2f s to stop",
+                  nest.took);
+    ck_assert_str_eq(tu_stdout(), "NESTinner cleanup\n");
+    aa_session_free(nest.inner);
+    aa_session_free(s);
+    tu_clear();
+}
+END_TEST
+
+/* The same through the autoawait module, as an embed() would do it. */
+START_TEST(nested_session_from_python)
+{
+    aa_session *s;
+    interrupter it = {NULL, 300};
+    pthread_t t;
+    aa_result *r;
+
+    if (trio_missing())
+        return;
+    s = tu_session("trio");
+    tu_run(s, "import autoawait, trio\ninner = autoawait.Session()", AA_OK);
+    tu_expect(s, "inner.runner", "'trio'");
+    tu_expect(s,
+              "await trio.sleep(0)\n"
+              "inner.exec('import trio\\nawait trio.sleep(0.01)\\n[1, 2]')",
+              "[1, 2]");
+    r = tu_run(s,
+               "await trio.sleep(0)\ninner.exec('await trio.sleep(0)\\n{}[0]')",
+               AA_EXCEPTION);
+    ck_assert_str_eq(aa_result_exception(r), "KeyError");
+    aa_result_free(r);
+    /* An interrupt of the outer session stops the inner cell. */
+    it.s = s;
+    start_interrupter(&t, &it);
+    r = tu_run(s,
+               "await trio.sleep(0)\n"
+               "inner.exec('try:\\n    await trio.sleep(30)\\n"
+               "finally:\\n    print(\"inner cleanup\")')",
+               AA_EXCEPTION);
+    pthread_join(t, NULL);
+    ck_assert_str_eq(aa_result_exception(r), "KeyboardInterrupt");
+    ck_assert_str_eq(tu_stdout(), "inner cleanup\n");
+    aa_result_free(r);
+    tu_expect(s, "await trio.sleep(0)\ninner.exec('await trio.sleep(0) or 3')",
+              "3");
+    tu_run(s, "inner.close()", AA_OK);
+    aa_session_free(s);
+    ck_assert_str_eq(tu_stderr(), "");
+    tu_clear();
+}
+END_TEST
+
+/* ------------------------------------------------------------- signals */
+
+static volatile sig_atomic_t sigint_count;
+
+static void on_sigint(int sig)
+{
+    (void)sig;
+    sigint_count++;
+}
+
+static void catch_sigint(void)
+{
+    struct sigaction sa;
+
+    sigint_count = 0;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sigemptyset(&sa.sa_mask);
+    ck_assert_int_eq(sigaction(SIGINT, &sa, NULL), 0);
+}
+
+static int sigint_is_ours(void)
+{
+    struct sigaction sa;
+
+    ck_assert_int_eq(sigaction(SIGINT, NULL, &sa), 0);
+    return sa.sa_handler == on_sigint;
+}
+
+/* Records, while the cell runs, whether the host's handler is in place. */
+static int ours_during_cell = -1;
+
+static void sigint_write(void *userdata, int stream, const char *data,
+                         size_t len)
+{
+    tu_write(userdata, stream, data, len);
+    ours_during_cell = sigint_is_ours();
+}
+
+static void check_sigint_kept(aa_session *s)
+{
+    tu_expect(s, "import trio\nprint('x')\nawait trio.sleep(0) or 'ran'",
+              "'ran'");
+    ck_assert_msg(ours_during_cell == 1,
+                  "trio replaced the host's SIGINT handler during the cell");
+    ck_assert(sigint_is_ours());
+    raise(SIGINT);
+    ck_assert_int_eq(sigint_count, 1);
+    /* A sync cell still sees signal.signal as Python's own. */
+    tu_expect(s, "import signal\nsignal.signal.__module__", "'signal'");
+}
+
+static aa_session *sigint_session(void)
+{
+    aa_session *s = NULL;
+    aa_options o;
+
+    aa_options_init(&o);
+    o.runner = "trio";
+    o.write = sigint_write;
+    ck_assert_int_eq(aa_session_new(&s, &o), AA_OK);
+    return s;
+}
+
+START_TEST(host_sigint_handler_installed_after_python_is_kept)
+{
+    aa_session *s;
+
+    if (trio_missing())
+        return;
+    s = sigint_session();
+    catch_sigint();
+    check_sigint_kept(s);
+    aa_session_free(s);
+    tu_clear();
+}
+END_TEST
+
+START_TEST(host_sigint_handler_installed_before_python_is_kept)
+{
+    aa_session *s;
+
+    /* The first session of this process starts Python after this. */
+    catch_sigint();
+    if (trio_missing())
+        return;
+    s = sigint_session();
+    check_sigint_kept(s);
+    aa_session_free(s);
+    tu_clear();
+}
+END_TEST
+
+/*
+ * Check's parent process catches SIGINT, and its test processes inherit
+ * that handler: Python would then start with a SIGINT handler that is not
+ * its own, and a sync cell's own trio.run fails in trio's probe for the
+ * main thread (see the runner).  Each test starts as a plain program does.
+ */
+static void default_sigint(void)
+{
+    signal(SIGINT, SIG_DFL);
+}
+
+static Suite *trio_suite(void)
+{
+    Suite *suite = suite_create("trio");
+    TCase *tc = tcase_create("trio");
+
+    tcase_set_timeout(tc, 60);
+    tcase_add_checked_fixture(tc, default_sigint, NULL);
+    tcase_add_test(tc, runs_and_displays);
+    tcase_add_test(tc, nursery_at_top_level);
+    tcase_add_test(tc, exception_keeps_user_frames_only);
+    tcase_add_test(tc, asyncio_under_trio_is_trios_type_error);
+    tcase_add_test(tc, interrupt_cancels_with_cleanup);
+    tcase_add_test(tc, interrupt_runs_aexit_and_a_caught_cancel_returns);
+    tcase_add_test(tc, context_vars_persist);
+    tcase_add_test(tc, sniffio_name_does_not_leak_to_asyncio);
+    tcase_add_test(tc, switching_keeps_the_asyncio_loop);
+    tcase_add_test(tc, trio_cell_inside_a_trio_cell);
+    tcase_add_test(tc, nested_trio_cell_can_be_interrupted);
+    tcase_add_test(tc, nested_session_from_python);
+    tcase_add_test(tc, host_sigint_handler_installed_after_python_is_kept);
+    tcase_add_test(tc, host_sigint_handler_installed_before_python_is_kept);
+    suite_add_tcase(suite, tc);
+    return suite;
+}
+
+int main(void)
+{
+    return tu_main(trio_suite());
+}
