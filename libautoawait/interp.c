@@ -9,6 +9,7 @@
 #include "internal.h"
 
 #include <dlfcn.h>
+#include <signal.h>
 #include <unistd.h>
 
 static pthread_mutex_t interp_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -30,6 +31,41 @@ static void promote_libpython(void)
     if (h != NULL)
         dlclose(h);
 #endif
+}
+
+/*
+ * CPython's signal module, when first imported (by asyncio, say), installs
+ * its KeyboardInterrupt handler for SIGINT wherever the disposition is
+ * SIG_DFL, install_signal_handlers or not; asyncio.run and trio.run then
+ * install their own on top.  The host owns its signals: import the module
+ * now, and give SIGINT back the disposition the host had, through the
+ * module so that Python's own view agrees (signal.getsignal answers
+ * SIG_DFL, and no library later takes the handler for Python's).
+ */
+static void keep_host_sigint(void)
+{
+    struct sigaction before, after;
+    PyObject *mod, *dfl, *r = NULL;
+
+    sigaction(SIGINT, NULL, &before);
+    if ((mod = PyImport_ImportModule("_signal")) == NULL) {
+        PyErr_Clear();
+        return;
+    }
+    sigaction(SIGINT, NULL, &after);
+    if (after.sa_handler != before.sa_handler &&
+        (dfl = PyObject_GetAttrString(mod, "SIG_DFL")) != NULL) {
+        r = before.sa_handler == SIG_DFL
+                ? PyObject_CallMethod(mod, "signal", "iO", SIGINT, dfl)
+                : NULL;
+        Py_DECREF(dfl);
+    }
+    Py_XDECREF(r);
+    PyErr_Clear();
+    Py_DECREF(mod);
+    sigaction(SIGINT, NULL, &after);
+    if (after.sa_handler != before.sa_handler)
+        sigaction(SIGINT, &before, NULL);
 }
 
 static int start_python(void)
@@ -55,6 +91,7 @@ static int start_python(void)
     if (PyStatus_Exception(st))
         goto fail;
     PyConfig_Clear(&config);
+    keep_host_sigint();
     interp_owned = 1;
     /* Give the GIL back: every call takes it through PyGILState_Ensure. */
     PyEval_SaveThread();

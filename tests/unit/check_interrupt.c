@@ -216,6 +216,25 @@ START_TEST(cell_raising_keyboard_interrupt_itself_does_not_hang)
 }
 END_TEST
 
+START_TEST(the_host_keeps_its_sigint)
+{
+    struct sigaction sa;
+    aa_session *s;
+
+    /* A host that left SIGINT alone: the library must too, and so must
+     * asyncio.run in a cell (it installs a handler only over Python's). */
+    signal(SIGINT, SIG_DFL);
+    s = tu_session(NULL);
+    tu_expect(s, "import asyncio, signal\nsignal.getsignal(signal.SIGINT)",
+              "<Handlers.SIG_DFL: 0>");
+    tu_expect(s, "asyncio.run(asyncio.sleep(0, result='ran'))", "'ran'");
+    tu_expect(s, "await asyncio.sleep(0, result='ran')", "'ran'");
+    ck_assert_int_eq(sigaction(SIGINT, NULL, &sa), 0);
+    ck_assert_msg(sa.sa_handler == SIG_DFL, "SIGINT is no longer SIG_DFL");
+    aa_session_free(s);
+}
+END_TEST
+
 static Suite *interrupt_suite(void)
 {
     Suite *suite = suite_create("interrupt");
@@ -229,6 +248,7 @@ static Suite *interrupt_suite(void)
     tcase_add_test(tc, interrupt_between_cells_does_nothing);
     tcase_add_test(tc, interrupt_from_a_signal_handler);
     tcase_add_test(tc, cell_raising_keyboard_interrupt_itself_does_not_hang);
+    tcase_add_test(tc, the_host_keeps_its_sigint);
     suite_add_tcase(suite, tc);
     return suite;
 }
