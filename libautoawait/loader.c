@@ -5,9 +5,10 @@
  * absolute folder of AA_RUNNER_PATH, then in the runner folder beside the
  * library itself (so the build tree and a relocated install work), then in
  * the folder it was installed to.  Never the current directory, never a
- * relative folder.  The loader checks what the plugin hands back through
- * aa__runner_check, like any runner, and dlcloses what it refuses.  The
- * registry (registry.c) keeps what it accepts.
+ * relative folder, never a file or folder that others may write to.  The loader
+ * checks what the plugin hands back through aa__runner_check, like any runner,
+ * and dlcloses what it refuses.  The registry (registry.c) keeps what it
+ * accepts.
  */
 #include "internal.h"
 
@@ -99,6 +100,34 @@ static void note_tried(char *tried, size_t size, const char *path)
         tried[used] = '\0';
 }
 
+/*
+ * Anyone who can write the plugin, or the folder it sits in, can make the
+ * host run their code: refuse it then, saying how to fix it.
+ */
+static int writable_by_others(const char *name, const char *path,
+                              const char *dir, const struct stat *st, char *err,
+                              size_t errlen)
+{
+    struct stat dst;
+    const char *what = NULL;
+    unsigned mode = 0;
+
+    if (st->st_mode & S_IWOTH) {
+        what = path;
+        mode = (unsigned)st->st_mode;
+    } else if (stat(dir, &dst) == 0 && (dst.st_mode & S_IWOTH)) {
+        what = dir;
+        mode = (unsigned)dst.st_mode;
+    }
+    if (what == NULL)
+        return AA_OK;
+    snprintf(err, errlen,
+             "cannot load runner '%s' from %s: %s is writable by others "
+             "(mode %04o); `chmod o-w %s` if it is yours",
+             name, path, what, mode & 07777, what);
+    return AA_ERUNNER;
+}
+
 /* Tries dir; 1 when a plugin file was there (loaded or refused), else 0. */
 static int try_dir(const char *name, const char *dir, int *rc, char *tried,
                    size_t tried_size, char *err, size_t errlen)
@@ -114,7 +143,9 @@ static int try_dir(const char *name, const char *dir, int *rc, char *tried,
     note_tried(tried, tried_size, path);
     if (stat(path, &st) != 0)
         return 0;
-    *rc = load_file(name, path, err, errlen);
+    *rc = writable_by_others(name, path, dir, &st, err, errlen);
+    if (*rc == AA_OK)
+        *rc = load_file(name, path, err, errlen);
     return 1;
 }
 

@@ -8,6 +8,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "autoawait/runner.h"
@@ -142,6 +143,40 @@ START_TEST(a_broken_run_fails_the_cell_not_the_session)
 }
 END_TEST
 
+/* Copies the echo fixture into a fresh folder; returns the folder. */
+static char *private_copy(char *dir)
+{
+    char cmd[1024];
+
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(cmd, sizeof cmd, "cp '%s/aa_runner_echo.so' '%s/'",
+             getenv("AA_RUNNER_PATH"), dir);
+    ck_assert_int_eq(system(cmd), 0);
+    return dir;
+}
+
+START_TEST(plugins_writable_by_others_are_refused)
+{
+    char dir[] = "/tmp/aa_loader_XXXXXX", file[512], msg[1024];
+
+    private_copy(dir);
+    snprintf(file, sizeof file, "%s/aa_runner_echo.so", dir);
+    setenv("AA_RUNNER_PATH", dir, 1);
+    ck_assert_int_eq(chmod(file, 0666), 0);
+    ck_assert_int_eq(try_runner("echo", msg, sizeof msg), AA_ERUNNER);
+    ASSERT_HAS(msg, "writable by others (mode 0666)");
+    ASSERT_HAS(msg, "chmod o-w");
+    ck_assert_int_eq(chmod(file, 0755), 0);
+    ck_assert_int_eq(chmod(dir, 0777), 0);
+    ck_assert_int_eq(try_runner("echo", msg, sizeof msg), AA_ERUNNER);
+    ASSERT_HAS(msg, "(mode 0777)");
+    ck_assert_int_eq(chmod(dir, 0755), 0);
+    ck_assert_int_eq(try_runner("echo", msg, sizeof msg), AA_OK);
+    unlink(file);
+    rmdir(dir);
+}
+END_TEST
+
 /* ------------------------------------------------ runners from the host */
 
 static int host_opens, host_closes, host_runs;
@@ -237,6 +272,7 @@ static Suite *loader_suite(void)
     tcase_add_test(tc, names_outside_the_alphabet_are_refused);
     tcase_add_test(tc, relative_search_folders_are_ignored);
     tcase_add_test(tc, a_broken_run_fails_the_cell_not_the_session);
+    tcase_add_test(tc, plugins_writable_by_others_are_refused);
     tcase_add_test(tc, host_registered_runner_gets_its_userdata);
     tcase_add_test(tc, host_runner_checks_match_the_loaders);
     suite_add_tcase(suite, tc);
