@@ -95,10 +95,12 @@ void aa__interrupt_stop(aa_session *s)
         /* The pipe may be full of interrupts; wait until the byte fits. */
         int fl = fcntl(s->intr_pipe[1], F_GETFL);
         fcntl(s->intr_pipe[1], F_SETFL, fl & ~O_NONBLOCK);
-        Py_BEGIN_ALLOW_THREADS while (write(s->intr_pipe[1], &c, 1) < 0 &&
-                                      errno == EINTR);
-        pthread_join(s->watcher, NULL);
-        Py_END_ALLOW_THREADS s->watcher_started = 0;
+        Py_BEGIN_ALLOW_THREADS
+            while (write(s->intr_pipe[1], &c, 1) < 0 && errno == EINTR)
+                ;
+            pthread_join(s->watcher, NULL);
+        Py_END_ALLOW_THREADS
+        s->watcher_started = 0;
     }
     if (s->intr_pipe[0] >= 0)
         close(s->intr_pipe[0]);

@@ -78,8 +78,9 @@ static PyObject *find_callable(aa_session *s, const char *arg)
         if (obj == NULL) {
             PyErr_Format(PyExc_ValueError,
                          "%%autoawait %s: no runner and no name '%s' in the "
-                         "session (%s)",
-                         arg, arg, s->errmsg);
+                         "session%s%s%s",
+                         arg, arg, s->errmsg[0] ? " (" : "", s->errmsg,
+                         s->errmsg[0] ? ")" : "");
             return NULL;
         }
         Py_INCREF(obj);

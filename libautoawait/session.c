@@ -497,9 +497,12 @@ static int wait_idle(int fd, int timeout_ms)
 
     if (fd < 0 && timeout_ms < 0)
         return 0; /* nothing would ever end the wait */
-    Py_BEGIN_ALLOW_THREADS n =
-        poll(fd >= 0 ? &p : NULL, fd >= 0 ? 1 : 0, timeout_ms);
-    Py_END_ALLOW_THREADS return n > 0 && (p.revents & POLLIN) != 0;
+    Py_BEGIN_ALLOW_THREADS
+        n = poll(fd >= 0 ? &p : NULL, fd >= 0 ? 1 : 0, timeout_ms);
+    Py_END_ALLOW_THREADS
+    /* A pipe whose writer is gone says only POLLHUP: reading it now gives
+     * the end of the input, which is what the caller waits for. */
+    return n > 0 && (p.revents & (POLLIN | POLLHUP | POLLERR)) != 0;
 }
 
 /* One poll of the runner, in the session's streams and current loop. */

@@ -85,8 +85,10 @@ AA_API const char *aa_version(void);
 /*
  * Receives what a cell writes to sys.stdout (stream 1) or sys.stderr
  * (stream 2), as UTF-8 bytes that are not NUL-terminated.  Called with the
- * GIL held, on the thread running the cell; it must not call aa_exec on the
- * same session (that answers AA_EBUSY).
+ * GIL held: on the thread running the cell, during aa_session_poll, and
+ * from any thread where a stream a cell kept (`out = sys.stdout`, a logging
+ * handler) is written to later; never after the session is freed.  It must
+ * not call aa_exec on the same session (that answers AA_EBUSY).
  */
 typedef void (*aa_write_fn)(void *userdata, int stream, const char *data,
                             size_t len);
@@ -224,14 +226,18 @@ AA_API int aa_session_autoawait(const aa_session *s);
 /*
  * Switches the session's runner to the one called name ([a-z0-9_]+),
  * registered in process or loaded on demand from its plugin
- * aa_runner_<name>.so (AA_RUNNER_PATH, then the installed runner folder).
+ * aa_runner_<name>.so, looked for in each absolute folder of
+ * AA_RUNNER_PATH, then in the runner folder beside libautoawait.so, then
+ * in the folder the library was installed with; never in the current
+ * directory, and never from a file or folder others may write to.
  * On failure the session keeps its runner and aa_session_errmsg says why,
  * naming the paths tried.
  * Thread: any | GIL: taken | Errors: AA_EINVAL (bad name, or the plugin
  * calls itself by another name), AA_ENOTFOUND (no such runner anywhere),
  * AA_EABI (the file is no plugin of this ABI: other version, short vtable,
- * no entry symbol), AA_ERUNNER (dlopen failed, the entry refused, or open
- * failed), AA_EBUSY, AA_ENOMEM
+ * no entry symbol), AA_ERUNNER (dlopen failed, the entry refused, open
+ * failed, or the file or its folder is writable by others), AA_EBUSY,
+ * AA_ENOMEM
  */
 AA_API int aa_session_set_runner(aa_session *s, const char *name);
 
@@ -245,7 +251,8 @@ AA_API const char *aa_session_runner(const aa_session *s);
 /*
  * The message of the last call on this session that failed (a negative
  * status: aa_exec, aa_session_set_runner, ...), or "" when none has.  Kept
- * per session; valid until the next call on the session.
+ * per session; valid until the next call on the session.  A NULL session
+ * answers "no session".
  * Thread: any | GIL: not needed | Errors: none
  */
 AA_API const char *aa_session_errmsg(const aa_session *s);
@@ -279,15 +286,15 @@ enum {
 };
 
 /*
- * Tells a console whether source, the lines typed so far joined with "\n",
- * is a whole cell.  It is parsed with the session's flags, so with
- * autoawait on `async with x:` wants more lines, like `with x:`.  As in
- * Python's console, a block (a last line that is indented) ends with a
- * blank line; a one-line magic (`%...`) is always complete.  When the
- * answer is AA_INPUT_INCOMPLETE and indent is not NULL, *indent gets the
- * number of spaces the next line should start with (one level more after
- * a line ending in ':'); otherwise 0.  Runs nothing.
- * Thread: any | GIL: taken | Errors: AA_EINVAL, AA_EPYTHON
+ * Tells a console whether source, the lines typed so far, each ending in
+ * "\n" (so a blank line typed adds "\n"), is a whole cell.  It is parsed with
+ * the session's flags, so with autoawait on `async with x:` wants more lines,
+ * like `with x:`.  As in Python's console, a block (a last line that is
+ * indented) ends with a blank line; input whose first line is a magic (`%...`)
+ * is always complete.  When the answer is AA_INPUT_INCOMPLETE and indent is not
+ * NULL, *indent gets the number of spaces the next line should start with (one
+ * level more after a line ending in ':'); otherwise 0.  Runs nothing. Thread:
+ * any | GIL: taken | Errors: AA_EINVAL, AA_EPYTHON
  */
 AA_API int aa_is_complete(aa_session *s, const char *source, int *indent);
 
@@ -296,12 +303,12 @@ typedef struct aa_completions aa_completions; /* opaque */
 /*
  * Completes the word before byte offset cursor of line (NUL-terminated
  * UTF-8), from the session's namespace and builtins: names, keywords,
- * attributes along a dotted name (reached with getattr, nothing is
- * called), module names after `import` and `from`, and names after
- * `from MODULE import`.  Names starting with '_' are offered only when the
- * word starts with '_'.  On AA_OK *out gets a sorted list the caller frees
- * with aa_completions_free (possibly empty); each item replaces the bytes
- * from aa_completions_start to the cursor.  On failure *out is NULL.
+ * attributes along a dotted name (reached with getattr: a property's
+ * getter runs, nothing else is called), module names after `import` and `from`,
+ * and names after `from MODULE import`.  Names starting with '_' are offered
+ * only when the word starts with '_'.  On AA_OK *out gets a sorted list the
+ * caller frees with aa_completions_free (possibly empty); each item replaces
+ * the bytes from aa_completions_start to the cursor.  On failure *out is NULL.
  * Thread: any | GIL: taken | Errors: AA_EINVAL (NULLs, cursor past the
  * end), AA_ENOMEM, AA_EPYTHON
  */

@@ -130,10 +130,10 @@ typedef struct aa_runner {
 
     /*
      * Called before and after every cell of the session, sync or async, on
-     * the cell's thread.  A runner with a loop makes it the thread's current
-     * loop here.  enter returns 0, or non-zero with a Python exception set
-     * (the cell then fails with it and does not run, and leave is not
-     * called); leave must not raise.  Optional.
+     * the cell's thread, and around poll.  A runner with a loop makes it the
+     * thread's current loop here.  enter returns 0, or non-zero with a Python
+     * exception set (the cell then fails with it and does not run, and leave is
+     * not called); leave must not raise.  Optional.
      */
     int (*enter)(void *state);
     void (*leave)(void *state);
