@@ -1,0 +1,243 @@
+/*
+ * main.c -- aa-bench: libautoawait against the raw CPython floor and its
+ * peers, per cell, at start-up, over a long session and through stdin.
+ *
+ * Reads the options, chooses what runs, and runs it in an order that keeps
+ * the parts apart: first what runs in other processes and must not inherit
+ * this one's interpreter (the memory child, the programs timed from
+ * outside); then the cells (aa_exec and the floor, here); then the peers
+ * (peers.py).  Timings are reported, never judged: a slow machine fails
+ * nothing.  The exit status is 1 only when cells failed, since a figure for
+ * a failing cell means nothing.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include "bench.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char usage[] =
+    "usage: aa-bench [options]\n"
+    "  --cells N             cells per block for tiny cells (default 1000;\n"
+    "                        the 30-line and trio cells take N/10, the\n"
+    "                        2,000-line cell N/500)\n"
+    "  --rounds R            blocks per side, interleaved (default 7; the\n"
+    "                        2,000-line cell takes 5R)\n"
+    "  --only LIST           comma-separated workloads and sections to run:\n"
+    "                        x_assign x_add sleep0 await_f cell30 trio\n"
+    "                        cell2000 peers startup memory throughput\n"
+    "  --no-peers            leave peers.py out\n"
+    "  --json                print JSON instead of the table\n"
+    "  --mem-cells N         cells of the long session (default 100000)\n"
+    "  --startup-runs N      runs of each start-up command (default 20)\n"
+    "  --throughput-cells N  cells piped through stdin (default 20000)\n"
+    "  --throughput-rounds N runs of each program on them (default 5)\n"
+    "  --no-hyperfine        time start-up with the built-in timer only\n"
+    "  --shell PATH          aa-shell (default: the one built with this)\n"
+    "  --python PATH         the Python for peers and start-up (default: "
+    "the one\n"
+    "                        the library embeds)\n"
+    "  --peers-script PATH   peers.py (default: next to this source)\n"
+    "  --dump-workloads      print the workloads as JSON (peers.py --spec)\n";
+
+enum { SEC_PEERS, SEC_STARTUP, SEC_MEMORY, SEC_THROUGHPUT, NSECTIONS };
+static const char *const section_names[NSECTIONS] = {"peers", "startup",
+                                                     "memory", "throughput"};
+
+typedef struct selection {
+    int any;                /* --only was given */
+    int workloads;          /* how many workloads it named */
+    int section[NSECTIONS]; /* which sections it named */
+    int *named;             /* per workload */
+} selection;
+
+static long number(const char *opt, const char *arg, long min)
+{
+    char *end;
+    long v;
+
+    if (arg == NULL)
+        bench_die("%s needs a value", opt);
+    v = strtol(arg, &end, 10);
+    if (*end != '\0' || v < min)
+        bench_die("%s: '%s' is not a number >= %ld", opt, arg, min);
+    return v;
+}
+
+static void select_names(selection *sel, const char *list)
+{
+    char *copy = strdup(list), *name, *save;
+    size_t i;
+    int k, found;
+
+    sel->any = 1;
+    for (name = strtok_r(copy, ",", &save); name != NULL;
+         name = strtok_r(NULL, ",", &save)) {
+        found = 0;
+        for (i = 0; i < bench_nworkloads; i++) {
+            if (strcmp(name, bench_workloads[i].name) == 0) {
+                sel->named[i] = found = 1;
+                sel->workloads++;
+            }
+        }
+        for (k = 0; k < NSECTIONS; k++) {
+            if (strcmp(name, section_names[k]) == 0)
+                sel->section[k] = found = 1;
+        }
+        if (!found)
+            bench_die("--only: no workload or section '%s' (see --help)", name);
+    }
+    free(copy);
+}
+
+static int wants(const selection *sel, int section)
+{
+    return !sel->any || sel->section[section];
+}
+
+/* Parses argv into o and sel; returns 1 for --dump-workloads. */
+static int parse(int argc, char **argv, bench_options *o, selection *sel)
+{
+    int i, dump = 0;
+
+    for (i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            fputs(usage, stdout);
+            exit(0);
+        } else if (strcmp(a, "--json") == 0) {
+            o->json = 1;
+        } else if (strcmp(a, "--no-peers") == 0) {
+            o->peers_script = NULL;
+        } else if (strcmp(a, "--no-hyperfine") == 0) {
+            o->hyperfine = 0;
+        } else if (strcmp(a, "--dump-workloads") == 0) {
+            dump = 1;
+        } else if (v == NULL) {
+            bench_die("unknown option or missing value: %s", a);
+        } else if (strcmp(a, "--cells") == 0) {
+            o->cells = (int)number(a, argv[++i], 1);
+        } else if (strcmp(a, "--rounds") == 0) {
+            o->rounds = (int)number(a, argv[++i], 1);
+        } else if (strcmp(a, "--only") == 0) {
+            select_names(sel, argv[++i]);
+        } else if (strcmp(a, "--mem-cells") == 0) {
+            o->mem_cells = number(a, argv[++i], 10);
+        } else if (strcmp(a, "--startup-runs") == 0) {
+            o->startup_runs = (int)number(a, argv[++i], 1);
+        } else if (strcmp(a, "--throughput-cells") == 0) {
+            o->tp_cells = number(a, argv[++i], 1);
+        } else if (strcmp(a, "--throughput-rounds") == 0) {
+            o->tp_rounds = (int)number(a, argv[++i], 1);
+        } else if (strcmp(a, "--shell") == 0) {
+            o->shell = argv[++i];
+        } else if (strcmp(a, "--python") == 0) {
+            o->python = argv[++i];
+        } else if (strcmp(a, "--peers-script") == 0) {
+            o->peers_script = argv[++i];
+        } else {
+            bench_die("unknown option: %s (see --help)", a);
+        }
+    }
+    return dump;
+}
+
+static void make_rows(bench_report *rep, const bench_options *o,
+                      const selection *sel)
+{
+    int peers = wants(sel, SEC_PEERS) && o->peers_script != NULL;
+    size_t i;
+
+    rep->nrows = bench_nworkloads;
+    rep->rows = bench_xmalloc(bench_nworkloads * sizeof *rep->rows);
+    memset(rep->rows, 0, bench_nworkloads * sizeof *rep->rows);
+    for (i = 0; i < bench_nworkloads; i++) {
+        bench_row *row = &rep->rows[i];
+        int cells = o->cells / bench_workloads[i].divisor;
+
+        row->w = &bench_workloads[i];
+        row->cells = cells > 0 ? cells : 1;
+        row->rounds = o->rounds * bench_workloads[i].more_rounds;
+        row->selected = !sel->any || sel->named[i];
+        row->peers_selected = peers && (sel->workloads == 0 || sel->named[i]);
+    }
+}
+
+static void describe_machine(bench_report *rep)
+{
+    static char date[64], version[32];
+    time_t now = time(NULL);
+
+    strftime(date, sizeof date, "%Y-%m-%d %H:%M %Z", localtime(&now));
+    snprintf(version, sizeof version, "%s", Py_GetVersion());
+    version[strcspn(version, " ")] = '\0';
+    rep->date = date;
+    rep->python_version = version;
+    rep->cpus = sysconf(_SC_NPROCESSORS_ONLN);
+}
+
+int main(int argc, char **argv)
+{
+    bench_options o = {.cells = 1000,
+                       .rounds = 7,
+                       .mem_cells = 100000,
+                       .tp_cells = 20000,
+                       .startup_runs = 20,
+                       .tp_rounds = 5,
+                       .hyperfine = 1,
+                       .shell = AA_BENCH_SHELL,
+                       .python = AA_BENCH_PYTHON,
+                       .peers_script = AA_BENCH_PEERS};
+    bench_report rep;
+    selection sel;
+    size_t i;
+    int failed = 0;
+
+    memset(&rep, 0, sizeof rep);
+    memset(&sel, 0, sizeof sel);
+    sel.named = bench_xmalloc(bench_nworkloads * sizeof *sel.named);
+    memset(sel.named, 0, bench_nworkloads * sizeof *sel.named);
+    bench_workloads_init();
+    if (parse(argc, argv, &o, &sel)) {
+        rep.cells = o.cells;
+        rep.rounds = o.rounds;
+        o.peers_script = "";
+        sel.section[SEC_PEERS] = 1;
+        make_rows(&rep, &o, &sel);
+        bench_dump_workloads(stdout, &rep);
+        return 0;
+    }
+    rep.cells = o.cells;
+    rep.rounds = o.rounds;
+    describe_machine(&rep);
+    make_rows(&rep, &o, &sel);
+    /* These three come before this process has an interpreter: the
+     * memory child must be forked single-threaded and unburdened (see
+     * memory.c), and a child's ru_maxrss counts the memory of the process
+     * it was spawned from, which is small only now. */
+    if (wants(&sel, SEC_MEMORY))
+        bench_run_memory(&rep, &o);
+    if (wants(&sel, SEC_STARTUP))
+        bench_run_startup(&rep, &o);
+    if (wants(&sel, SEC_THROUGHPUT))
+        bench_run_throughput(&rep, &o);
+    for (i = 0; i < rep.nrows; i++) {
+        if (rep.rows[i].selected)
+            bench_measure_row(&rep.rows[i]);
+        failed |= rep.rows[i].aa_errors || rep.rows[i].floor_errors;
+    }
+    if (wants(&sel, SEC_PEERS) && o.peers_script != NULL)
+        bench_run_peers(&rep, &o);
+    failed |= rep.memory_note[0] != '\0';
+    if (o.json)
+        bench_print_json(&rep);
+    else
+        bench_print_table(&rep);
+    return failed ? 1 : 0;
+}

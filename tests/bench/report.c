@@ -1,0 +1,434 @@
+/*
+ * report.c -- the report, as an aligned table or as JSON, and the
+ * workloads as JSON for peers.py.  Prints only; measures nothing.
+ */
+#include "bench.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "autoawait/autoawait.h"
+
+/* ------------------------------------------------------------------ table */
+
+static void peer_column(const bench_report *rep, const bench_row *row, int p)
+{
+    const bench_peer_cell *c = &row->peer[p];
+
+    if (!rep->peers_ran || !row->peers_selected)
+        printf(" %13s", "-");
+    else if (!rep->peer_ok[p])
+        printf(" %13s", "not installed");
+    else if (c->state == 1)
+        printf(" %12.1f%c", c->us, c->errors ? '!' : ' ');
+    else
+        printf(" %13s", "n/a");
+}
+
+static void row_line(const bench_report *rep, const bench_row *row)
+{
+    const bench_workload *w = row->w;
+    const bench_peer_cell *ipy = &row->peer[PEER_IPY_ON];
+    char target[16];
+    int p;
+
+    printf("%-26s", w->label);
+    if (row->measured) {
+        snprintf(target, sizeof target, "%.2fx", w->target);
+        printf(" %9.2f %9.2f %6.2fx%c %6s", row->aa_median, row->floor_median,
+               row->ratio, row->aa_errors || row->floor_errors ? '!' : ' ',
+               target);
+    } else {
+        printf(" %-35.35s", row->selected ? row->na : "-");
+    }
+    printf(" |");
+    for (p = 0; p < BENCH_NPEERS; p++)
+        peer_column(rep, row, p);
+    printf(" |");
+    if (row->measured && ipy->state == 1 && rep->peer_ok[PEER_IPY_ON])
+        printf(" %7.1fx", ipy->us / row->aa_median);
+    else
+        printf(" %8s", "-");
+    if (w->ipy_target > 0)
+        printf(" %5.0fx\n", w->ipy_target);
+    else
+        printf(" %6s\n", "-");
+}
+
+static void print_cells(const bench_report *rep)
+{
+    size_t i, shown = 0;
+    int p;
+
+    for (i = 0; i < rep->nrows; i++)
+        shown += rep->rows[i].selected || rep->rows[i].peers_selected;
+    if (shown == 0)
+        return;
+    printf("Per cell, in microseconds: the median of %d rounds, each round a "
+           "block of N cells\nthrough aa_exec and a block through the floor, "
+           "back to back (N = %d for tiny\ncells; other counts for the big "
+           "ones, see --json).  Ratio: the median of the\nrounds' aa_exec / "
+           "floor; target: issue 5's ceiling for it.  Peers: peers.py,\n"
+           "run after, the same cells.\n\n",
+           rep->rounds, rep->cells);
+    printf("%-26s %9s %9s %7s %6s | %13s %13s %13s | %8s %6s\n", "workload",
+           "aa_exec", "floor", "ratio", "target", "IPython", "IPython",
+           "asyncio", "IPython/", "target");
+    printf("%-26s %9s %9s %7s %6s | %13s %13s %13s | %8s %6s\n", "", "", "", "",
+           "", "hist on", "hist off", "console", "aa_exec", "");
+    for (i = 0; i < rep->nrows; i++) {
+        if (rep->rows[i].selected || rep->rows[i].peers_selected)
+            row_line(rep, &rep->rows[i]);
+    }
+    for (i = 0; i < rep->nrows; i++) {
+        const bench_row *row = &rep->rows[i];
+
+        if (row->selected && !row->measured && row->na_detail[0])
+            printf("%s: %s: %s\n", row->w->name, row->na, row->na_detail);
+        if (row->aa_errors || row->floor_errors)
+            printf("! %s: %ld aa_exec and %ld floor cells failed; first: %s\n",
+                   row->w->name, row->aa_errors, row->floor_errors,
+                   row->first_error);
+        for (p = 0; p < BENCH_NPEERS; p++) {
+            if (row->peer[p].state == 1 && row->peer[p].errors)
+                printf("! %s, %s: %ld cells failed; first: %s\n", row->w->name,
+                       bench_peer_names[p], row->peer[p].errors,
+                       row->peer[p].note);
+        }
+    }
+    if (rep->peers_ran) {
+        for (p = 0; p < BENCH_NPEERS; p++)
+            printf("%s: %s\n", bench_peer_labels[p], rep->peer_info[p]);
+    }
+}
+
+static void print_startup(const bench_report *rep)
+{
+    static const char *const what[2] = {"-c '1'", "top-level await cell"};
+    int k;
+
+    printf("\nStart-up, median of the runs (time: %s; peak RSS: wait4)\n",
+           rep->startup_method);
+    printf("%-30s %10s %10s %7s %7s\n", "", "aa-shell", "python3", "ratio",
+           "target");
+    for (k = 0; k < 2; k++) {
+        printf("%-30s %10.1f %10.1f %6.2fx %7s\n", what[k], rep->start_aa_ms[k],
+               rep->start_py_ms[k], rep->start_aa_ms[k] / rep->start_py_ms[k],
+               k == 0 ? "1.30x" : "-");
+    }
+    for (k = 0; k < 2; k++) {
+        printf("%-30s %10.1f %10.1f %6.2fx %7s\n",
+               k == 0 ? "peak RSS MB, -c '1'" : "peak RSS MB, await cell",
+               rep->start_aa_rss_mb[k], rep->start_py_rss_mb[k],
+               rep->start_aa_rss_mb[k] / rep->start_py_rss_mb[k], "-");
+    }
+    printf("(times in ms; python3 runs `import asyncio; "
+           "asyncio.run(asyncio.sleep(0))` for the await cell)\n");
+}
+
+static void print_memory(const bench_report *rep)
+{
+    static const char *const targets[3] = {"", "", "16"};
+    int k;
+
+    printf("\nMemory: one session, tiny cells cycling x = N, x + N, await "
+           "asyncio.sleep(0)\n");
+    printf("%-22s %10s %10s %8s\n", "after", "RSS MB", "growth MB", "target");
+    for (k = 0; k < 3; k++) {
+        printf("%-16ld cells %10.1f %10.1f %8s\n", rep->mem_cells[k],
+               rep->rss_mb[k], rep->rss_mb[k] - rep->rss_mb[0], targets[k]);
+    }
+    printf("%-22s %10.1f %10.1f %8s\n", "aa_session_free", rep->rss_free_mb,
+           rep->rss_free_mb - rep->rss_mb[0], "2");
+    printf("%-22s %10.1f %10.1f %8s\n", "+ gc, malloc_trim", rep->rss_trim_mb,
+           rep->rss_trim_mb - rep->rss_mb[0], "");
+    if (rep->memory_note[0])
+        printf("! %s\n", rep->memory_note);
+}
+
+static void print_throughput(const bench_report *rep)
+{
+    double n = (double)rep->tp_cells;
+
+    printf("\nThroughput: %ld cells piped through stdin (x = N, x + N, await "
+           "asyncio.sleep(0)),\nmedian of the rounds\n",
+           rep->tp_cells);
+    if (rep->tp_aa_s >= 0)
+        printf("%-22s %8.2f s %10.1f us/cell\n", "aa-shell", rep->tp_aa_s,
+               rep->tp_aa_s * 1e6 / n);
+    else
+        printf("%-22s %s\n", "aa-shell", rep->tp_aa_note);
+    if (rep->tp_py_s >= 0)
+        printf("%-22s %8.2f s %10.1f us/cell\n", "python3 -m asyncio",
+               rep->tp_py_s, rep->tp_py_s * 1e6 / n);
+    else
+        printf("%-22s %s\n", "python3 -m asyncio", rep->tp_py_note);
+    if (rep->tp_aa_s > 0 && rep->tp_py_s > 0)
+        printf("%-22s %8.2fx (target >= 5x)\n", "speed-up",
+               rep->tp_py_s / rep->tp_aa_s);
+}
+
+void bench_print_table(const bench_report *rep)
+{
+    printf("aa-bench: libautoawait %s, Python %s, %ld CPUs, %s\n\n",
+           aa_version(), rep->python_version, rep->cpus, rep->date);
+    print_cells(rep);
+    if (rep->startup_ran)
+        print_startup(rep);
+    else if (rep->startup_note[0])
+        printf("\nStart-up: %s\n", rep->startup_note);
+    if (rep->memory_ran)
+        print_memory(rep);
+    else if (rep->memory_note[0])
+        printf("\nMemory: %s\n", rep->memory_note);
+    if (rep->throughput_ran)
+        print_throughput(rep);
+}
+
+/* ------------------------------------------------------------------- JSON */
+
+static void json_fstring(FILE *f, const char *s)
+{
+    putc('"', f);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+
+        if (c == '"' || c == '\\')
+            fprintf(f, "\\%c", c);
+        else if (c == '\n')
+            fputs("\\n", f);
+        else if (c < 0x20)
+            fprintf(f, "\\u%04x", c);
+        else
+            putc(c, f);
+    }
+    putc('"', f);
+}
+
+void bench_json_string(const char *s)
+{
+    json_fstring(stdout, s);
+}
+
+/* A number, or null when it is not one (a ratio over 0, say). */
+static void json_number(double v)
+{
+    if (isfinite(v))
+        printf("%.3f", v);
+    else
+        fputs("null", stdout);
+}
+
+static void json_key(const char *key, int first)
+{
+    printf("%s", first ? "" : ", ");
+    bench_json_string(key);
+    fputs(": ", stdout);
+}
+
+static void json_samples(const char *key, const double *v, int n)
+{
+    int i;
+
+    json_key(key, 0);
+    putchar('[');
+    for (i = 0; i < n; i++) {
+        printf(i ? ", " : "");
+        json_number(v[i]);
+    }
+    putchar(']');
+}
+
+static void json_peers(const bench_report *rep, const bench_row *row)
+{
+    int p;
+
+    json_key("peers", 0);
+    putchar('{');
+    for (p = 0; p < BENCH_NPEERS; p++) {
+        const bench_peer_cell *c = &row->peer[p];
+
+        json_key(bench_peer_names[p], p == 0);
+        if (!rep->peer_ok[p] || c->state == 0) {
+            fputs("{\"us\": null, \"note\": \"not installed\"}", stdout);
+        } else if (c->state < 0) {
+            fputs("{\"us\": null, \"note\": ", stdout);
+            bench_json_string(c->note);
+            putchar('}');
+        } else {
+            fputs("{\"us\": ", stdout);
+            json_number(c->us);
+            printf(", \"errors\": %ld, \"first_error\": ", c->errors);
+            bench_json_string(c->note);
+            putchar('}');
+        }
+    }
+    putchar('}');
+}
+
+static void json_row(const bench_report *rep, const bench_row *row)
+{
+    fputs("    {", stdout);
+    json_key("name", 1);
+    bench_json_string(row->w->name);
+    json_key("label", 0);
+    bench_json_string(row->w->label);
+    printf(", \"runner\": \"%s\", \"cells\": %d, \"rounds\": %d",
+           row->w->runner, row->cells, row->rounds);
+    json_key("target_ratio", 0);
+    json_number(row->w->target);
+    if (row->measured) {
+        json_key("aa_us", 0);
+        json_number(row->aa_median);
+        json_key("floor_us", 0);
+        json_number(row->floor_median);
+        json_key("ratio", 0);
+        json_number(row->ratio);
+        json_samples("aa_rounds_us", row->aa_us, row->rounds);
+        json_samples("floor_rounds_us", row->floor_us, row->rounds);
+        printf(", \"aa_errors\": %ld, \"floor_errors\": %ld", row->aa_errors,
+               row->floor_errors);
+        json_key("first_error", 0);
+        bench_json_string(row->first_error);
+    } else {
+        fputs(", \"aa_us\": null, \"floor_us\": null, \"ratio\": null", stdout);
+        json_key("note", 0);
+        bench_json_string(row->selected ? row->na : "not selected");
+        json_key("detail", 0);
+        bench_json_string(row->na_detail);
+    }
+    if (rep->peers_ran && row->peers_selected)
+        json_peers(rep, row);
+    putchar('}');
+}
+
+static void json_startup(const bench_report *rep)
+{
+    int k;
+
+    printf(",\n  \"startup\": {\"method\": \"%s\"", rep->startup_method);
+    for (k = 0; k < 2; k++) {
+        printf(", \"%s\": {", k ? "await_cell" : "c_1");
+        json_key("aa_shell_ms", 1);
+        json_number(rep->start_aa_ms[k]);
+        json_key("python_ms", 0);
+        json_number(rep->start_py_ms[k]);
+        json_key("ratio", 0);
+        json_number(rep->start_aa_ms[k] / rep->start_py_ms[k]);
+        json_key("aa_shell_peak_rss_mb", 0);
+        json_number(rep->start_aa_rss_mb[k]);
+        json_key("python_peak_rss_mb", 0);
+        json_number(rep->start_py_rss_mb[k]);
+        putchar('}');
+    }
+    fputs(", \"target_ratio_c_1\": 1.3}", stdout);
+}
+
+static void json_memory(const bench_report *rep)
+{
+    printf(",\n  \"memory\": {\"cells\": [%ld, %ld, %ld], \"rss_mb\": [",
+           rep->mem_cells[0], rep->mem_cells[1], rep->mem_cells[2]);
+    json_number(rep->rss_mb[0]);
+    fputs(", ", stdout);
+    json_number(rep->rss_mb[1]);
+    fputs(", ", stdout);
+    json_number(rep->rss_mb[2]);
+    fputs("], \"growth_mb\": ", stdout);
+    json_number(rep->rss_mb[2] - rep->rss_mb[0]);
+    fputs(", \"after_free_mb\": ", stdout);
+    json_number(rep->rss_free_mb);
+    fputs(", \"remaining_after_free_mb\": ", stdout);
+    json_number(rep->rss_free_mb - rep->rss_mb[0]);
+    fputs(", \"after_gc_and_malloc_trim_mb\": ", stdout);
+    json_number(rep->rss_trim_mb);
+    fputs(", \"note\": ", stdout);
+    bench_json_string(rep->memory_note);
+    fputs(", \"target_growth_mb\": 16, \"target_remaining_mb\": 2}", stdout);
+}
+
+static void json_throughput(const bench_report *rep)
+{
+    printf(",\n  \"throughput\": {\"cells\": %ld", rep->tp_cells);
+    json_key("aa_shell_s", 0);
+    rep->tp_aa_s >= 0 ? json_number(rep->tp_aa_s) : (void)fputs("null", stdout);
+    json_key("python_asyncio_s", 0);
+    rep->tp_py_s >= 0 ? json_number(rep->tp_py_s) : (void)fputs("null", stdout);
+    json_key("speedup", 0);
+    json_number(rep->tp_aa_s > 0 && rep->tp_py_s > 0
+                    ? rep->tp_py_s / rep->tp_aa_s
+                    : NAN);
+    json_key("aa_shell_note", 0);
+    bench_json_string(rep->tp_aa_note);
+    json_key("python_note", 0);
+    bench_json_string(rep->tp_py_note);
+    fputs(", \"target_speedup\": 5}", stdout);
+}
+
+void bench_print_json(const bench_report *rep)
+{
+    size_t i;
+    int first = 1, p;
+
+    printf("{\n  \"aa_version\": \"%s\", \"python\": ", aa_version());
+    bench_json_string(rep->python_version);
+    printf(", \"cpus\": %ld, \"date\": ", rep->cpus);
+    bench_json_string(rep->date);
+    printf(", \"cells\": %d, \"rounds\": %d,\n", rep->cells, rep->rounds);
+    fputs("  \"peers\": {", stdout);
+    for (p = 0; rep->peers_ran && p < BENCH_NPEERS; p++) {
+        json_key(bench_peer_names[p], p == 0);
+        printf("{\"installed\": %s, \"info\": ",
+               rep->peer_ok[p] ? "true" : "false");
+        bench_json_string(rep->peer_info[p]);
+        putchar('}');
+    }
+    fputs("},\n  \"workloads\": [\n", stdout);
+    for (i = 0; i < rep->nrows; i++) {
+        if (!rep->rows[i].selected && !rep->rows[i].peers_selected)
+            continue;
+        printf(first ? "" : ",\n");
+        json_row(rep, &rep->rows[i]);
+        first = 0;
+    }
+    fputs("\n  ]", stdout);
+    if (rep->startup_ran)
+        json_startup(rep);
+    if (rep->memory_ran) {
+        json_memory(rep);
+    } else if (rep->memory_note[0]) {
+        fputs(",\n  \"memory\": {\"note\": ", stdout);
+        bench_json_string(rep->memory_note);
+        putchar('}');
+    }
+    if (rep->throughput_ran)
+        json_throughput(rep);
+    fputs("\n}\n", stdout);
+}
+
+void bench_dump_workloads(FILE *f, const bench_report *rep)
+{
+    size_t i;
+    int first = 1;
+
+    fprintf(f, "{\"placeholder\": \"%s\", \"workloads\": [\n", BENCH_COUNTER);
+    for (i = 0; i < rep->nrows; i++) {
+        const bench_row *row = &rep->rows[i];
+
+        if (!row->peers_selected)
+            continue;
+        fprintf(f, "%s  {\"name\": \"%s\", \"label\": ", first ? "" : ",\n",
+                row->w->name);
+        json_fstring(f, row->w->label);
+        fprintf(f,
+                ", \"runner\": \"%s\", \"cells\": %d, \"rounds\": %d, "
+                "\"setup\": ",
+                row->w->runner, row->cells, row->rounds);
+        json_fstring(f, row->w->setup);
+        fputs(", \"template\": ", f);
+        json_fstring(f, row->w->tmpl);
+        putc('}', f);
+        first = 0;
+    }
+    fputs("\n]}\n", f);
+}
