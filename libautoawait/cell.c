@@ -479,7 +479,7 @@ static void run_checked(aa_session *s, char *buf, size_t len, PyObject *file,
 {
     PyObject *code;
     size_t eol = 0;
-    int displays, m = aa__magic_try(s, buf, len, &eol);
+    int displays, defines, m = aa__magic_try(s, buf, len, &eol);
 
     if (m < 0) {
         aa__result_from_exception(s, r, AA__PHASE_RUN);
@@ -497,9 +497,14 @@ static void run_checked(aa_session *s, char *buf, size_t len, PyObject *file,
         aa__result_from_exception(s, r, AA__PHASE_COMPILE);
         return;
     }
-    if (aa__sources_add(file, buf, len, defines_code(code)) < 0)
+    defines = defines_code(code);
+    if (aa__sources_add(file, buf, len, defines) < 0)
         PyErr_Clear(); /* a traceback without source lines is still one */
     aa__exec_code(s, code, displays, r);
+    /* Nothing the cell made can point at its lines once it ended well: a
+     * long session keeps the sources of its functions and failures only. */
+    if (!defines && r->status == AA_OK)
+        aa__sources_drop(file);
     Py_DECREF(code);
 }
 

@@ -137,6 +137,7 @@ PyObject *aa__cell_last_name(void);
 int aa__magic_try(aa_session *s, const char *src, size_t len, size_t *eol);
 int aa__sources_add(PyObject *file, const char *src, size_t len, int now);
 void aa__sources_flush(void);
+void aa__sources_drop(PyObject *file);
 void aa__sources_forget(aa_session *s);
 PyObject *aa__cell_filename(const aa_session *s, unsigned long n);
 int aa__cell_filename_is(const aa_session *s, PyObject *file);

@@ -160,18 +160,55 @@ int aa__output_make(aa_session *s)
     return s->err != NULL ? 0 : -1;
 }
 
+/*
+ * sys.__dict__ and the two keys, kept: PySys_GetObject and PySys_SetObject
+ * make their key again on every call, and a cell swaps streams twice.
+ */
+static PyObject *sysdict, *key_out, *key_err;
+
+static int stream_keys(void)
+{
+    PyObject *sys;
+
+    if (sysdict != NULL)
+        return 0;
+    key_out = PyUnicode_InternFromString("stdout");
+    key_err = PyUnicode_InternFromString("stderr");
+    sys = PyImport_AddModule("sys"); /* borrowed */
+    if (key_out == NULL || key_err == NULL || sys == NULL)
+        return -1;
+    sysdict = PyModule_GetDict(sys);
+    Py_XINCREF(sysdict);
+    return sysdict != NULL ? 0 : -1;
+}
+
+/* Sets sys.KEY to value (a NULL value deletes it, as PySys_SetObject). */
+static int set_stream(PyObject *key, PyObject *value)
+{
+    if (value != NULL)
+        return PyDict_SetItem(sysdict, key, value);
+    if (PyDict_DelItem(sysdict, key) == 0)
+        return 0;
+    if (PyErr_ExceptionMatches(PyExc_KeyError))
+        PyErr_Clear();
+    return PyErr_Occurred() ? -1 : 0;
+}
+
 /* Puts the session's writers in place; saved gets what was there. */
 int aa__output_begin(aa_session *s, PyObject *saved[2])
 {
     saved[0] = saved[1] = NULL;
     if (s->out == NULL)
         return 0;
-    saved[0] = PySys_GetObject("stdout");
-    saved[1] = PySys_GetObject("stderr");
+    if (stream_keys() < 0)
+        return -1;
+    saved[0] = PyDict_GetItemWithError(sysdict, key_out);
+    saved[1] = PyDict_GetItemWithError(sysdict, key_err);
+    if (PyErr_Occurred())
+        return -1;
     Py_XINCREF(saved[0]);
     Py_XINCREF(saved[1]);
-    if (PySys_SetObject("stdout", s->out) < 0 ||
-        PySys_SetObject("stderr", s->err) < 0)
+    if (set_stream(key_out, s->out) < 0 || set_stream(key_err, s->err) < 0)
         return -1;
     return 0;
 }
@@ -198,8 +235,8 @@ void aa__output_end(aa_session *s, PyObject *saved[2])
         flush("stdout");
         flush("stderr");
     } else {
-        if (PySys_SetObject("stdout", saved[0]) < 0 ||
-            PySys_SetObject("stderr", saved[1]) < 0)
+        if (set_stream(key_out, saved[0]) < 0 ||
+            set_stream(key_err, saved[1]) < 0)
             PyErr_Clear();
         Py_XDECREF(saved[0]);
         Py_XDECREF(saved[1]);

@@ -10,7 +10,10 @@
  * move to linecache as soon as it is there (checked after every cell, and
  * before a traceback is formatted).  The first cell that defines a
  * function, class or generator imports linecache: their source may be
- * asked for at any time (inspect.getsource in the very next line).
+ * asked for at any time (inspect.getsource in the very next line).  A cell
+ * that made no function, class or generator and ended well has its source
+ * taken out again when it ends: nothing can point at its lines any more,
+ * and a long session would otherwise keep every cell.
  */
 #include "internal.h"
 
@@ -142,6 +145,17 @@ int aa__sources_add(PyObject *file, const char *src, size_t len, int now)
     rc = PyDict_SetItem(into, file, entry);
     Py_DECREF(entry);
     return rc;
+}
+
+/* Takes a cell's source back out, wherever it went. */
+void aa__sources_drop(PyObject *file)
+{
+    PyObject *into = cache != NULL ? cache : pending;
+
+    if (into != NULL && PyDict_DelItem(into, file) < 0)
+        PyErr_Clear();
+    if (into == cache && pending != NULL && PyDict_DelItem(pending, file) < 0)
+        PyErr_Clear();
 }
 
 static void forget_in(const aa_session *s, PyObject *dict)
