@@ -13,18 +13,11 @@
  * library's.  The cell's coroutine is handed to the task as it is, never
  * wrapped, so that no frame of ours sits between the user's frames.
  */
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
-
-#include <autoawait/runner.h>
-
-#include <poll.h>
+#include "plugin.h"
 
 /*
- * Interned names of what the runner looks up.  They are kept per session,
- * not in process-wide statics: the entry runs once per process, but the
- * interpreter may be finalized and started again, and every object of the
- * old one dies with it.  Sessions cannot outlive their interpreter.
+ * Interned names of what the runner looks up, kept per session (see
+ * plugin.h).  Sessions cannot outlive their interpreter.
  */
 #define NAMES(X)                                                               \
     X(asyncio)                                                                 \
@@ -56,11 +49,7 @@
     X(shutdown_default_executor)                                               \
     X(CancelledError)
 
-typedef struct names {
-#define NAME_FIELD(n) PyObject *n;
-    NAMES(NAME_FIELD)
-#undef NAME_FIELD
-} names;
+AA_NAMES(NAMES);
 
 typedef struct runner_state {
     names str;
@@ -77,23 +66,6 @@ typedef struct runner_state {
 #define DRAIN_TRIES 3
 
 /* ----------------------------------------------------------------- helpers */
-
-static int names_init(names *n)
-{
-#define NAME_INIT(f)                                                           \
-    if ((n->f = PyUnicode_InternFromString(#f)) == NULL)                       \
-        return -1;
-    NAMES(NAME_INIT)
-#undef NAME_INIT
-    return 0;
-}
-
-static void names_clear(names *n)
-{
-#define NAME_CLEAR(f) Py_CLEAR(n->f);
-    NAMES(NAME_CLEAR)
-#undef NAME_CLEAR
-}
 
 /* Calls obj.name() and answers its truth: 1, 0, or -1 with an exception. */
 static int call_bool(PyObject *obj, PyObject *name)
@@ -117,20 +89,6 @@ static int call_void(PyObject *obj, PyObject *name)
         return -1;
     Py_DECREF(r);
     return 0;
-}
-
-/*
- * Closes a coroutine that will not run, so that it does not warn "was never
- * awaited".  The exception already set, the reason, is kept.
- */
-static void close_coro(runner_state *st, PyObject *coro)
-{
-    PyObject *t, *v, *tb;
-
-    PyErr_Fetch(&t, &v, &tb);
-    if (call_void(coro, st->str.close) < 0)
-        PyErr_Clear();
-    PyErr_Restore(t, v, tb);
 }
 
 /*
@@ -489,7 +447,7 @@ static PyObject *run_nested(runner_state *st, PyObject *coro)
                     "under asyncio).  Run the nested session from a sync "
                     "cell, or use the trio runner (%autoawait trio), whose "
                     "nested sessions run while the outer cell awaits");
-    close_coro(st, coro);
+    aa__close_coro(coro, st->str.close);
     return NULL;
 }
 
@@ -515,16 +473,8 @@ static PyObject *asyncio_run(void *state, PyObject *coro, PyObject *context)
     PyObject *r = NULL;
     int busy = -1;
 
-    /* A cell of this session run from inside one of its cells: the library
-     * answers AA_EBUSY first, but the outer run's state must survive even
-     * a library that does not. */
-    if (st->running) {
-        PyErr_SetString(PyExc_RuntimeError,
-                        "the asyncio runner is already running a cell of "
-                        "this session");
-        close_coro(st, coro);
-        return NULL;
-    }
+    if (st->running)
+        return aa__run_refused("asyncio", coro, st->str.close);
     st->interrupted = 0;
     st->running = 1;
     if (ensure_loop(st) == 0 && make_current(st) == 0)
@@ -533,12 +483,12 @@ static PyObject *asyncio_run(void *state, PyObject *coro, PyObject *context)
         if (busy > 0)
             r = run_nested(st, coro);
         else
-            close_coro(st, coro);
+            aa__close_coro(coro, st->str.close);
         goto done;
     }
     st->task = create_task(st, coro, context);
     if (st->task == NULL)
-        close_coro(st, coro);
+        aa__close_coro(coro, st->str.close);
     else
         r = run_task(st);
 done:
@@ -550,23 +500,32 @@ done:
 
 /* ------------------------------------------------------ the other entries */
 
+static int state_init(void *state)
+{
+    runner_state *st = state;
+
+    if (aa__names_init(&st->str, names_list) < 0)
+        return -1;
+    st->context_kw = PyTuple_Pack(1, st->str.context);
+    return st->context_kw == NULL ? -1 : 0;
+}
+
+static void state_free(void *state)
+{
+    runner_state *st = state;
+
+    Py_CLEAR(st->task);
+    Py_CLEAR(st->loop);
+    Py_CLEAR(st->asyncio);
+    Py_CLEAR(st->context_kw);
+    aa__names_clear(&st->str, names_list);
+    PyMem_Free(st);
+}
+
 static int asyncio_open(void *userdata, void **state)
 {
-    runner_state *st = PyMem_Calloc(1, sizeof(*st));
-
     (void)userdata;
-    if (st == NULL)
-        return -1;
-    if (names_init(&st->str) < 0 ||
-        (st->context_kw = PyTuple_Pack(1, st->str.context)) == NULL) {
-        names_clear(&st->str);
-        PyMem_Free(st);
-        /* A failure of open is a status, not an exception. */
-        PyErr_Clear();
-        return -1;
-    }
-    *state = st;
-    return 0;
+    return aa__state_open(state, sizeof(runner_state), state_init, state_free);
 }
 
 static void asyncio_close(void *state)
@@ -583,12 +542,7 @@ static void asyncio_close(void *state)
         PyErr_Clear();
         unset_current(st);
     }
-    Py_CLEAR(st->task);
-    Py_CLEAR(st->loop);
-    Py_CLEAR(st->asyncio);
-    Py_CLEAR(st->context_kw);
-    names_clear(&st->str);
-    PyMem_Free(st);
+    state_free(st);
     PyErr_Clear();
     PyErr_Restore(t, v, tb);
 }
@@ -661,14 +615,6 @@ static int asyncio_interrupt(void *state)
     return 1;
 }
 
-/* Is fd readable now?  (poll(2) with no wait.) */
-static int fd_ready(int fd)
-{
-    struct pollfd p = {fd, POLLIN, 0};
-
-    return fd >= 0 && poll(&p, 1, 0) == 1 && (p.revents & POLLIN);
-}
-
 /* Calls loop.add_reader(fd, cb) or loop.remove_reader(fd); 0 or -1. */
 static int reader(runner_state *st, PyObject *name, int fd, PyObject *cb)
 {
@@ -698,7 +644,7 @@ static int asyncio_poll(void *state, int fd, int timeout_ms)
     if (st->loop == NULL || loop_usable(st, st->loop) != 1 ||
         loop_busy(st) != 0)
         return PyErr_Occurred() ? -1 : AA_POLL_IDLE;
-    if (fd_ready(fd))
+    if (aa__fd_ready(fd))
         return AA_POLL_READY;
     if ((stop = PyObject_GetAttr(st->loop, st->str.stop)) == NULL)
         return -1;
@@ -712,7 +658,10 @@ static int asyncio_poll(void *state, int fd, int timeout_ms)
                                            stop, NULL);
     if (timer != NULL || (timeout_ms < 0 && watching))
         r = PyObject_CallMethodNoArgs(st->loop, st->str.run_forever);
-    status = r == NULL ? -1 : fd_ready(fd) ? AA_POLL_READY : AA_POLL_TIMEOUT;
+    if (r == NULL)
+        status = -1;
+    else
+        status = aa__fd_ready(fd) ? AA_POLL_READY : AA_POLL_TIMEOUT;
     Py_XDECREF(r);
     PyErr_Fetch(&t, &v, &tb);
     if (timer != NULL && call_void(timer, st->str.cancel) < 0)
@@ -741,13 +690,7 @@ static const aa_runner asyncio_runner = {
     .leave = asyncio_leave,
 };
 
-AA_API int AA_RUNNER_ENTRY(const aa_runner_host *host, const aa_runner **out);
-
 AA_API int AA_RUNNER_ENTRY(const aa_runner_host *host, const aa_runner **out)
 {
-    if (host == NULL || out == NULL ||
-        host->abi_version != AA_RUNNER_ABI_VERSION)
-        return -1;
-    *out = &asyncio_runner;
-    return 0;
+    return aa__plugin_entry(host, out, &asyncio_runner);
 }

@@ -30,14 +30,7 @@
  * sit before the cell's and are cut with them) and deciding when to
  * interrupt are the library's.
  */
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
-
-#include <poll.h>
-#include <pthread.h>
-#include <string.h>
-
-#include <autoawait/runner.h>
+#include "plugin.h"
 
 /*
  * cell is the main task of each cell, idle the main task of a poll.
@@ -59,17 +52,8 @@
  * its sync or async flavour from its caller's frame, and a call from C has
  * none.
  */
-static const char wrapper_source[] =
-    "from os.path import dirname, join\n"
+static const char wrapper_source[] = AA_UNTIL_SOURCE
     "from types import coroutine\n"
-    "def _until_curio(curio, tb):\n"
-    "    inside = join(dirname(curio.__file__), '')\n"
-    "    first = tb\n"
-    "    while tb.tb_next is not None and not \\\n"
-    "            tb.tb_next.tb_frame.f_code.co_filename.startswith(inside):\n"
-    "        tb = tb.tb_next\n"
-    "    tb.tb_next = None\n"
-    "    return first\n"
     "@coroutine\n"
     "def _curio_only(coro):\n"
     "    send, value = coro.send, None\n"
@@ -104,7 +88,7 @@ static const char wrapper_source[] =
     "    except curio.TaskCancelled as exc:\n"
     "        if not stop.is_set():\n"
     "            raise\n"
-    "        where = _until_curio(curio, exc.__traceback__)\n"
+    "        where = _until(curio, exc.__traceback__)\n"
     "    finally:\n"
     "        await watcher.cancel()\n"
     "    try:\n"
@@ -126,11 +110,7 @@ static const char wrapper_source[] =
 
 #define WRAPPER_FILE "<autoawait curio>"
 
-/*
- * Interned names of what the runner looks up, kept per session as in the
- * asyncio runner: the interpreter may be finalized and started again, and
- * every object of the old one dies with it.
- */
+/* Interned names of what the runner looks up (see plugin.h). */
 #define NAMES(X)                                                               \
     X(curio)                                                                   \
     X(meta)                                                                    \
@@ -145,11 +125,7 @@ static const char wrapper_source[] =
     X(interrupt)                                                               \
     X(idle)
 
-typedef struct names {
-#define NAME_FIELD(n) PyObject *n;
-    NAMES(NAME_FIELD)
-#undef NAME_FIELD
-} names;
+AA_NAMES(NAMES);
 
 typedef struct runner_state {
     names str;
@@ -166,52 +142,16 @@ typedef struct runner_state {
 
 /*
  * One call into the kernel, made on this thread or, when curio already
- * runs here, on a thread of its own; and what came of it.
+ * runs here, on a thread of its own.  Everything is borrowed.
  */
 typedef struct kernel_call {
-    PyObject *fn;      /* borrowed, like everything up to result */
+    PyObject *fn;
     PyObject *arg;     /* the one argument, or NULL */
     PyObject *kwargs;  /* or NULL */
     PyObject *context; /* entered around the call, or NULL */
-    PyObject *result;
-    PyObject *type, *value, *tb;
 } kernel_call;
 
 /* ----------------------------------------------------------------- helpers */
-
-static int names_init(names *n)
-{
-#define NAME_INIT(f)                                                           \
-    if ((n->f = PyUnicode_InternFromString(#f)) == NULL)                       \
-        return -1;
-    NAMES(NAME_INIT)
-#undef NAME_INIT
-    return 0;
-}
-
-static void names_clear(names *n)
-{
-#define NAME_CLEAR(f) Py_CLEAR(n->f);
-    NAMES(NAME_CLEAR)
-#undef NAME_CLEAR
-}
-
-/*
- * Closes the cell's coroutine.  A finished one is left as it is; one that
- * never started (curio failed before the wrapper awaited it) then does not
- * warn "was never awaited".  The exception already set is kept.
- */
-static void close_coro(runner_state *st, PyObject *coro)
-{
-    PyObject *t, *v, *tb, *r;
-
-    PyErr_Fetch(&t, &v, &tb);
-    r = PyObject_CallMethodNoArgs(coro, st->str.close);
-    if (r == NULL)
-        PyErr_Clear();
-    Py_XDECREF(r);
-    PyErr_Restore(t, v, tb);
-}
 
 /* 1 when a curio kernel runs on this thread, 0 when not, -1 on error. */
 static int curio_running_here(runner_state *st)
@@ -266,75 +206,51 @@ static int ensure_kernel(runner_state *st)
 
 /* ------------------------------------------------------- calling curio */
 
-/* Makes the call on this thread, inside c->context when there is one. */
-static void call_here(kernel_call *c)
+/*
+ * Makes the call (a kernel_call) on this thread, inside its context when
+ * there is one.
+ */
+static PyObject *call_here(void *arg)
 {
-    PyObject *args[1] = {c->arg}, *t, *v, *tb;
+    kernel_call *c = arg;
+    PyObject *args[1] = {c->arg}, *r, *t, *v, *tb;
     size_t nargs = c->arg != NULL ? 1 : 0;
 
     if (c->context != NULL && PyContext_Enter(c->context) < 0)
-        return;
-    c->result = c->kwargs != NULL
-                    ? PyObject_VectorcallDict(c->fn, args, nargs, c->kwargs)
-                    : PyObject_Vectorcall(c->fn, args, nargs, NULL);
+        return NULL;
+    r = c->kwargs != NULL
+            ? PyObject_VectorcallDict(c->fn, args, nargs, c->kwargs)
+            : PyObject_Vectorcall(c->fn, args, nargs, NULL);
     if (c->context != NULL) {
         PyErr_Fetch(&t, &v, &tb);
         if (PyContext_Exit(c->context) < 0)
             PyErr_Clear();
         PyErr_Restore(t, v, tb);
     }
-}
-
-/* The body of the thread of a nested call; it takes the GIL itself. */
-static void *nested_main(void *arg)
-{
-    kernel_call *c = arg;
-    PyGILState_STATE g = PyGILState_Ensure();
-
-    call_here(c);
-    if (c->result == NULL)
-        PyErr_Fetch(&c->type, &c->value, &c->tb);
-    PyGILState_Release(g);
-    return NULL;
+    return r;
 }
 
 /*
  * Makes the call, on a thread of its own when curio already runs on this
- * one, waited for with the GIL released.  Returns its result, or NULL with
- * its exception set.
+ * one.  Returns its result, or NULL with its exception set.
  */
 static PyObject *call_kernel(runner_state *st, kernel_call *c)
 {
-    PyThreadState *saved;
-    pthread_t thread;
-    int nested = curio_running_here(st), rc;
+    int nested = curio_running_here(st);
 
-    if (nested <= 0) {
-        if (nested == 0)
-            call_here(c);
-        return c->result;
-    }
-    rc = pthread_create(&thread, NULL, nested_main, c);
-    if (rc != 0) {
-        PyErr_Format(PyExc_RuntimeError,
-                     "cannot start a thread for a curio kernel inside a "
-                     "running one: %s",
-                     strerror(rc));
+    if (nested < 0)
         return NULL;
-    }
-    saved = PyEval_SaveThread();
-    pthread_join(thread, NULL);
-    PyEval_RestoreThread(saved);
-    if (c->result == NULL)
-        PyErr_Restore(c->type, c->value, c->tb);
-    return c->result;
+    if (nested == 0)
+        return call_here(c);
+    return aa__call_on_thread(call_here, c,
+                              "a curio kernel inside a running one");
 }
 
 /* kernel.name(arg), inside the session's Context. */
 static PyObject *kernel_method(runner_state *st, PyObject *name, PyObject *arg,
                                PyObject *kwargs)
 {
-    kernel_call c = {NULL, arg, kwargs, st->context, NULL, NULL, NULL, NULL};
+    kernel_call c = {NULL, arg, kwargs, st->context};
     PyObject *r;
 
     c.fn = PyObject_GetAttr(st->kernel, name);
@@ -376,15 +292,8 @@ static PyObject *curio_run(void *state, PyObject *coro, PyObject *context)
     runner_state *st = state;
     PyObject *main = NULL, *r = NULL;
 
-    /* The library answers AA_EBUSY first; this keeps the outer run's state
-     * whole even for one that does not. */
-    if (st->running) {
-        PyErr_SetString(PyExc_RuntimeError,
-                        "the curio runner is already running a cell of this "
-                        "session");
-        close_coro(st, coro);
-        return NULL;
-    }
+    if (st->running)
+        return aa__run_refused("curio", coro, st->str.close);
     st->running = 1;
     st->interrupted = 0;
     if (context != NULL && context != Py_None)
@@ -395,45 +304,39 @@ static PyObject *curio_run(void *state, PyObject *coro, PyObject *context)
     st->interrupted = 0;
     Py_CLEAR(st->stop);
     if (main != NULL) {
-        close_coro(st, main);
+        aa__close_coro(main, st->str.close);
         Py_DECREF(main);
     }
-    close_coro(st, coro);
+    aa__close_coro(coro, st->str.close);
     return r;
 }
 
 /* ------------------------------------------------------ the other entries */
 
-/* Compiles the wrapper and takes its functions. */
-static int make_wrapper(runner_state *st)
+/* Interns the names, compiles the wrapper and takes its functions. */
+static int state_init(void *state)
 {
-    PyObject *code, *globals = NULL, *r = NULL;
+    runner_state *st = state;
+    PyObject *globals;
     int rc = -1;
 
-    code = Py_CompileString(wrapper_source, WRAPPER_FILE, Py_file_input);
-    if (code == NULL)
+    if (aa__names_init(&st->str, names_list) < 0 ||
+        (globals = aa__run_wrapper(wrapper_source, WRAPPER_FILE)) == NULL)
         return -1;
-    globals = PyDict_New();
-    if (globals == NULL ||
-        PyDict_SetItemString(globals, "__builtins__", PyEval_GetBuiltins()) <
-            0 ||
-        (r = PyEval_EvalCode(code, globals, globals)) == NULL)
-        goto done;
     st->cell_fn = Py_XNewRef(PyDict_GetItemWithError(globals, st->str.cell));
     st->idle_fn = Py_XNewRef(PyDict_GetItemWithError(globals, st->str.idle));
     st->interrupt_fn =
         Py_XNewRef(PyDict_GetItemWithError(globals, st->str.interrupt));
     if (st->cell_fn != NULL && st->idle_fn != NULL && st->interrupt_fn != NULL)
         rc = 0;
-done:
-    Py_XDECREF(r);
-    Py_XDECREF(globals);
-    Py_DECREF(code);
+    Py_DECREF(globals);
     return rc;
 }
 
-static void state_free(runner_state *st)
+static void state_free(void *state)
 {
+    runner_state *st = state;
+
     Py_CLEAR(st->cell_fn);
     Py_CLEAR(st->idle_fn);
     Py_CLEAR(st->interrupt_fn);
@@ -441,25 +344,14 @@ static void state_free(runner_state *st)
     Py_CLEAR(st->kernel);
     Py_CLEAR(st->context);
     Py_CLEAR(st->stop);
-    names_clear(&st->str);
+    aa__names_clear(&st->str, names_list);
     PyMem_Free(st);
 }
 
 static int curio_open(void *userdata, void **state)
 {
-    runner_state *st = PyMem_Calloc(1, sizeof(*st));
-
     (void)userdata;
-    if (st == NULL)
-        return -1;
-    if (names_init(&st->str) < 0 || make_wrapper(st) < 0) {
-        state_free(st);
-        /* A failure of open is a status, not an exception. */
-        PyErr_Clear();
-        return -1;
-    }
-    *state = st;
-    return 0;
+    return aa__state_open(state, sizeof(runner_state), state_init, state_free);
 }
 
 /*
@@ -512,14 +404,6 @@ static int curio_interrupt(void *state)
     return 0;
 }
 
-/* Is fd readable now?  (poll(2) with no wait.) */
-static int fd_ready(int fd)
-{
-    struct pollfd p = {fd, POLLIN, 0};
-
-    return fd >= 0 && poll(&p, 1, 0) == 1 && (p.revents & POLLIN);
-}
-
 /*
  * Lets the tasks cells left behind run until fd is readable or timeout_ms
  * has passed: the kernel's main task is then idle, which waits for both.
@@ -539,7 +423,7 @@ static int curio_poll(void *state, int fd, int timeout_ms)
         return AA_POLL_IDLE;
     if ((busy = curio_running_here(st)) != 0)
         return busy < 0 ? -1 : AA_POLL_IDLE;
-    if (fd_ready(fd))
+    if (aa__fd_ready(fd))
         return AA_POLL_READY;
     if (timeout_ms == 0) {
         r = kernel_method(st, st->str.run, NULL, NULL);
@@ -551,7 +435,7 @@ static int curio_poll(void *state, int fd, int timeout_ms)
             main = PyObject_Vectorcall(st->idle_fn, args, 3, NULL);
         r = main != NULL ? kernel_method(st, st->str.run, main, NULL) : NULL;
         if (main != NULL)
-            close_coro(st, main);
+            aa__close_coro(main, st->str.close);
         Py_XDECREF(main);
         Py_XDECREF(args[1]);
         Py_XDECREF(args[2]);
@@ -559,7 +443,7 @@ static int curio_poll(void *state, int fd, int timeout_ms)
     if (r == NULL)
         return -1;
     Py_DECREF(r);
-    return fd_ready(fd) ? AA_POLL_READY : AA_POLL_TIMEOUT;
+    return aa__fd_ready(fd) ? AA_POLL_READY : AA_POLL_TIMEOUT;
 }
 
 /* ------------------------------------------------------------- the entry */
@@ -575,13 +459,7 @@ static const aa_runner curio_runner = {
     .poll = curio_poll,
 };
 
-AA_API int AA_RUNNER_ENTRY(const aa_runner_host *host, const aa_runner **out);
-
 AA_API int AA_RUNNER_ENTRY(const aa_runner_host *host, const aa_runner **out)
 {
-    if (host == NULL || out == NULL ||
-        host->abi_version != AA_RUNNER_ABI_VERSION)
-        return -1;
-    *out = &curio_runner;
-    return 0;
+    return aa__plugin_entry(host, out, &curio_runner);
 }

@@ -23,13 +23,7 @@
  * before the cell's and are cut with them) and deciding when to interrupt
  * are the library's.
  */
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
-
-#include <pthread.h>
-#include <string.h>
-
-#include <autoawait/runner.h>
+#include "plugin.h"
 
 /*
  * The wrapper trio.run runs.  begin, a C function of this file, records the
@@ -41,18 +35,9 @@
  * lies below is trio delivering the cancellation).  `where` is dropped on
  * the way out, or it would tie the traceback to this frame in a cycle.
  */
-static const char wrapper_source[] =
+static const char wrapper_source[] = AA_UNTIL_SOURCE
     "from contextvars import copy_context\n"
-    "from os.path import dirname, join\n"
     "_missing = object()\n"
-    "def _until_trio(trio, tb):\n"
-    "    inside = join(dirname(trio.__file__), '')\n"
-    "    first = tb\n"
-    "    while tb.tb_next is not None and not \\\n"
-    "            tb.tb_next.tb_frame.f_code.co_filename.startswith(inside):\n"
-    "        tb = tb.tb_next\n"
-    "    tb.tb_next = None\n"
-    "    return first\n"
     "async def cell(trio, begin, coro, context):\n"
     "    own = copy_context()\n"
     "    for var, value in context.items():\n"
@@ -69,7 +54,7 @@ static const char wrapper_source[] =
     "            except BaseException as exc:\n"
     "                where = exc.__traceback__\n"
     "                raise\n"
-    "        where = _until_trio(trio, where)\n"
+    "        where = _until(trio, where)\n"
     "        raise KeyboardInterrupt().with_traceback(where)\n"
     "    finally:\n"
     "        where = None\n"
@@ -79,11 +64,7 @@ static const char wrapper_source[] =
 
 #define WRAPPER_FILE "<autoawait trio>"
 
-/*
- * Interned names of what the runner looks up, kept per session as in the
- * asyncio runner: the interpreter may be finalized and started again, and
- * every object of the old one dies with it.
- */
+/* Interned names of what the runner looks up (see plugin.h). */
 #define NAMES(X)                                                               \
     X(trio)                                                                    \
     X(lowlevel)                                                                \
@@ -96,11 +77,7 @@ static const char wrapper_source[] =
     X(signal)                                                                  \
     X(cell)
 
-typedef struct names {
-#define NAME_FIELD(n) PyObject *n;
-    NAMES(NAME_FIELD)
-#undef NAME_FIELD
-} names;
+AA_NAMES(NAMES);
 
 typedef struct runner_state {
     names str;
@@ -115,49 +92,13 @@ typedef struct runner_state {
     int interrupted;     /* interrupt was called during this run */
 } runner_state;
 
-/* One trio.run handed to a thread of its own, and what came of it. */
+/* The arguments of a trio.run handed to a thread of its own. */
 typedef struct trio_call {
     runner_state *st;
     PyObject *coro, *context; /* borrowed from run */
-    PyObject *result;
-    PyObject *type, *value, *tb;
 } trio_call;
 
 /* ----------------------------------------------------------------- helpers */
-
-static int names_init(names *n)
-{
-#define NAME_INIT(f)                                                           \
-    if ((n->f = PyUnicode_InternFromString(#f)) == NULL)                       \
-        return -1;
-    NAMES(NAME_INIT)
-#undef NAME_INIT
-    return 0;
-}
-
-static void names_clear(names *n)
-{
-#define NAME_CLEAR(f) Py_CLEAR(n->f);
-    NAMES(NAME_CLEAR)
-#undef NAME_CLEAR
-}
-
-/*
- * Closes the cell's coroutine.  A finished one is left as it is; one that
- * never started (trio failed before the wrapper ran) then does not warn
- * "was never awaited".  The exception already set is kept.
- */
-static void close_coro(runner_state *st, PyObject *coro)
-{
-    PyObject *t, *v, *tb, *r;
-
-    PyErr_Fetch(&t, &v, &tb);
-    r = PyObject_CallMethodNoArgs(coro, st->str.close);
-    if (r == NULL)
-        PyErr_Clear();
-    Py_XDECREF(r);
-    PyErr_Restore(t, v, tb);
-}
 
 static int import_trio(runner_state *st)
 {
@@ -314,17 +255,12 @@ static PyObject *run_trio(runner_state *st, PyObject *coro, PyObject *context)
     return r;
 }
 
-/* The body of the thread of a nested run; it takes the GIL itself. */
-static void *nested_main(void *arg)
+/* What the thread of a nested run runs, with the GIL. */
+static PyObject *nested_main(void *arg)
 {
     trio_call *c = arg;
-    PyGILState_STATE g = PyGILState_Ensure();
 
-    c->result = run_trio(c->st, c->coro, c->context);
-    if (c->result == NULL)
-        PyErr_Fetch(&c->type, &c->value, &c->tb);
-    PyGILState_Release(g);
-    return NULL;
+    return run_trio(c->st, c->coro, c->context);
 }
 
 /*
@@ -334,25 +270,9 @@ static void *nested_main(void *arg)
  */
 static PyObject *run_nested(runner_state *st, PyObject *coro, PyObject *context)
 {
-    trio_call c = {st, coro, context, NULL, NULL, NULL, NULL};
-    PyThreadState *saved;
-    pthread_t thread;
-    int rc;
+    trio_call c = {st, coro, context};
 
-    rc = pthread_create(&thread, NULL, nested_main, &c);
-    if (rc != 0) {
-        PyErr_Format(PyExc_RuntimeError,
-                     "cannot start a thread for a trio run inside a trio "
-                     "run: %s",
-                     strerror(rc));
-        return NULL;
-    }
-    saved = PyEval_SaveThread();
-    pthread_join(thread, NULL);
-    PyEval_RestoreThread(saved);
-    if (c.result == NULL)
-        PyErr_Restore(c.type, c.value, c.tb);
-    return c.result;
+    return aa__call_on_thread(nested_main, &c, "a trio run inside a trio run");
 }
 
 static PyObject *trio_run(void *state, PyObject *coro, PyObject *context)
@@ -361,15 +281,8 @@ static PyObject *trio_run(void *state, PyObject *coro, PyObject *context)
     PyObject *r = NULL, *own_context = NULL;
     int nested;
 
-    /* The library answers AA_EBUSY first; this keeps the outer run's state
-     * whole even for one that does not. */
-    if (st->running) {
-        PyErr_SetString(PyExc_RuntimeError,
-                        "the trio runner is already running a cell of this "
-                        "session");
-        close_coro(st, coro);
-        return NULL;
-    }
+    if (st->running)
+        return aa__run_refused("trio", coro, st->str.close);
     /* From here interrupt may come: until begin, it only sets the flag
      * (the first cell may spend a while importing trio). */
     st->interrupted = 0;
@@ -384,28 +297,26 @@ static PyObject *trio_run(void *state, PyObject *coro, PyObject *context)
     st->interrupted = 0;
     Py_CLEAR(st->token);
     Py_CLEAR(st->scope);
-    close_coro(st, coro);
+    aa__close_coro(coro, st->str.close);
     Py_XDECREF(own_context);
     return r;
 }
 
 /* ------------------------------------------------------ the other entries */
 
-/* Compiles the wrapper and binds begin and not_main to this state. */
-static int make_helpers(runner_state *st)
+/*
+ * Interns the names, compiles the wrapper and binds begin and not_main to
+ * this state.
+ */
+static int state_init(void *state)
 {
-    PyObject *code, *globals = NULL, *r = NULL, *capsule = NULL;
+    runner_state *st = state;
+    PyObject *globals, *capsule = NULL;
     int rc = -1;
 
-    code = Py_CompileString(wrapper_source, WRAPPER_FILE, Py_file_input);
-    if (code == NULL)
+    if (aa__names_init(&st->str, names_list) < 0 ||
+        (globals = aa__run_wrapper(wrapper_source, WRAPPER_FILE)) == NULL)
         return -1;
-    globals = PyDict_New();
-    if (globals == NULL ||
-        PyDict_SetItemString(globals, "__builtins__", PyEval_GetBuiltins()) <
-            0 ||
-        (r = PyEval_EvalCode(code, globals, globals)) == NULL)
-        goto done;
     st->cell = PyDict_GetItemWithError(globals, st->str.cell);
     if (st->cell == NULL)
         goto done;
@@ -418,14 +329,14 @@ static int make_helpers(runner_state *st)
     rc = 0;
 done:
     Py_XDECREF(capsule);
-    Py_XDECREF(r);
-    Py_XDECREF(globals);
-    Py_DECREF(code);
+    Py_DECREF(globals);
     return rc;
 }
 
-static void state_free(runner_state *st)
+static void state_free(void *state)
 {
+    runner_state *st = state;
+
     Py_CLEAR(st->cell);
     Py_CLEAR(st->begin);
     Py_CLEAR(st->not_main);
@@ -433,25 +344,14 @@ static void state_free(runner_state *st)
     Py_CLEAR(st->signal_fn);
     Py_CLEAR(st->token);
     Py_CLEAR(st->scope);
-    names_clear(&st->str);
+    aa__names_clear(&st->str, names_list);
     PyMem_Free(st);
 }
 
 static int trio_open(void *userdata, void **state)
 {
-    runner_state *st = PyMem_Calloc(1, sizeof(*st));
-
     (void)userdata;
-    if (st == NULL)
-        return -1;
-    if (names_init(&st->str) < 0 || make_helpers(st) < 0) {
-        state_free(st);
-        /* A failure of open is a status, not an exception. */
-        PyErr_Clear();
-        return -1;
-    }
-    *state = st;
-    return 0;
+    return aa__state_open(state, sizeof(runner_state), state_init, state_free);
 }
 
 /* Nothing of trio outlives a cell: there is only the state to free. */
@@ -515,13 +415,7 @@ static const aa_runner trio_runner = {
     .interrupt = trio_interrupt,
 };
 
-AA_API int AA_RUNNER_ENTRY(const aa_runner_host *host, const aa_runner **out);
-
 AA_API int AA_RUNNER_ENTRY(const aa_runner_host *host, const aa_runner **out)
 {
-    if (host == NULL || out == NULL ||
-        host->abi_version != AA_RUNNER_ABI_VERSION)
-        return -1;
-    *out = &trio_runner;
-    return 0;
+    return aa__plugin_entry(host, out, &trio_runner);
 }

@@ -6,64 +6,23 @@
  * be imported (put its source on PYTHONPATH to run them).
  */
 #define _POSIX_C_SOURCE 200809L
-#include <pthread.h>
-#include <stdio.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "testutil.h"
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* 1 (after a SKIP line) when curio cannot be imported. */
 static int curio_missing(void)
 {
-    aa_session *s = NULL;
-    int rc;
-
-    ck_assert_int_eq(aa_session_new(&s, NULL), AA_OK);
-    rc = aa_exec(s, "import curio", NULL);
-    aa_session_free(s);
-    if (rc == AA_OK)
-        return 0;
-    printf("SKIP: curio is not installed (put its source on PYTHONPATH to "
-           "run these)\n");
-    return 1;
-}
-
-typedef struct {
-    aa_session *s;
-    long delay_ms;
-} interrupter;
-
-static void *interrupt_later(void *arg)
-{
-    interrupter *it = arg;
-
-    tu_sleep_ms(it->delay_ms);
-    aa_interrupt(it->s);
-    return NULL;
+    return tu_missing("curio", " (put its source on PYTHONPATH to run these)");
 }
 
 /* Runs src while another thread interrupts s after 300 ms. */
 static aa_result *run_interrupted(aa_session *s, const char *src, int want,
                                   double *took)
 {
-    interrupter it = {s, 300};
-    pthread_t t;
-    aa_result *r;
-    double t0 = now();
+    tu_interrupter it = {.delay_ms = 300, .count = 1};
 
-    ck_assert_int_eq(pthread_create(&t, NULL, interrupt_later, &it), 0);
-    r = tu_run(s, src, want);
-    *took = now() - t0;
-    pthread_join(t, NULL);
-    return r;
+    return tu_run_interrupted(s, src, want, &it, took);
 }
 
 START_TEST(runs_and_displays)
@@ -116,24 +75,11 @@ END_TEST
 START_TEST(exception_keeps_user_frames_only)
 {
     aa_session *s;
-    aa_result *r;
-    const char *tb, *head = "Traceback (most recent call last):\n"
-                            "  File \"<cell-1>\", line 5, in <module>\n";
 
     if (curio_missing())
         return;
     s = tu_session("curio");
-    r = tu_run(s,
-               "import curio\nasync def f():\n    await curio.sleep(0)\n"
-               "    raise KeyError('k')\nawait f()",
-               AA_EXCEPTION);
-    ck_assert_str_eq(aa_result_exception(r), "KeyError");
-    tb = aa_result_traceback(r);
-    ck_assert_msg(strncmp(tb, head, strlen(head)) == 0, "traceback:\n%s", tb);
-    ck_assert_ptr_nonnull(strstr(tb, "line 4, in f"));
-    ck_assert_ptr_null(strstr(tb, "curio/"));
-    ck_assert_ptr_null(strstr(tb, "autoawait curio"));
-    aa_result_free(r);
+    tu_expect_user_frames_only(s, "curio", "curio/");
     tu_expect(s, "await curio.sleep(0)\nok = 'usable'\nok", "'usable'");
     aa_session_free(s);
     tu_clear();
@@ -288,9 +234,9 @@ START_TEST(poll_runs_background_tasks)
     /* A readable fd ends the wait. */
     ck_assert_int_eq(pipe(fds), 0);
     ck_assert_int_eq(write(fds[1], "x", 1), 1);
-    t0 = now();
+    t0 = tu_now();
     ck_assert_int_eq(aa_session_poll(s, fds[0], 5000), 1);
-    took = now() - t0;
+    took = tu_now() - t0;
     ck_assert_msg(took < 1.0, "poll took %.2f s", took);
     ck_assert_int_eq(aa_session_poll(s, fds[0], 0), 1);
     close(fds[0]);

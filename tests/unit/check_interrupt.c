@@ -4,27 +4,11 @@
  * resumes, a busy sync cell stops, the session and its loop go on.
  */
 #define _POSIX_C_SOURCE 200809L
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "testutil.h"
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-typedef struct {
-    aa_session *s;
-    double delay; /* seconds before the interrupt */
-    int count;    /* how many interrupts, 0.2 s apart */
-    int by_signal;
-} interrupter;
 
 static aa_session *signal_target;
 
@@ -34,44 +18,25 @@ static void on_sigusr1(int sig)
     aa_interrupt(signal_target);
 }
 
-static void *interrupt_later(void *arg)
+/* An interrupter's fire that goes through on_sigusr1. */
+static void by_signal(aa_session *s)
 {
-    interrupter *it = arg;
-    int i;
-
-    tu_sleep_ms((long)(it->delay * 1000));
-    for (i = 0; i < it->count; i++) {
-        if (it->by_signal)
-            kill(getpid(), SIGUSR1);
-        else
-            aa_interrupt(it->s);
-        tu_sleep_ms(200);
-    }
-    return NULL;
+    (void)s;
+    kill(getpid(), SIGUSR1);
 }
 
-/* Runs src while another thread interrupts it; returns the result and the
- * seconds the cell took. */
+/* Runs src, which the interrupts make raise KeyboardInterrupt, while it
+ * interrupts s; returns the result and the seconds the cell took. */
 static aa_result *run_interrupted(aa_session *s, const char *src,
-                                  interrupter it, double *took)
+                                  tu_interrupter it, double *took)
 {
-    pthread_t t;
-    aa_result *r = NULL;
-    double t0 = now();
-
-    it.s = s;
-    ck_assert_int_eq(pthread_create(&t, NULL, interrupt_later, &it), 0);
-    aa_exec(s, src, &r);
-    *took = now() - t0;
-    pthread_join(t, NULL);
-    ck_assert_ptr_nonnull(r);
-    return r;
+    return tu_run_interrupted(s, src, AA_EXCEPTION, &it, took);
 }
 
 START_TEST(awaiting_cell_is_cancelled_with_cleanup)
 {
     aa_session *s = tu_session(NULL);
-    interrupter it = {NULL, 0.3, 1, 0};
+    tu_interrupter it = {.delay_ms = 300, .count = 1};
     aa_result *r;
     double took;
 
@@ -104,7 +69,7 @@ END_TEST
 START_TEST(async_context_managers_exit_on_interrupt)
 {
     aa_session *s = tu_session(NULL);
-    interrupter it = {NULL, 0.3, 1, 0};
+    tu_interrupter it = {.delay_ms = 300, .count = 1};
     aa_result *r;
     double took;
 
@@ -127,7 +92,7 @@ END_TEST
 START_TEST(busy_sync_cell_gets_keyboard_interrupt)
 {
     aa_session *s = tu_session(NULL);
-    interrupter it = {NULL, 0.3, 1, 0};
+    tu_interrupter it = {.delay_ms = 300, .count = 1};
     aa_result *r;
     double took;
 
@@ -144,7 +109,7 @@ END_TEST
 START_TEST(busy_async_cell_is_forced_by_a_second_interrupt)
 {
     aa_session *s = tu_session(NULL);
-    interrupter it = {NULL, 0.3, 3, 0};
+    tu_interrupter it = {.delay_ms = 300, .count = 3};
     aa_result *r;
     double took;
 
@@ -178,7 +143,7 @@ END_TEST
 START_TEST(interrupt_from_a_signal_handler)
 {
     aa_session *s = tu_session(NULL);
-    interrupter it = {NULL, 0.3, 1, 1};
+    tu_interrupter it = {.delay_ms = 300, .count = 1, .fire = by_signal};
     struct sigaction sa;
     aa_result *r;
     double took;

@@ -21,13 +21,6 @@ static void teardown(void)
     tu_clear();
 }
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 START_TEST(background_tasks_progress_while_idle)
 {
     aa_result *r;
@@ -41,9 +34,10 @@ START_TEST(background_tasks_progress_while_idle)
            "await asyncio.sleep(0)\nt = asyncio.create_task(ticker())",
            AA_OK);
     tu_clear();
-    t0 = now();
+    t0 = tu_now();
     ck_assert_int_eq(aa_session_poll(s, -1, 300), 0);
-    ck_assert_msg(now() - t0 >= 0.29, "returned after %.3f s", now() - t0);
+    ck_assert_msg(tu_now() - t0 >= 0.29, "returned after %.3f s",
+                  tu_now() - t0);
     r = tu_run(s, "len(ticks)", AA_OK);
     ck_assert_msg(atoi(aa_result_repr(r)) >= 10, "only %s ticks",
                   aa_result_repr(r));
@@ -78,9 +72,9 @@ START_TEST(a_readable_descriptor_ends_the_wait)
         if (i == 0)
             tu_run(x, "import asyncio\nawait asyncio.sleep(0)", AA_OK);
         ck_assert_int_eq(pthread_create(&t, NULL, write_later, NULL), 0);
-        t0 = now();
+        t0 = tu_now();
         ck_assert_int_eq(aa_session_poll(x, pipe_fds[0], 10000), 1);
-        ck_assert_msg(now() - t0 < 2.0, "took %.3f s", now() - t0);
+        ck_assert_msg(tu_now() - t0 < 2.0, "took %.3f s", tu_now() - t0);
         pthread_join(t, NULL);
         /* Still readable: answered at once. */
         ck_assert_int_eq(aa_session_poll(x, pipe_fds[0], 10000), 1);
@@ -96,10 +90,11 @@ END_TEST
 
 START_TEST(with_nothing_to_run_it_just_waits)
 {
-    double t0 = now();
+    double t0 = tu_now();
 
     ck_assert_int_eq(aa_session_poll(s, -1, 100), 0);
-    ck_assert_msg(now() - t0 >= 0.09, "returned after %.3f s", now() - t0);
+    ck_assert_msg(tu_now() - t0 >= 0.09, "returned after %.3f s",
+                  tu_now() - t0);
     ck_assert_int_eq(aa_session_poll(s, -1, -1), 0); /* nothing to wait for */
     ck_assert_int_eq(aa_session_poll(NULL, -1, 0), AA_EINVAL);
 }

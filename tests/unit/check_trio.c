@@ -6,52 +6,15 @@
  * when trio cannot be imported.
  */
 #define _POSIX_C_SOURCE 200809L
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
-#include <time.h>
 
 #include "testutil.h"
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* 1 (after a SKIP line) when trio cannot be imported. */
 static int trio_missing(void)
 {
-    aa_session *s = NULL;
-    int rc;
-
-    ck_assert_int_eq(aa_session_new(&s, NULL), AA_OK);
-    rc = aa_exec(s, "import trio", NULL);
-    aa_session_free(s);
-    if (rc == AA_OK)
-        return 0;
-    printf("SKIP: trio is not installed\n");
-    return 1;
-}
-
-typedef struct {
-    aa_session *s;
-    long delay_ms;
-} interrupter;
-
-static void *interrupt_later(void *arg)
-{
-    interrupter *it = arg;
-
-    tu_sleep_ms(it->delay_ms);
-    aa_interrupt(it->s);
-    return NULL;
-}
-
-static void start_interrupter(pthread_t *t, interrupter *it)
-{
-    ck_assert_int_eq(pthread_create(t, NULL, interrupt_later, it), 0);
+    return tu_missing("trio", "");
 }
 
 START_TEST(runs_and_displays)
@@ -106,24 +69,11 @@ END_TEST
 START_TEST(exception_keeps_user_frames_only)
 {
     aa_session *s;
-    aa_result *r;
-    const char *tb, *head = "Traceback (most recent call last):\n"
-                            "  File \"<cell-1>\", line 5, in <module>\n";
 
     if (trio_missing())
         return;
     s = tu_session("trio");
-    r = tu_run(s,
-               "import trio\nasync def f():\n    await trio.sleep(0)\n"
-               "    raise KeyError('k')\nawait f()",
-               AA_EXCEPTION);
-    ck_assert_str_eq(aa_result_exception(r), "KeyError");
-    tb = aa_result_traceback(r);
-    ck_assert_msg(strncmp(tb, head, strlen(head)) == 0, "traceback:\n%s", tb);
-    ck_assert_ptr_nonnull(strstr(tb, "line 4, in f"));
-    ck_assert_ptr_null(strstr(tb, "trio/_core"));
-    ck_assert_ptr_null(strstr(tb, "autoawait trio"));
-    aa_result_free(r);
+    tu_expect_user_frames_only(s, "trio", "trio/_core");
     tu_expect(s, "await trio.sleep(0) or 'usable'", "'usable'");
     aa_session_free(s);
     tu_clear();
@@ -153,25 +103,20 @@ END_TEST
 START_TEST(interrupt_cancels_with_cleanup)
 {
     aa_session *s;
-    interrupter it = {NULL, 300};
-    pthread_t t;
+    tu_interrupter it = {.delay_ms = 300, .count = 1};
     aa_result *r;
-    double t0, took;
+    double took;
 
     if (trio_missing())
         return;
     s = tu_session("trio");
     tu_run(s, "import trio\nlog = []", AA_OK);
-    it.s = s;
-    start_interrupter(&t, &it);
-    t0 = now();
-    r = tu_run(s,
-               "try:\n    log.append('start')\n    await trio.sleep(30)\n"
-               "    log.append('resumed')\nfinally:\n"
-               "    print('cleanup ran')\n",
-               AA_EXCEPTION);
-    took = now() - t0;
-    pthread_join(t, NULL);
+    r = tu_run_interrupted(s,
+                           "try:\n    log.append('start')\n"
+                           "    await trio.sleep(30)\n"
+                           "    log.append('resumed')\nfinally:\n"
+                           "    print('cleanup ran')\n",
+                           AA_EXCEPTION, &it, &took);
     ck_assert_str_eq(aa_result_exception(r), "KeyboardInterrupt");
     ck_assert_msg(took < 2.0, "the cell took %.2f s to stop", took);
     ck_assert_str_eq(tu_stdout(), "cleanup ran\n");
@@ -192,8 +137,7 @@ END_TEST
 START_TEST(interrupt_runs_aexit_and_a_caught_cancel_returns)
 {
     aa_session *s;
-    interrupter it = {NULL, 300};
-    pthread_t t;
+    tu_interrupter it = {.delay_ms = 300, .count = 1};
     aa_result *r;
 
     if (trio_missing())
@@ -207,20 +151,18 @@ START_TEST(interrupt_runs_aexit_and_a_caught_cancel_returns)
            "            await trio.sleep(0)\n"
            "        exits.append('aexit')\n",
            AA_OK);
-    it.s = s;
-    start_interrupter(&t, &it);
-    r = tu_run(s, "async with cm():\n    await trio.sleep(30)", AA_EXCEPTION);
-    pthread_join(t, NULL);
+    r = tu_run_interrupted(s, "async with cm():\n    await trio.sleep(30)",
+                           AA_EXCEPTION, &it, NULL);
     ck_assert_str_eq(aa_result_exception(r), "KeyboardInterrupt");
     aa_result_free(r);
     tu_expect(s, "exits", "['aexit']");
     /* A cell that catches the cancellation ends with its own value. */
-    start_interrupter(&t, &it);
+    tu_interrupter_start(&it);
     tu_expect(s,
               "try:\n    await trio.sleep(30)\nexcept trio.Cancelled:\n"
               "    caught = True\ncaught",
               "True");
-    pthread_join(t, NULL);
+    tu_interrupter_join(&it);
     aa_session_free(s);
     tu_clear();
 }
@@ -325,8 +267,7 @@ static nesting nest;
 static void nest_write(void *userdata, int stream, const char *data, size_t len)
 {
     aa_result *r = NULL;
-    interrupter it = {NULL, 300};
-    pthread_t t;
+    tu_interrupter it = {.delay_ms = 300, .count = 1};
     double t0;
 
     tu_write(userdata, stream, data, len);
@@ -334,12 +275,12 @@ static void nest_write(void *userdata, int stream, const char *data, size_t len)
         return;
     it.s = nest.inner;
     if (nest.interrupt)
-        start_interrupter(&t, &it);
-    t0 = now();
+        tu_interrupter_start(&it);
+    t0 = tu_now();
     nest.status = aa_exec(nest.inner, nest.cell, &r);
-    nest.took = now() - t0;
+    nest.took = tu_now() - t0;
     if (nest.interrupt)
-        pthread_join(t, NULL);
+        tu_interrupter_join(&it);
     snprintf(nest.repr, sizeof nest.repr, "%s",
              aa_result_repr(r) ? aa_result_repr(r) : "(none)");
     snprintf(nest.exc, sizeof nest.exc, "%s",
@@ -349,13 +290,8 @@ static void nest_write(void *userdata, int stream, const char *data, size_t len)
 
 static aa_session *nest_outer(void)
 {
-    aa_session *s = NULL;
-    aa_options o;
+    aa_session *s = tu_session_with("trio", nest_write);
 
-    aa_options_init(&o);
-    o.runner = "trio";
-    o.write = nest_write;
-    ck_assert_int_eq(aa_session_new(&s, &o), AA_OK);
     memset(&nest, 0, sizeof nest);
     nest.inner = tu_session("trio");
     nest.status = -100;
@@ -418,8 +354,7 @@ END_TEST
 START_TEST(nested_session_from_python)
 {
     aa_session *s;
-    interrupter it = {NULL, 300};
-    pthread_t t;
+    tu_interrupter it = {.delay_ms = 300, .count = 1};
     aa_result *r;
 
     if (trio_missing())
@@ -437,14 +372,11 @@ START_TEST(nested_session_from_python)
     ck_assert_str_eq(aa_result_exception(r), "KeyError");
     aa_result_free(r);
     /* An interrupt of the outer session stops the inner cell. */
-    it.s = s;
-    start_interrupter(&t, &it);
-    r = tu_run(s,
-               "await trio.sleep(0)\n"
-               "inner.exec('try:\\n    await trio.sleep(30)\\n"
-               "finally:\\n    print(\"inner cleanup\")')",
-               AA_EXCEPTION);
-    pthread_join(t, NULL);
+    r = tu_run_interrupted(s,
+                           "await trio.sleep(0)\n"
+                           "inner.exec('try:\\n    await trio.sleep(30)\\n"
+                           "finally:\\n    print(\"inner cleanup\")')",
+                           AA_EXCEPTION, &it, NULL);
     ck_assert_str_eq(aa_result_exception(r), "KeyboardInterrupt");
     ck_assert_str_eq(tu_stdout(), "inner cleanup\n");
     aa_result_free(r);
@@ -509,25 +441,13 @@ static void check_sigint_kept(aa_session *s)
     tu_expect(s, "import signal\nsignal.signal.__module__", "'signal'");
 }
 
-static aa_session *sigint_session(void)
-{
-    aa_session *s = NULL;
-    aa_options o;
-
-    aa_options_init(&o);
-    o.runner = "trio";
-    o.write = sigint_write;
-    ck_assert_int_eq(aa_session_new(&s, &o), AA_OK);
-    return s;
-}
-
 START_TEST(host_sigint_handler_installed_after_python_is_kept)
 {
     aa_session *s;
 
     if (trio_missing())
         return;
-    s = sigint_session();
+    s = tu_session_with("trio", sigint_write);
     catch_sigint();
     check_sigint_kept(s);
     aa_session_free(s);
@@ -543,7 +463,7 @@ START_TEST(host_sigint_handler_installed_before_python_is_kept)
     catch_sigint();
     if (trio_missing())
         return;
-    s = sigint_session();
+    s = tu_session_with("trio", sigint_write);
     check_sigint_kept(s);
     aa_session_free(s);
     tu_clear();

@@ -1,12 +1,17 @@
 /*
  * testutil.h -- what the unit suites share: a session whose output is
- * captured, and one-call cell runs.  Header-only so that each suite stays
- * one file; every function is static inline.
+ * captured, one-call cell runs, and for the runner suites a skip when a
+ * library is not installed and the check that a traceback shows only the
+ * user's frames; the time, and interrupts from another thread.
+ * Header-only so that each suite stays one file; every function is static
+ * inline.
  */
 #ifndef AA_TESTUTIL_H
 #define AA_TESTUTIL_H
 
 #include <check.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -55,20 +60,46 @@ static inline const char *tu_stderr(void)
     return tu_out[2].data != NULL ? tu_out[2].data : "";
 }
 
-/* A session on runner (NULL: the default) whose output is captured. */
-static inline aa_session *tu_session(const char *runner)
+/* A session on runner (NULL: the default) whose output goes to out. */
+static inline aa_session *tu_session_with(const char *runner, aa_write_fn out)
 {
     aa_session *s = NULL;
     aa_options o;
     int rc;
 
     aa_options_init(&o);
-    o.write = tu_write;
+    o.write = out;
     if (runner != NULL)
         o.runner = runner;
     rc = aa_session_new(&s, &o);
     ck_assert_msg(rc == AA_OK, "aa_session_new: %s", aa_strerror(rc));
     return s;
+}
+
+/* A session on runner (NULL: the default) whose output is captured. */
+static inline aa_session *tu_session(const char *runner)
+{
+    return tu_session_with(runner, tu_write);
+}
+
+/*
+ * 1, after a line "SKIP: <module> is not installed<how>", when a session
+ * cannot import module; 0 when it can.  how says how to get it, or is "".
+ */
+static inline int tu_missing(const char *module, const char *how)
+{
+    aa_session *s = NULL;
+    char src[64];
+    int rc;
+
+    ck_assert_int_eq(aa_session_new(&s, NULL), AA_OK);
+    snprintf(src, sizeof src, "import %s", module);
+    rc = aa_exec(s, src, NULL);
+    aa_session_free(s);
+    if (rc == AA_OK)
+        return 0;
+    printf("SKIP: %s is not installed%s\n", module, how);
+    return 1;
 }
 
 /* Runs src; fails the test unless the status is want.  Returns the result,
@@ -101,11 +132,109 @@ static inline void tu_expect(aa_session *s, const char *src, const char *repr)
     aa_result_free(r);
 }
 
+/*
+ * For a runner whose library is module: runs a cell, the first of s, that
+ * raises KeyError from a function after awaiting module.sleep(0), and
+ * checks that the traceback shows the user's frames only, none of frames
+ * (the library's, by a part of their path) nor the runner's wrapper.
+ */
+static inline void tu_expect_user_frames_only(aa_session *s, const char *module,
+                                              const char *frames)
+{
+    const char *tb, *head = "Traceback (most recent call last):\n"
+                            "  File \"<cell-1>\", line 5, in <module>\n";
+    char src[160], wrapper[64];
+    aa_result *r;
+
+    snprintf(src, sizeof src,
+             "import %s\nasync def f():\n    await %s.sleep(0)\n"
+             "    raise KeyError('k')\nawait f()",
+             module, module);
+    snprintf(wrapper, sizeof wrapper, "autoawait %s", module);
+    r = tu_run(s, src, AA_EXCEPTION);
+    ck_assert_str_eq(aa_result_exception(r), "KeyError");
+    tb = aa_result_traceback(r);
+    ck_assert_msg(strncmp(tb, head, strlen(head)) == 0, "traceback:\n%s", tb);
+    ck_assert_ptr_nonnull(strstr(tb, "line 4, in f"));
+    ck_assert_ptr_null(strstr(tb, frames));
+    ck_assert_ptr_null(strstr(tb, wrapper));
+    aa_result_free(r);
+}
+
 static inline void tu_sleep_ms(long ms)
 {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
     while (nanosleep(&ts, &ts) != 0)
         ;
+}
+
+/* Seconds on the monotonic clock. */
+static inline double tu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/*
+ * Interrupts session s from a thread of its own: count times, the first
+ * after delay_ms, then every 200 ms.  Each interrupt is aa_interrupt(s),
+ * or fire(s) when fire is set.
+ */
+typedef struct {
+    aa_session *s;
+    long delay_ms;
+    int count;
+    void (*fire)(aa_session *s);
+    pthread_t thread;
+} tu_interrupter;
+
+static inline void *tu_interrupter_main(void *arg)
+{
+    tu_interrupter *it = arg;
+    int i;
+
+    tu_sleep_ms(it->delay_ms);
+    for (i = 0; i < it->count; i++) {
+        if (i > 0)
+            tu_sleep_ms(200);
+        if (it->fire != NULL)
+            it->fire(it->s);
+        else
+            aa_interrupt(it->s);
+    }
+    return NULL;
+}
+
+static inline void tu_interrupter_start(tu_interrupter *it)
+{
+    ck_assert_int_eq(pthread_create(&it->thread, NULL, tu_interrupter_main, it),
+                     0);
+}
+
+static inline void tu_interrupter_join(tu_interrupter *it)
+{
+    pthread_join(it->thread, NULL);
+}
+
+/*
+ * Runs src as tu_run does while it interrupts s (it->s is set to s), and
+ * sets *took, when took is not NULL, to the seconds the cell took.
+ */
+static inline aa_result *tu_run_interrupted(aa_session *s, const char *src,
+                                            int want, tu_interrupter *it,
+                                            double *took)
+{
+    aa_result *r;
+    double t0 = tu_now();
+
+    it->s = s;
+    tu_interrupter_start(it);
+    r = tu_run(s, src, want);
+    if (took != NULL)
+        *took = tu_now() - t0;
+    tu_interrupter_join(it);
+    return r;
 }
 
 /* Runs a Check suite; the exit status says whether all passed. */
