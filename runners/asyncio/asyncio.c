@@ -646,6 +646,8 @@ static int asyncio_poll(void *state, int fd, int timeout_ms)
         return PyErr_Occurred() ? -1 : AA_POLL_IDLE;
     if (aa__fd_ready(fd))
         return AA_POLL_READY;
+    if (fd < 0 && timeout_ms < 0)
+        return AA_POLL_IDLE; /* nothing would ever stop the loop */
     if ((stop = PyObject_GetAttr(st->loop, st->str.stop)) == NULL)
         return -1;
     if (fd >= 0) {
@@ -658,6 +660,8 @@ static int asyncio_poll(void *state, int fd, int timeout_ms)
                                            stop, NULL);
     if (timer != NULL || (timeout_ms < 0 && watching))
         r = PyObject_CallMethodNoArgs(st->loop, st->str.run_forever);
+    else if (!PyErr_Occurred())
+        r = Py_NewRef(Py_None); /* an fd the loop cannot watch, no timeout */
     if (r == NULL)
         status = -1;
     else

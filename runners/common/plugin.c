@@ -141,7 +141,10 @@ int aa__fd_ready(int fd)
 {
     struct pollfd p = {fd, POLLIN, 0};
 
-    return fd >= 0 && poll(&p, 1, 0) == 1 && (p.revents & POLLIN);
+    /* A pipe whose writer is gone says only POLLHUP: reading it now gives
+     * the end of the input, which is what the caller waits for. */
+    return fd >= 0 && poll(&p, 1, 0) == 1 &&
+           (p.revents & (POLLIN | POLLHUP | POLLERR));
 }
 
 int aa__plugin_entry(const aa_runner_host *host, const aa_runner **out,

@@ -141,6 +141,23 @@ START_TEST(an_escaping_exception_is_reported_and_the_session_goes_on)
 }
 END_TEST
 
+START_TEST(a_closed_pipe_and_no_timeout_end_the_wait)
+{
+    int fds[2];
+
+    /* The writer is gone: the reader sees the end of input at once, with
+     * a loop and without one. */
+    ck_assert_int_eq(pipe(fds), 0);
+    close(fds[1]);
+    ck_assert_int_eq(aa_session_poll(s, fds[0], 5000), 1);
+    tu_run(s, "import asyncio\nawait asyncio.sleep(0)", AA_OK);
+    ck_assert_int_eq(aa_session_poll(s, fds[0], 5000), 1);
+    close(fds[0]);
+    /* Nothing to wait for, loop or not: an answer, not a failure. */
+    ck_assert_int_eq(aa_session_poll(s, -1, -1), 0);
+}
+END_TEST
+
 static Suite *poll_suite(void)
 {
     Suite *suite = suite_create("poll");
@@ -151,6 +168,7 @@ static Suite *poll_suite(void)
     tcase_add_test(tc, background_tasks_progress_while_idle);
     tcase_add_test(tc, a_readable_descriptor_ends_the_wait);
     tcase_add_test(tc, with_nothing_to_run_it_just_waits);
+    tcase_add_test(tc, a_closed_pipe_and_no_timeout_end_the_wait);
     tcase_add_test(tc, a_running_cell_makes_poll_busy);
     tcase_add_test(tc,
                    an_escaping_exception_is_reported_and_the_session_goes_on);
