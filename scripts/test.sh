@@ -38,9 +38,11 @@ pass() {
 ctest_args=("$@")
 pass plain "$root/build" -DCMAKE_BUILD_TYPE=Release -DAA_SANITIZE=OFF
 if ((!quick)); then
-    # CPython keeps much of its memory until exit: leak reports would be
-    # noise.  Everything else the sanitizers find fails the run.
-    export ASAN_OPTIONS=detect_leaks=0
+    # Leaks are checked too (tests/CMakeLists.txt says why PYTHONMALLOC
+    # is malloc there); these reach the programs tests start themselves.
+    export ASAN_OPTIONS=detect_leaks=1:halt_on_error=1
+    export LSAN_OPTIONS=suppressions=$root/tests/lsan.supp:print_suppressions=0
+    export PYTHONMALLOC=malloc
     export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
     pass sanitize "$root/build-asan" -DCMAKE_BUILD_TYPE=Debug -DAA_SANITIZE=ON
 fi

@@ -148,6 +148,18 @@ static int parse(int argc, char **argv, bench_options *o, selection *sel)
     return dump;
 }
 
+static void free_report(bench_report *rep, selection *sel)
+{
+    size_t i;
+
+    for (i = 0; i < rep->nrows; i++) {
+        free(rep->rows[i].aa_us);
+        free(rep->rows[i].floor_us);
+    }
+    free(rep->rows);
+    free(sel->named);
+}
+
 static void make_rows(bench_report *rep, const bench_options *o,
                       const selection *sel)
 {
@@ -211,6 +223,7 @@ int main(int argc, char **argv)
         sel.section[SEC_PEERS] = 1;
         make_rows(&rep, &o, &sel);
         bench_dump_workloads(stdout, &rep);
+        free_report(&rep, &sel);
         return 0;
     }
     rep.cells = o.cells;
@@ -239,5 +252,6 @@ int main(int argc, char **argv)
         bench_print_json(&rep);
     else
         bench_print_table(&rep);
+    free_report(&rep, &sel);
     return failed ? 1 : 0;
 }

@@ -85,10 +85,10 @@ START_TEST(repr_that_raises_is_the_cells_exception)
 {
     aa_result *r;
 
-    tu_run(s,
-           "class Bad:\n    def __repr__(self):\n        raise "
-           "RuntimeError('no repr')",
-           AA_OK);
+    tu_do(s,
+          "class Bad:\n    def __repr__(self):\n        raise "
+          "RuntimeError('no repr')",
+          AA_OK);
     r = tu_run(s, "Bad()", AA_EXCEPTION);
     ck_assert_str_eq(aa_result_exception(r), "RuntimeError");
     ck_assert_ptr_null(aa_result_repr(r));
@@ -99,7 +99,7 @@ END_TEST
 
 START_TEST(sources_reach_linecache_and_inspect)
 {
-    tu_run(s, "def f(a):\n    return a * 2\n", AA_OK);
+    tu_do(s, "def f(a):\n    return a * 2\n", AA_OK);
     tu_expect(s, "import inspect\ninspect.getsource(f)",
               "'def f(a):\\n    return a * 2\\n'");
     tu_expect(s, "import linecache\nlinecache.getline('<cell-1>', 2)",
@@ -111,7 +111,7 @@ START_TEST(traceback_has_user_frames_and_lines)
 {
     aa_result *r;
 
-    tu_run(s, "def inner():\n    raise KeyError('k')\n", AA_OK);
+    tu_do(s, "def inner():\n    raise KeyError('k')\n", AA_OK);
     r = tu_run(s, "import asyncio\nawait asyncio.sleep(0)\ninner()",
                AA_EXCEPTION);
     ck_assert_int_eq(aa_result_is_async(r), 1);
@@ -376,12 +376,12 @@ START_TEST(both_ways_to_the_last_value_agree)
     aa_session *fast = tu_session(NULL), *tree = tu_session(NULL);
     size_t i;
 
-    tu_run(tree,
-           "import ast, autoawait\n"
-           "autoawait.ast_transformers.append(ast.NodeTransformer())",
-           AA_OK);
+    tu_do(tree,
+          "import ast, autoawait\n"
+          "autoawait.ast_transformers.append(ast.NodeTransformer())",
+          AA_OK);
     for (i = 0; i < 2; i++)
-        tu_run(i ? tree : fast, "x = 1\ny = [1, 2, 3]\ny0 = 0", AA_OK);
+        tu_do(i ? tree : fast, "x = 1\ny = [1, 2, 3]\ny0 = 0", AA_OK);
     for (i = 0; i < sizeof cells / sizeof cells[0]; i++) {
         aa_result *a = NULL, *b = NULL;
         int ra = aa_exec(fast, cells[i], &a), rb = aa_exec(tree, cells[i], &b);

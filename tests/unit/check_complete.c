@@ -86,7 +86,7 @@ START_TEST(names_from_earlier_cells_keywords_and_builtins)
 {
     aa_completions *c;
 
-    tu_run(s, "answer_value = 42\nanswer_fn = len", AA_OK);
+    tu_do(s, "answer_value = 42\nanswer_fn = len", AA_OK);
     c = complete("x = answ", 4);
     ck_assert_uint_eq(aa_completions_count(c), 2);
     ck_assert_str_eq(aa_completions_item(c, 0), "answer_fn");
@@ -112,10 +112,10 @@ START_TEST(attributes_modules_and_utf8_offsets)
 {
     aa_completions *c;
 
-    tu_run(s,
-           "import asyncio\nclass K:\n    flag = 1\n    _hidden = 2\n"
-           "k = K()",
-           AA_OK);
+    tu_do(s,
+          "import asyncio\nclass K:\n    flag = 1\n    _hidden = 2\n"
+          "k = K()",
+          AA_OK);
     c = complete("asyncio.sle", 0);
     ck_assert(has(c, "asyncio.sleep"));
     aa_completions_free(c);

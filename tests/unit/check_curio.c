@@ -58,11 +58,11 @@ START_TEST(tasks_outlive_their_cell)
     if (curio_missing())
         return;
     s = tu_session("curio");
-    tu_run(s,
-           "import curio\nlog = []\nasync def worker():\n"
-           "    await curio.sleep(0.05)\n    log.append('done')\n    return 7\n"
-           "t = await curio.spawn(worker)\nlog",
-           AA_OK);
+    tu_do(s,
+          "import curio\nlog = []\nasync def worker():\n"
+          "    await curio.sleep(0.05)\n    log.append('done')\n    return 7\n"
+          "t = await curio.spawn(worker)\nlog",
+          AA_OK);
     tu_expect(s, "log", "[]");
     tu_expect(s, "await curio.sleep(0.1)\nlog", "['done']");
     tu_expect(s, "await t.join()", "7");
@@ -94,11 +94,11 @@ START_TEST(asyncio_under_curio_fails_and_session_goes_on)
     if (curio_missing())
         return;
     s = tu_session("curio");
-    tu_run(s,
-           "import curio\nlog = []\nasync def later():\n"
-           "    await curio.sleep(0.05)\n    log.append('later')\n"
-           "await curio.spawn(later, daemon=True)",
-           AA_OK);
+    tu_do(s,
+          "import curio\nlog = []\nasync def later():\n"
+          "    await curio.sleep(0.05)\n    log.append('later')\n"
+          "await curio.spawn(later, daemon=True)",
+          AA_OK);
     r = tu_run(s, "import asyncio\nawait asyncio.sleep(0)", AA_EXCEPTION);
     ck_assert_str_eq(aa_result_exception(r), "TypeError");
     ck_assert_ptr_nonnull(strstr(aa_result_message(r), "curio cannot run"));
@@ -129,12 +129,12 @@ START_TEST(interrupt_cancels_with_cleanup)
     if (curio_missing())
         return;
     s = tu_session("curio");
-    tu_run(s,
-           "import curio\nlog = []\nasync def ticker():\n"
-           "    while True:\n        await curio.sleep(0.01)\n"
-           "        log.append(1)\n"
-           "bg = await curio.spawn(ticker, daemon=True)",
-           AA_OK);
+    tu_do(s,
+          "import curio\nlog = []\nasync def ticker():\n"
+          "    while True:\n        await curio.sleep(0.01)\n"
+          "        log.append(1)\n"
+          "bg = await curio.spawn(ticker, daemon=True)",
+          AA_OK);
     r = run_interrupted(s,
                         "try:\n    log.append('start')\n"
                         "    await curio.sleep(30)\n"
@@ -167,12 +167,12 @@ START_TEST(interrupt_runs_aexit_and_a_caught_cancel_returns)
     if (curio_missing())
         return;
     s = tu_session("curio");
-    tu_run(s,
-           "import curio, contextlib\nexits = []\n"
-           "@contextlib.asynccontextmanager\nasync def cm():\n"
-           "    try:\n        yield\n    finally:\n"
-           "        await curio.sleep(0)\n        exits.append('aexit')\n",
-           AA_OK);
+    tu_do(s,
+          "import curio, contextlib\nexits = []\n"
+          "@contextlib.asynccontextmanager\nasync def cm():\n"
+          "    try:\n        yield\n    finally:\n"
+          "        await curio.sleep(0)\n        exits.append('aexit')\n",
+          AA_OK);
     r = run_interrupted(s, "async with cm():\n    await curio.sleep(30)",
                         AA_EXCEPTION, &took);
     ck_assert_str_eq(aa_result_exception(r), "KeyboardInterrupt");
@@ -197,15 +197,15 @@ START_TEST(context_vars_persist)
     if (curio_missing())
         return;
     s = tu_session("curio");
-    tu_run(s,
-           "import contextvars, curio\n"
-           "v = contextvars.ContextVar('v', default=0)\nv.set(1)",
-           AA_OK);
+    tu_do(s,
+          "import contextvars, curio\n"
+          "v = contextvars.ContextVar('v', default=0)\nv.set(1)",
+          AA_OK);
     tu_expect(s, "await curio.sleep(0)\nv.set(v.get() + 1)\nv.get()", "2");
     tu_expect(s, "await curio.sleep(0)\nv.get()", "2");
     tu_expect(s, "v.get()", "2");
     /* A token from one cell resets in another: it is the same Context. */
-    tu_run(s, "await curio.sleep(0)\ntok = v.set(5)", AA_OK);
+    tu_do(s, "await curio.sleep(0)\ntok = v.set(5)", AA_OK);
     tu_expect(s, "await curio.sleep(0)\nv.reset(tok)\nv.get()", "2");
     aa_session_free(s);
     tu_clear();
@@ -223,11 +223,11 @@ START_TEST(poll_runs_background_tasks)
     s = tu_session("curio");
     /* Before the first async cell there is nothing to run. */
     ck_assert_int_eq(aa_session_poll(s, -1, 10), 0);
-    tu_run(s,
-           "import curio\nasync def later():\n"
-           "    await curio.sleep(0.05)\n    print('background ran')\n"
-           "await curio.spawn(later, daemon=True)",
-           AA_OK);
+    tu_do(s,
+          "import curio\nasync def later():\n"
+          "    await curio.sleep(0.05)\n    print('background ran')\n"
+          "await curio.spawn(later, daemon=True)",
+          AA_OK);
     ck_assert_str_eq(tu_stdout(), "");
     ck_assert_int_eq(aa_session_poll(s, -1, 200), 0);
     ck_assert_str_eq(tu_stdout(), "background ran\n");
@@ -255,12 +255,12 @@ START_TEST(free_shuts_the_kernel_down)
     if (curio_missing())
         return;
     s = tu_session("curio");
-    tu_run(s,
-           "import curio\nasync def forever():\n    try:\n"
-           "        await curio.sleep(30)\n    finally:\n"
-           "        print('task cancelled')\n"
-           "await curio.spawn(forever)",
-           AA_OK);
+    tu_do(s,
+          "import curio\nasync def forever():\n    try:\n"
+          "        await curio.sleep(30)\n    finally:\n"
+          "        print('task cancelled')\n"
+          "await curio.spawn(forever)",
+          AA_OK);
     aa_session_free(s);
     ck_assert_str_eq(tu_stdout(), "task cancelled\n");
     ck_assert_str_eq(tu_stderr(), "");
@@ -275,20 +275,20 @@ START_TEST(switching_keeps_loop_and_kernel)
     if (curio_missing())
         return;
     s = tu_session(NULL);
-    tu_run(s,
-           "import asyncio\nawait asyncio.sleep(0)\n"
-           "L = asyncio.get_running_loop()",
-           AA_OK);
-    tu_run(s, "%autoawait curio", AA_OK);
+    tu_do(s,
+          "import asyncio\nawait asyncio.sleep(0)\n"
+          "L = asyncio.get_running_loop()",
+          AA_OK);
+    tu_do(s, "%autoawait curio", AA_OK);
     ck_assert_str_eq(aa_session_runner(s), "curio");
-    tu_run(s,
-           "import curio\nk = await curio.traps._get_kernel()\n"
-           "t = await curio.spawn(curio.sleep, 30, daemon=True)",
-           AA_OK);
-    tu_run(s, "%autoawait asyncio", AA_OK);
+    tu_do(s,
+          "import curio\nk = await curio.traps._get_kernel()\n"
+          "t = await curio.spawn(curio.sleep, 30, daemon=True)",
+          AA_OK);
+    tu_do(s, "%autoawait asyncio", AA_OK);
     tu_expect(s, "await asyncio.sleep(0)\nasyncio.get_running_loop() is L",
               "True");
-    tu_run(s, "%autoawait curio", AA_OK);
+    tu_do(s, "%autoawait curio", AA_OK);
     tu_expect(s, "(await curio.traps._get_kernel()) is k and not t.terminated",
               "True");
     aa_session_free(s);
@@ -304,20 +304,20 @@ START_TEST(nested_curio_session)
     if (curio_missing())
         return;
     s = tu_session("curio");
-    tu_run(s, "import autoawait, curio\ninner = autoawait.Session()", AA_OK);
+    tu_do(s, "import autoawait, curio\ninner = autoawait.Session()", AA_OK);
     tu_expect(s, "inner.runner", "'curio'");
     tu_expect(s,
               "await curio.sleep(0)\n"
               "inner.exec('import curio\\nawait curio.sleep(0.01)\\n[1, 2]')",
               "[1, 2]");
     /* Closing it from a curio cell shuts its kernel down all the same. */
-    tu_run(s,
-           "inner.exec('async def bg():\\n    try:\\n"
-           "        await curio.sleep(30)\\n    finally:\\n"
-           "        print(\"inner task cancelled\")\\n"
-           "await curio.spawn(bg)')\n"
-           "await curio.sleep(0)\ninner.close()",
-           AA_OK);
+    tu_do(s,
+          "inner.exec('async def bg():\\n    try:\\n"
+          "        await curio.sleep(30)\\n    finally:\\n"
+          "        print(\"inner task cancelled\")\\n"
+          "await curio.spawn(bg)')\n"
+          "await curio.sleep(0)\ninner.close()",
+          AA_OK);
     ck_assert_str_eq(tu_stdout(), "inner task cancelled\n");
     aa_session_free(s);
     ck_assert_str_eq(tu_stderr(), "");

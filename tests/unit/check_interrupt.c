@@ -40,10 +40,10 @@ START_TEST(awaiting_cell_is_cancelled_with_cleanup)
     aa_result *r;
     double took;
 
-    tu_run(s,
-           "import asyncio\nlog = []\nawait asyncio.sleep(0)\n"
-           "L = asyncio.get_running_loop()",
-           AA_OK);
+    tu_do(s,
+          "import asyncio\nlog = []\nawait asyncio.sleep(0)\n"
+          "L = asyncio.get_running_loop()",
+          AA_OK);
     r = run_interrupted(s,
                         "try:\n    log.append('start')\n"
                         "    await asyncio.sleep(30)\n"
@@ -73,12 +73,12 @@ START_TEST(async_context_managers_exit_on_interrupt)
     aa_result *r;
     double took;
 
-    tu_run(s,
-           "import asyncio, contextlib\nexits = []\n"
-           "@contextlib.asynccontextmanager\nasync def cm():\n"
-           "    try:\n        yield\n    finally:\n"
-           "        await asyncio.sleep(0)\n        exits.append('aexit')\n",
-           AA_OK);
+    tu_do(s,
+          "import asyncio, contextlib\nexits = []\n"
+          "@contextlib.asynccontextmanager\nasync def cm():\n"
+          "    try:\n        yield\n    finally:\n"
+          "        await asyncio.sleep(0)\n        exits.append('aexit')\n",
+          AA_OK);
     r = run_interrupted(s, "async with cm():\n    await asyncio.sleep(30)", it,
                         &took);
     ck_assert_str_eq(aa_result_exception(r), "KeyboardInterrupt");

@@ -136,7 +136,7 @@ START_TEST(a_broken_run_fails_the_cell_not_the_session)
     ck_assert_ptr_nonnull(strstr(aa_result_message(r), "neither"));
     aa_result_free(r);
     tu_expect(s, "'sync cells still run'", "'sync cells still run'");
-    tu_run(s, "%autoawait asyncio", AA_OK);
+    tu_do(s, "%autoawait asyncio", AA_OK);
     tu_expect(s, "import asyncio\nawait asyncio.sleep(0, result=5)", "5");
     aa_session_free(s);
     tu_clear();

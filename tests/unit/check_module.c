@@ -38,16 +38,16 @@ static void expect_error(const char *src, const char *exception,
 START_TEST(module_reports_and_switches_the_runner)
 {
     tu_expect(s, "import autoawait\nautoawait.runner()", "'asyncio'");
-    tu_run(s, "autoawait.set_runner('echo')", AA_OK);
+    tu_do(s, "autoawait.set_runner('echo')", AA_OK);
     tu_expect(s, "autoawait.runner()", "'echo'");
-    tu_run(s,
-           "def mine(coro):\n    try:\n        coro.send(None)\n"
-           "    except StopIteration as e:\n        used.append(e.value)\n"
-           "        return e.value\n"
-           "used = []",
-           AA_OK);
+    tu_do(s,
+          "def mine(coro):\n    try:\n        coro.send(None)\n"
+          "    except StopIteration as e:\n        used.append(e.value)\n"
+          "        return e.value\n"
+          "used = []",
+          AA_OK);
     expect_error("autoawait.set_runner(42)", "TypeError", "runner name");
-    tu_run(s, "autoawait.set_runner(mine)", AA_OK);
+    tu_do(s, "autoawait.set_runner(mine)", AA_OK);
     tu_expect(s, "autoawait.runner()", "'mine'");
     tu_expect(s, "async def seven():\n    return 7\nawait seven()", "7");
     tu_expect(s, "used", "[7]");
@@ -59,12 +59,12 @@ END_TEST
 
 START_TEST(module_outside_a_cell_says_so)
 {
-    tu_run(s,
-           "import autoawait, threading\nout = []\n"
-           "def probe():\n    try:\n        autoawait.runner()\n"
-           "    except RuntimeError as e:\n        out.append(str(e))\n"
-           "t = threading.Thread(target=probe)\nt.start()\nt.join()",
-           AA_OK);
+    tu_do(s,
+          "import autoawait, threading\nout = []\n"
+          "def probe():\n    try:\n        autoawait.runner()\n"
+          "    except RuntimeError as e:\n        out.append(str(e))\n"
+          "t = threading.Thread(target=probe)\nt.start()\nt.join()",
+          AA_OK);
     tu_expect(s, "'inside a cell' in out[0]", "True");
 }
 END_TEST
@@ -73,14 +73,14 @@ START_TEST(callable_from_an_import_path)
 {
     aa_result *r;
 
-    tu_run(s,
-           "import sys, types\nm = types.ModuleType('myrunners')\n"
-           "calls = []\ndef run(coro):\n    calls.append('via path')\n"
-           "    try:\n        coro.send(None)\n"
-           "    except StopIteration as e:\n        return e.value\n"
-           "m.run = run\nsys.modules['myrunners'] = m",
-           AA_OK);
-    tu_run(s, "%autoawait myrunners.run", AA_OK);
+    tu_do(s,
+          "import sys, types\nm = types.ModuleType('myrunners')\n"
+          "calls = []\ndef run(coro):\n    calls.append('via path')\n"
+          "    try:\n        coro.send(None)\n"
+          "    except StopIteration as e:\n        return e.value\n"
+          "m.run = run\nsys.modules['myrunners'] = m",
+          AA_OK);
+    tu_do(s, "%autoawait myrunners.run", AA_OK);
     r = tu_run(s, "%autoawait", AA_OK);
     ck_assert_str_eq(tu_stdout(),
                      "autoawait is `on`, and set to use `myrunners.run`\n");
@@ -97,18 +97,18 @@ END_TEST
 
 START_TEST(callable_runner_sees_the_session_context)
 {
-    tu_run(s,
-           "import contextvars\ncv = contextvars.ContextVar('cv')\n"
-           "cv.set('session value')\nseen = []\n"
-           "def peek(coro):\n    seen.append(cv.get('unset'))\n"
-           "    return coro.send(None) if False else None\n",
-           AA_OK);
-    tu_run(s,
-           "def peek(coro):\n    seen.append(cv.get('unset'))\n"
-           "    try:\n        coro.send(None)\n"
-           "    except StopIteration as e:\n        return e.value\n",
-           AA_OK);
-    tu_run(s, "%autoawait peek", AA_OK);
+    tu_do(s,
+          "import contextvars\ncv = contextvars.ContextVar('cv')\n"
+          "cv.set('session value')\nseen = []\n"
+          "def peek(coro):\n    seen.append(cv.get('unset'))\n"
+          "    return coro.send(None) if False else None\n",
+          AA_OK);
+    tu_do(s,
+          "def peek(coro):\n    seen.append(cv.get('unset'))\n"
+          "    try:\n        coro.send(None)\n"
+          "    except StopIteration as e:\n        return e.value\n",
+          AA_OK);
+    tu_do(s, "%autoawait peek", AA_OK);
     tu_expect(s, "async def v():\n    return 3\nawait v()", "3");
     tu_expect(s, "seen", "['session value']");
 }
@@ -118,14 +118,14 @@ START_TEST(register_runner_serves_every_session)
 {
     aa_session *other;
 
-    tu_run(s,
-           "import autoawait\n"
-           "def drive(coro):\n    try:\n        coro.send(None)\n"
-           "    except StopIteration as e:\n"
-           "        import builtins\n        builtins.driven = e.value\n"
-           "        return e.value\n"
-           "autoawait.register_runner('driver', drive)",
-           AA_OK);
+    tu_do(s,
+          "import autoawait\n"
+          "def drive(coro):\n    try:\n        coro.send(None)\n"
+          "    except StopIteration as e:\n"
+          "        import builtins\n        builtins.driven = e.value\n"
+          "        return e.value\n"
+          "autoawait.register_runner('driver', drive)",
+          AA_OK);
     expect_error("autoawait.register_runner('driver', drive)", "ValueError",
                  "already registered");
     expect_error("autoawait.register_runner('Bad-Name', drive)", "ValueError",
@@ -144,19 +144,19 @@ START_TEST(transformers_are_per_session_and_removable)
 {
     aa_session *other = tu_session(NULL);
 
-    tu_run(s,
-           "import ast, autoawait\n"
-           "class Neg(ast.NodeTransformer):\n"
-           "    def visit_Constant(self, node):\n"
-           "        if type(node.value) is int:\n"
-           "            return ast.UnaryOp(ast.USub(), node)\n"
-           "        return node\n"
-           "t = Neg()\nautoawait.ast_transformers.append(t)",
-           AA_OK);
+    tu_do(s,
+          "import ast, autoawait\n"
+          "class Neg(ast.NodeTransformer):\n"
+          "    def visit_Constant(self, node):\n"
+          "        if type(node.value) is int:\n"
+          "            return ast.UnaryOp(ast.USub(), node)\n"
+          "        return node\n"
+          "t = Neg()\nautoawait.ast_transformers.append(t)",
+          AA_OK);
     tu_expect(s, "5", "-5");
     tu_expect(s, "import asyncio\nawait asyncio.sleep(0, result=6)", "-6");
     tu_expect(other, "5", "5");
-    tu_run(s, "autoawait.ast_transformers.remove(t)", AA_OK);
+    tu_do(s, "autoawait.ast_transformers.remove(t)", AA_OK);
     tu_expect(s, "5", "5");
     aa_session_free(other);
 }
@@ -164,21 +164,21 @@ END_TEST
 
 START_TEST(bad_transformers_fail_the_cell_and_name_themselves)
 {
-    tu_run(s,
-           "import ast, autoawait\n"
-           "class Nothing(ast.NodeTransformer):\n"
-           "    def visit_Module(self, node):\n        return None\n"
-           "autoawait.ast_transformers.append(Nothing())",
-           AA_OK);
+    tu_do(s,
+          "import ast, autoawait\n"
+          "class Nothing(ast.NodeTransformer):\n"
+          "    def visit_Module(self, node):\n        return None\n"
+          "autoawait.ast_transformers.append(Nothing())",
+          AA_OK);
     expect_error("x = 1", "TypeError", "not an ast.Module");
     /* As IPython does, a transformer that failed is taken off the list. */
     tu_expect(s, "len(autoawait.ast_transformers)", "0");
-    tu_run(s,
-           "class Broken(ast.NodeTransformer):\n"
-           "    def visit_Name(self, node):\n"
-           "        raise ValueError('transformer broke')\n"
-           "autoawait.ast_transformers.append(Broken())",
-           AA_OK);
+    tu_do(s,
+          "class Broken(ast.NodeTransformer):\n"
+          "    def visit_Name(self, node):\n"
+          "        raise ValueError('transformer broke')\n"
+          "autoawait.ast_transformers.append(Broken())",
+          AA_OK);
     expect_error("y = 1", "ValueError", "AST transformer <__main__.Broken");
     tu_expect(s, "'y' in globals(), autoawait.ast_transformers", "(False, [])");
 }
@@ -186,7 +186,7 @@ END_TEST
 
 START_TEST(nested_session_returns_values_and_raises)
 {
-    tu_run(s, "import autoawait\ninner = autoawait.Session()", AA_OK);
+    tu_do(s, "import autoawait\ninner = autoawait.Session()", AA_OK);
     tu_expect(s, "inner.exec('x = [1, 2]')", NULL);
     tu_expect(s, "inner.exec('x')", "[1, 2]");
     tu_expect(s, "'x' in globals()", "False");
@@ -233,7 +233,7 @@ START_TEST(interrupt_reaches_the_nested_cell)
     pthread_t t;
     aa_result *r;
 
-    tu_run(s, "import autoawait\ninner = autoawait.Session()", AA_OK);
+    tu_do(s, "import autoawait\ninner = autoawait.Session()", AA_OK);
     ck_assert_int_eq(pthread_create(&t, NULL, interrupt_soon, &p), 0);
     r = tu_run(s,
                "inner.exec('import asyncio\\ntry:\\n    await "

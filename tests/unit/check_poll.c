@@ -26,13 +26,13 @@ START_TEST(background_tasks_progress_while_idle)
     aa_result *r;
     double t0;
 
-    tu_run(s,
-           "import asyncio\nticks = []\nasync def ticker():\n"
-           "    while True:\n        ticks.append(1)\n"
-           "        print('tick', len(ticks))\n"
-           "        await asyncio.sleep(0.01)\n"
-           "await asyncio.sleep(0)\nt = asyncio.create_task(ticker())",
-           AA_OK);
+    tu_do(s,
+          "import asyncio\nticks = []\nasync def ticker():\n"
+          "    while True:\n        ticks.append(1)\n"
+          "        print('tick', len(ticks))\n"
+          "        await asyncio.sleep(0.01)\n"
+          "await asyncio.sleep(0)\nt = asyncio.create_task(ticker())",
+          AA_OK);
     tu_clear();
     t0 = tu_now();
     ck_assert_int_eq(aa_session_poll(s, -1, 300), 0);
@@ -44,7 +44,7 @@ START_TEST(background_tasks_progress_while_idle)
     aa_result_free(r);
     /* What the task printed while idle went to the session's callback. */
     ck_assert_ptr_nonnull(strstr(tu_stdout(), "tick 5\n"));
-    tu_run(s, "t.cancel()", AA_OK);
+    tu_do(s, "t.cancel()", AA_OK);
 }
 END_TEST
 
@@ -70,7 +70,7 @@ START_TEST(a_readable_descriptor_ends_the_wait)
         aa_session *x = i == 0 ? s : tu_session(NULL);
         char c;
         if (i == 0)
-            tu_run(x, "import asyncio\nawait asyncio.sleep(0)", AA_OK);
+            tu_do(x, "import asyncio\nawait asyncio.sleep(0)", AA_OK);
         ck_assert_int_eq(pthread_create(&t, NULL, write_later, NULL), 0);
         t0 = tu_now();
         ck_assert_int_eq(aa_session_poll(x, pipe_fds[0], 10000), 1);
@@ -128,12 +128,12 @@ END_TEST
 
 START_TEST(an_escaping_exception_is_reported_and_the_session_goes_on)
 {
-    tu_run(s,
-           "import asyncio\nawait asyncio.sleep(0)\nloop = "
-           "asyncio.get_running_loop()\n"
-           "def boom():\n    raise KeyboardInterrupt\n"
-           "loop.call_later(0.01, boom)",
-           AA_OK);
+    tu_do(s,
+          "import asyncio\nawait asyncio.sleep(0)\nloop = "
+          "asyncio.get_running_loop()\n"
+          "def boom():\n    raise KeyboardInterrupt\n"
+          "loop.call_later(0.01, boom)",
+          AA_OK);
     ck_assert_int_eq(aa_session_poll(s, -1, 200), AA_ERUNNER);
     ck_assert_ptr_nonnull(strstr(aa_session_errmsg(s), "KeyboardInterrupt"));
     ck_assert_ptr_nonnull(strstr(tu_stderr(), "KeyboardInterrupt"));
@@ -150,7 +150,7 @@ START_TEST(a_closed_pipe_and_no_timeout_end_the_wait)
     ck_assert_int_eq(pipe(fds), 0);
     close(fds[1]);
     ck_assert_int_eq(aa_session_poll(s, fds[0], 5000), 1);
-    tu_run(s, "import asyncio\nawait asyncio.sleep(0)", AA_OK);
+    tu_do(s, "import asyncio\nawait asyncio.sleep(0)", AA_OK);
     ck_assert_int_eq(aa_session_poll(s, fds[0], 5000), 1);
     close(fds[0]);
     /* Nothing to wait for, loop or not: an answer, not a failure. */

@@ -90,15 +90,15 @@ START_TEST(context_variables_persist_and_stay_apart)
 {
     aa_session *a = tu_session(NULL), *b = tu_session(NULL);
 
-    tu_run(a,
-           "import contextvars\ncv = contextvars.ContextVar('cv', "
-           "default='unset')\ncv.set('sync')",
-           AA_OK);
+    tu_do(a,
+          "import contextvars\ncv = contextvars.ContextVar('cv', "
+          "default='unset')\ncv.set('sync')",
+          AA_OK);
     tu_expect(a, "import asyncio\nawait asyncio.sleep(0)\ncv.get()", "'sync'");
-    tu_run(a, "await asyncio.sleep(0)\ncv.set('async')", AA_OK);
+    tu_do(a, "await asyncio.sleep(0)\ncv.set('async')", AA_OK);
     tu_expect(a, "cv.get()", "'async'");
     /* One variable object seen from another session: its own Context. */
-    tu_run(a, "import builtins\nbuiltins.shared_cv = cv", AA_OK);
+    tu_do(a, "import builtins\nbuiltins.shared_cv = cv", AA_OK);
     tu_expect(b, "shared_cv.get()", "'unset'");
     tu_expect(a, "shared_cv.get()", "'async'");
     aa_session_free(a);
@@ -111,16 +111,16 @@ START_TEST(free_with_pending_tasks_is_quiet)
 {
     aa_session *s = tu_session(NULL);
 
-    tu_run(s,
-           "import asyncio\nstate = []\nasync def forever():\n    try:\n"
-           "        await asyncio.sleep(3600)\n    finally:\n"
-           "        state.append('cleaned')\n"
-           "async def agen():\n    try:\n        yield 1\n    finally:\n"
-           "        state.append('agen closed')\n"
-           "t1 = asyncio.create_task(forever())\n"
-           "g = agen()\nawait g.__anext__()\nawait asyncio.sleep(0)\n"
-           "import builtins\nbuiltins.aa_test_state = state",
-           AA_OK);
+    tu_do(s,
+          "import asyncio\nstate = []\nasync def forever():\n    try:\n"
+          "        await asyncio.sleep(3600)\n    finally:\n"
+          "        state.append('cleaned')\n"
+          "async def agen():\n    try:\n        yield 1\n    finally:\n"
+          "        state.append('agen closed')\n"
+          "t1 = asyncio.create_task(forever())\n"
+          "g = agen()\nawait g.__anext__()\nawait asyncio.sleep(0)\n"
+          "import builtins\nbuiltins.aa_test_state = state",
+          AA_OK);
     aa_session_free(s);
     /* Nothing was logged: no "Task exception was never retrieved". */
     ck_assert_str_eq(tu_stderr(), "");
@@ -167,10 +167,10 @@ START_TEST(switching_runners_keeps_the_loop)
     aa_session *s = tu_session(NULL);
     aa_result *r;
 
-    tu_run(s,
-           "import asyncio\nawait asyncio.sleep(0)\n"
-           "L = asyncio.get_running_loop()",
-           AA_OK);
+    tu_do(s,
+          "import asyncio\nawait asyncio.sleep(0)\n"
+          "L = asyncio.get_running_loop()",
+          AA_OK);
     ck_assert_int_eq(aa_session_set_runner(s, "nosuchrunner"), AA_ENOTFOUND);
     ck_assert_ptr_nonnull(
         strstr(aa_session_errmsg(s), "aa_runner_nosuchrunner.so"));
@@ -181,7 +181,7 @@ START_TEST(switching_runners_keeps_the_loop)
     r = tu_run(s, "%autoawait", AA_OK);
     ck_assert_str_eq(tu_stdout(), "autoawait is `on`, and set to use `echo`\n");
     aa_result_free(r);
-    tu_run(s, "%autoawait asyncio", AA_OK);
+    tu_do(s, "%autoawait asyncio", AA_OK);
     tu_expect(s, "await asyncio.sleep(0)\nasyncio.get_running_loop() is L",
               "True");
     aa_session_free(s);

@@ -110,7 +110,7 @@ START_TEST(interrupt_cancels_with_cleanup)
     if (trio_missing())
         return;
     s = tu_session("trio");
-    tu_run(s, "import trio\nlog = []", AA_OK);
+    tu_do(s, "import trio\nlog = []", AA_OK);
     r = tu_run_interrupted(s,
                            "try:\n    log.append('start')\n"
                            "    await trio.sleep(30)\n"
@@ -143,14 +143,14 @@ START_TEST(interrupt_runs_aexit_and_a_caught_cancel_returns)
     if (trio_missing())
         return;
     s = tu_session("trio");
-    tu_run(s,
-           "import trio, contextlib\nexits = []\n"
-           "@contextlib.asynccontextmanager\nasync def cm():\n"
-           "    try:\n        yield\n    finally:\n"
-           "        with trio.CancelScope(shield=True):\n"
-           "            await trio.sleep(0)\n"
-           "        exits.append('aexit')\n",
-           AA_OK);
+    tu_do(s,
+          "import trio, contextlib\nexits = []\n"
+          "@contextlib.asynccontextmanager\nasync def cm():\n"
+          "    try:\n        yield\n    finally:\n"
+          "        with trio.CancelScope(shield=True):\n"
+          "            await trio.sleep(0)\n"
+          "        exits.append('aexit')\n",
+          AA_OK);
     r = tu_run_interrupted(s, "async with cm():\n    await trio.sleep(30)",
                            AA_EXCEPTION, &it, NULL);
     ck_assert_str_eq(aa_result_exception(r), "KeyboardInterrupt");
@@ -175,16 +175,16 @@ START_TEST(context_vars_persist)
     if (trio_missing())
         return;
     s = tu_session("trio");
-    tu_run(s,
-           "import contextvars, trio\n"
-           "v = contextvars.ContextVar('v', default=0)\nv.set(1)",
-           AA_OK);
+    tu_do(s,
+          "import contextvars, trio\n"
+          "v = contextvars.ContextVar('v', default=0)\nv.set(1)",
+          AA_OK);
     tu_expect(s, "await trio.sleep(0)\nv.set(v.get() + 1)\nv.get()", "2");
     tu_expect(s, "await trio.sleep(0)\nv.set(v.get() + 1)\nv.get()", "3");
     tu_expect(s, "v.get()", "3");
     /* A cell that fails keeps what it set before failing, as a sync one
      * does. */
-    tu_run(s, "await trio.sleep(0)\nv.set(10)\n1 / 0", AA_EXCEPTION);
+    tu_do(s, "await trio.sleep(0)\nv.set(10)\n1 / 0", AA_EXCEPTION);
     tu_expect(s, "v.get()", "10");
     aa_session_free(s);
     tu_clear();
@@ -206,13 +206,13 @@ START_TEST(sniffio_name_does_not_leak_to_asyncio)
     r = tu_run(s, "sniffio.current_async_library()", AA_EXCEPTION);
     ck_assert_str_eq(aa_result_exception(r), "AsyncLibraryNotFoundError");
     aa_result_free(r);
-    tu_run(s, "%autoawait asyncio", AA_OK);
+    tu_do(s, "%autoawait asyncio", AA_OK);
     tu_expect(s,
               "import asyncio\nawait asyncio.sleep(0)\n"
               "sniffio.current_async_library()",
               "'asyncio'");
     /* Back under trio, what asyncio left in the Context does not win. */
-    tu_run(s, "%autoawait trio", AA_OK);
+    tu_do(s, "%autoawait trio", AA_OK);
     tu_expect(s, "await trio.sleep(0)\nsniffio.current_async_library()",
               "'trio'");
     aa_session_free(s);
@@ -227,14 +227,14 @@ START_TEST(switching_keeps_the_asyncio_loop)
     if (trio_missing())
         return;
     s = tu_session(NULL);
-    tu_run(s,
-           "import asyncio\nawait asyncio.sleep(0)\n"
-           "L = asyncio.get_running_loop()",
-           AA_OK);
-    tu_run(s, "%autoawait trio", AA_OK);
+    tu_do(s,
+          "import asyncio\nawait asyncio.sleep(0)\n"
+          "L = asyncio.get_running_loop()",
+          AA_OK);
+    tu_do(s, "%autoawait trio", AA_OK);
     ck_assert_str_eq(aa_session_runner(s), "trio");
     tu_expect(s, "import trio\nawait trio.sleep(0) or 'trio'", "'trio'");
-    tu_run(s, "%autoawait asyncio", AA_OK);
+    tu_do(s, "%autoawait asyncio", AA_OK);
     tu_expect(s, "await asyncio.sleep(0)\nasyncio.get_running_loop() is L",
               "True");
     ck_assert_int_eq(aa_session_set_runner(s, "trio"), AA_OK);
@@ -360,7 +360,7 @@ START_TEST(nested_session_from_python)
     if (trio_missing())
         return;
     s = tu_session("trio");
-    tu_run(s, "import autoawait, trio\ninner = autoawait.Session()", AA_OK);
+    tu_do(s, "import autoawait, trio\ninner = autoawait.Session()", AA_OK);
     tu_expect(s, "inner.runner", "'trio'");
     tu_expect(s,
               "await trio.sleep(0)\n"
@@ -382,7 +382,7 @@ START_TEST(nested_session_from_python)
     aa_result_free(r);
     tu_expect(s, "await trio.sleep(0)\ninner.exec('await trio.sleep(0) or 3')",
               "3");
-    tu_run(s, "inner.close()", AA_OK);
+    tu_do(s, "inner.close()", AA_OK);
     aa_session_free(s);
     ck_assert_str_eq(tu_stderr(), "");
     tu_clear();

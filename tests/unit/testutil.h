@@ -119,6 +119,12 @@ static inline aa_result *tu_run(aa_session *s, const char *src, int want)
     return r;
 }
 
+/* Runs src and wants the status want; the result is not needed. */
+static inline void tu_do(aa_session *s, const char *src, int want)
+{
+    aa_result_free(tu_run(s, src, want));
+}
+
 /* Runs src, wants AA_OK, and checks the displayed value (NULL: none). */
 static inline void tu_expect(aa_session *s, const char *src, const char *repr)
 {
