@@ -65,6 +65,20 @@ static int ends_with_blank_line(const char *src, size_t len)
     return i == 0 || src[i - 1] == '\n';
 }
 
+/* The physical line the last top-level statement starts on. */
+static const char *last_statement_line(const char *src, size_t len, size_t *n)
+{
+    size_t start = 0, end;
+
+    aa__last_statement(src, len, &start);
+    while (start > 0 && src[start - 1] != '\n')
+        start--;
+    for (end = start; end < len && src[end] != '\n'; end++)
+        ;
+    *n = end - start;
+    return src + start;
+}
+
 /* Parses src: 0 valid, 1 incomplete, 2 invalid. */
 static int parse_state(aa_session *s, const char *src)
 {
@@ -110,13 +124,15 @@ static int completeness(aa_session *s, const char *src, int *indent)
     state = parse_state(s, src);
     if (state == 2)
         return AA_INPUT_INVALID;
-    *indent = indent_of(line, n);
-    if (line[n - 1] == ':')
-        *indent += 4;
-    if (state == 1)
+    if (state == 1) {
+        *indent = indent_of(line, n) + (line[n - 1] == ':' ? 4 : 0);
         return AA_INPUT_INCOMPLETE;
+    }
     /* Valid, but inside a block the user may still be typing: as in
-     * Python's console, a blank line ends it. */
+     * Python's console, a blank line ends it.  What counts is where the
+     * last logical line starts: `t = (1,` and an indented `2)` is whole. */
+    line = last_statement_line(src, len, &n);
+    *indent = indent_of(line, n);
     if (*indent > 0 && !ends_with_blank_line(src, len))
         return AA_INPUT_INCOMPLETE;
     *indent = 0;

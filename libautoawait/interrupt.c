@@ -48,6 +48,15 @@ static void deliver(aa_session *s)
     if (s->cell_kind != AA__CELL_NONE) {
         PyThreadState_SetAsyncExc(s->cell_thread, PyExc_KeyboardInterrupt);
         s->async_exc_set = 1;
+        /* The exception fires only when the cell's thread runs bytecode: a
+         * loop asleep in its selector must be woken for it, and asking the
+         * runner again does that (asyncio writes to its self-pipe). */
+        if (s->cell_kind == AA__CELL_ASYNC && o != NULL &&
+            o->entry->vt.interrupt != NULL) {
+            o->entry->vt.interrupt(o->state);
+            if (PyErr_Occurred())
+                PyErr_Clear();
+        }
     }
 }
 

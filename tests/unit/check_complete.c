@@ -42,6 +42,9 @@ START_TEST(whole_cells_and_more_lines)
     expect_state("async with x:\n    await y\n", AA_INPUT_INCOMPLETE, 4);
     expect_state("async with x:\n    await y\n\n", AA_INPUT_COMPLETE, 0);
     expect_state("def f():\n    return 1\n   \n", AA_INPUT_COMPLETE, 0);
+    expect_state("t = (1,\n     2)", AA_INPUT_COMPLETE, 0);
+    expect_state("t = (1,\n     2)\n", AA_INPUT_COMPLETE, 0);
+    expect_state("if x:\n    t = (1,\n         2)\n", AA_INPUT_INCOMPLETE, 4);
     expect_state("x = = 1", AA_INPUT_INVALID, 0);
     expect_state("x = 1\n    y = 2", AA_INPUT_INVALID, 0);
     expect_state("'\xff'", AA_INPUT_INVALID, 0);
