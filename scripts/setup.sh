@@ -9,14 +9,15 @@ set -euo pipefail
 # toolchain, libffi for the bindings, Check for the unit tests, trio for its
 # runner, libedit for the console, clang and its libFuzzer runtime (only
 # recommended by clang) for the fuzzers, clang-format for the style check,
-# valgrind, tmux and hyperfine for the shell tests and benchmarks; IPython
-# and GNU time for the benchmark's peers and its peak-RSS cross-checks.
+# valgrind, tmux, python3-pexpect (aa-shell's pty tests) and hyperfine for
+# the shell tests and benchmarks; IPython and GNU time for the benchmark's
+# peers and its peak-RSS cross-checks.
 packages=(
     build-essential cmake pkg-config git
     python3 libpython3-dev libffi-dev libedit-dev
     check python3-trio
     clang libclang-rt-14-dev clang-format valgrind tmux hyperfine
-    python3-ipython time
+    python3-pexpect python3-ipython time
 )
 
 missing=()

@@ -4,11 +4,11 @@
  *
  * %time STMT runs STMT as the cell and prints the CPU and wall time before
  * its Out[n].  %timeit STMT times STMT without compiling it again for each
- * loop: one hidden cell defines an async function that runs STMT in a loop
- * (so await works there, and so do plain statements), and each run is a
- * hidden cell that awaits it and prints the seconds it took.  The names
- * are private to the shell and deleted afterwards.  %%time and %%timeit do
- * the same for the rest of the cell.  %autoawait is the library's.
+ * loop: its cell defines an async function that runs STMT in a loop (so
+ * await works there, and so do plain statements), awaits it for each run,
+ * prints the times for the shell to read, and deletes the function, whose
+ * name is the shell's own.  %%time and %%timeit do the same for the rest
+ * of the cell.  %autoawait is the library's.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -27,11 +27,11 @@
 
 /* A magic's parsed form. */
 struct magic {
-    const char *name;  /* "time" or "timeit" */
-    const char *args;  /* what follows the name on its line */
-    size_t args_len;   /* up to the end of that line */
-    const char *body;  /* %% form: the lines after the first; else args */
-    int cell;          /* the %% form */
+    const char *name; /* "time" or "timeit" */
+    const char *args; /* what follows the name on its line */
+    size_t args_len;  /* up to the end of that line */
+    const char *body; /* %% form: the lines after the first; else args */
+    int cell;         /* the %% form */
 };
 
 /* Is s the magic name followed by a space, a newline or the end? */
@@ -100,10 +100,10 @@ static double timeval_seconds(struct timeval tv)
 static void print_times(struct shell *sh, const struct rusage *before,
                         const struct rusage *after, double wall)
 {
-    double user = timeval_seconds(after->ru_utime) -
-                  timeval_seconds(before->ru_utime);
-    double sys = timeval_seconds(after->ru_stime) -
-                 timeval_seconds(before->ru_stime);
+    double user =
+        timeval_seconds(after->ru_utime) - timeval_seconds(before->ru_utime);
+    double sys =
+        timeval_seconds(after->ru_stime) - timeval_seconds(before->ru_stime);
     char u[32], s[32], t[32], w[32];
 
     format_seconds(user, u, sizeof u);
@@ -111,8 +111,7 @@ static void print_times(struct shell *sh, const struct rusage *before,
     format_seconds(user + sys, t, sizeof t);
     format_seconds(wall, w, sizeof w);
     finish_output_line(sh);
-    printf("CPU times: user %s, sys %s, total %s\nWall time: %s\n", u, s, t,
-           w);
+    printf("CPU times: user %s, sys %s, total %s\nWall time: %s\n", u, s, t, w);
     fflush(stdout);
 }
 
@@ -184,12 +183,17 @@ static void indent_lines(struct buf *b, const char *s, size_t len)
 }
 
 /*
- * The function a %timeit runs: the statement in a loop over
- * itertools.repeat (cheaper than range), with the garbage collector off
- * while it runs, as timeit does.  It returns the seconds the loop took.
+ * The one cell a %timeit runs (one, so that the traceback names of later
+ * cells still match their In [n]).  NAME runs the statement in a loop over
+ * itertools.repeat (cheaper than range), with the garbage collector off, as
+ * timeit does, and returns the seconds it took; NAME_all finds the number
+ * of loops as IPython does (1, 10, 100, ... until a run takes 0.2 s) and
+ * makes the runs.  The cell prints "LOOPS SECONDS..." and deletes both.
  */
 static void timeit_source(const struct timeit *t, int async, struct buf *b)
 {
+    const char *a = async ? "async " : "", *w = async ? "await " : "";
+
     buf_printf(b,
                "%sdef %s(__aa_n, __aa_clock=__import__('time').perf_counter,\n"
                "        __aa_gc=__import__('gc'),\n"
@@ -199,68 +203,46 @@ static void timeit_source(const struct timeit *t, int async, struct buf *b)
                "    try:\n"
                "        __aa_t0 = __aa_clock()\n"
                "        for __aa_i in __aa_repeat(None, __aa_n):\n",
-               async ? "async " : "", t->name);
+               a, t->name);
     indent_lines(b, t->stmt, t->stmt_len);
-    buf_puts(b, "            pass\n"
-                "        return __aa_clock() - __aa_t0\n"
-                "    finally:\n"
-                "        if __aa_gc_was_on:\n"
-                "            __aa_gc.enable()\n");
+    buf_printf(b,
+               "            pass\n"
+               "        return __aa_clock() - __aa_t0\n"
+               "    finally:\n"
+               "        if __aa_gc_was_on:\n"
+               "            __aa_gc.enable()\n"
+               "%sdef %s_all(__aa_number, __aa_runs):\n"
+               "    for __aa_k in range(10 if not __aa_number else 0):\n"
+               "        __aa_number = 10 ** __aa_k\n"
+               "        if %s%s(__aa_number) >= %g:\n"
+               "            break\n"
+               "    return [__aa_number] + [%s%s(__aa_number)\n"
+               "                            for __aa_i in range(__aa_runs)]\n"
+               "try:\n"
+               "    print(*%s%s_all(%ld, %d))\n"
+               "finally:\n"
+               "    del %s, %s_all\n",
+               a, t->name, w, t->name, TIMEIT_MIN_SECONDS, w, t->name, w,
+               t->name, t->number, t->repeat, t->name, t->name);
 }
 
-/*
- * One run of number loops; its seconds, or -1 after reporting why it
- * failed (the statement raised, Ctrl-C).  What the statement printed is
- * shown; the last captured line is the time.
- */
-static double timeit_run(struct shell *sh, const struct timeit *t, long number,
-                         int n)
+/* "LOOPS SECONDS..." into *number and per_loop; 0, or -1 if malformed. */
+static int timeit_parse(const char *line, int runs, long *number,
+                        double *per_loop)
 {
-    char src[160];
-    aa_result *r = NULL;
-    char *last;
-    double secs = -1.0;
-    int async = aa_session_autoawait(sh->session) > 0;
-    int status;
-
-    snprintf(src, sizeof src, "print(%s%s(%ld))", async ? "await " : "",
-             t->name, number);
-    status = run_hidden(sh, src, &r);
-    if (sh->capture.len > 0 && sh->capture.data[sh->capture.len - 1] == '\n')
-        sh->capture.data[--sh->capture.len] = '\0';
-    last = sh->capture.data ? strrchr(sh->capture.data, '\n') : NULL;
-    if (sh->capture.len > 0) {
-        size_t shown = last ? (size_t)(last - sh->capture.data) + 1 : 0;
-        output_write(sh, 1, sh->capture.data, shown);
-        if (status == AA_OK)
-            secs = strtod(last ? last + 1 : sh->capture.data, NULL);
-        else
-            output_write(sh, 1, sh->capture.data + shown,
-                         sh->capture.len - shown);
-    }
-    if (status != AA_OK) {
-        report_result(sh, r, status, n, 0);
-        secs = -1.0;
-    }
-    aa_result_free(r);
-    return secs;
-}
-
-/* IPython's way: 1, 10, 100, ... loops until a run takes 0.2 s. */
-static long timeit_calibrate(struct shell *sh, const struct timeit *t, int n)
-{
-    long number = 1;
+    char *end;
     int i;
 
-    for (i = 0; i < 10; i++) {
-        double secs = timeit_run(sh, t, number, n);
-        if (secs < 0)
+    *number = strtol(line, &end, 10);
+    if (end == line || *number <= 0)
+        return -1;
+    for (i = 0; i < runs; i++) {
+        line = end;
+        per_loop[i] = strtod(line, &end) / (double)*number;
+        if (end == line)
             return -1;
-        if (secs >= TIMEIT_MIN_SECONDS || i == 9)
-            break;
-        number *= 10;
     }
-    return number;
+    return 0;
 }
 
 static void timeit_report(struct shell *sh, const double *per_loop, int runs,
@@ -287,8 +269,8 @@ static void timeit_report(struct shell *sh, const double *per_loop, int runs,
                "This could mean that an intermediate result is being "
                "cached.\n",
                worst / best);
-    printf("%s \xc2\xb1 %s per loop (mean \xc2\xb1 std. dev. of %d run%s, ",
-           m, s, runs, runs == 1 ? "" : "s");
+    printf("%s \xc2\xb1 %s per loop (mean \xc2\xb1 std. dev. of %d run%s, ", m,
+           s, runs, runs == 1 ? "" : "s");
     for (i = 0; i < len; i++) {
         putchar(loops[i]);
         if ((len - i - 1) % 3 == 0 && i < len - 1)
@@ -298,36 +280,40 @@ static void timeit_report(struct shell *sh, const double *per_loop, int runs,
     fflush(stdout);
 }
 
-/* Defines the function, times it, deletes it. */
+/*
+ * Runs the cell of timeit_source as cell n and reports.  What the
+ * statement printed is shown first; the last line is the cell's own.
+ */
 static int timeit_measure(struct shell *sh, struct timeit *t, int n)
 {
     double per_loop[1000];
     struct buf src = {NULL, 0, 0};
     aa_result *r = NULL;
-    long number = t->number;
-    int status, i;
+    const char *last;
+    long number;
+    int status;
 
     timeit_source(t, aa_session_autoawait(sh->session) > 0, &src);
-    status = run_hidden(sh, src.data, &r);
+    status = run_hidden(sh, src.data ? src.data : "", &r);
     buf_free(&src);
-    if (status != AA_OK) {
+    while (sh->capture.len > 0 && sh->capture.data[sh->capture.len - 1] == '\n')
+        sh->capture.data[--sh->capture.len] = '\0';
+    last = sh->capture.data ? strrchr(sh->capture.data, '\n') : NULL;
+    last = last ? last + 1 : sh->capture.data ? sh->capture.data : "";
+    if (status == AA_OK) {
+        output_write(sh, 1, sh->capture.data,
+                     (size_t)(last - sh->capture.data));
+        if (timeit_parse(last, t->repeat, &number, per_loop) == 0) {
+            timeit_report(sh, per_loop, t->repeat, number);
+        } else {
+            fprintf(stderr, "%s: %%timeit: no times came back\n", PROGNAME);
+            status = AA_EXCEPTION;
+        }
+    } else {
+        output_write(sh, 1, sh->capture.data, sh->capture.len);
         report_result(sh, r, status, n, 0);
-        aa_result_free(r);
-        return status;
     }
     aa_result_free(r);
-    if (number == 0)
-        number = timeit_calibrate(sh, t, n);
-    for (i = 0; number > 0 && i < t->repeat; i++) {
-        double secs = timeit_run(sh, t, number, n);
-        if (secs < 0)
-            break;
-        per_loop[i] = secs / (double)number;
-    }
-    if (number > 0 && i == t->repeat)
-        timeit_report(sh, per_loop, t->repeat, number);
-    else
-        status = AA_EXCEPTION;
     return status;
 }
 
@@ -337,7 +323,6 @@ static int magic_timeit(struct shell *sh, const struct magic *m, int n)
     struct timeit t = {0, TIMEIT_REPEAT, "", NULL, 0};
     struct buf stmt = {NULL, 0, 0};
     const char *p = m->args, *end = m->args + m->args_len;
-    char del[160];
     int status;
 
     if (timeit_options(&p, end, &t) != 0)
@@ -365,9 +350,6 @@ static int magic_timeit(struct shell *sh, const struct magic *m, int n)
              ++serial);
     status = timeit_measure(sh, &t, n);
     buf_free(&stmt);
-    snprintf(del, sizeof del, "try:\n    del %s\nexcept NameError:\n    pass\n",
-             t.name);
-    run_hidden(sh, del, NULL);
     if (status != AA_OK)
         sh->failed = 1;
     return status;

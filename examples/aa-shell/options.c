@@ -238,8 +238,7 @@ static void config_setting(struct settings *cfg, const struct config_line *at,
 {
     static const char *const bools[] = {"autoawait", "banner", "color",
                                         "history"};
-    int *fields[] = {&cfg->autoawait, &cfg->banner, &cfg->color,
-                     &cfg->history};
+    int *fields[] = {&cfg->autoawait, &cfg->banner, &cfg->color, &cfg->history};
     static char where[4096 + 32];
     size_t i;
 
@@ -346,8 +345,8 @@ void settings_merge(struct settings *st)
     st->autoawait = pick(st->autoawait, cfg.autoawait, 1);
     st->banner = pick(st->banner, cfg.banner, 1);
     /* NO_COLOR (no-color.org) wins over the config file. */
-    st->color = pick(st->color, default_color() ? cfg.color : 0,
-                     default_color());
+    st->color =
+        pick(st->color, default_color() ? cfg.color : 0, default_color());
     st->history = pick(st->history, cfg.history, 1);
     settings_free(&cfg);
 }

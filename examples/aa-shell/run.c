@@ -213,8 +213,7 @@ int cell_exit_status(const struct shell *sh, int status)
 
 /* -------------------------------------------------------------- cells */
 
-int exec_source(struct shell *sh, const char *src, size_t len,
-                aa_result **out)
+int exec_source(struct shell *sh, const char *src, size_t len, aa_result **out)
 {
     int status;
 

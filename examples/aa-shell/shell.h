@@ -100,7 +100,8 @@ struct shell {
     int color;
     int failed;    /* piped input: some cell raised */
     int exit_code; /* of the last SystemExit */
-    int stop;      /* SystemExit or a fatal Ctrl-C: leave */
+    int stop;      /* SystemExit, or Ctrl-C outside the console: leave */
+    int killed;    /* Ctrl-C ended a batch run: die of SIGINT */
     enum out_mode out_mode;
     int at_line_start; /* the last byte written was '\n' (or none yet) */
     int line_cleared;  /* OUT_PROMPT: the edited input was cleared */
@@ -118,6 +119,8 @@ void sigint_running(int running);
 /* Runs one cell as the user's In [n] (magics included) and reports it;
  * returns its status. */
 int run_cell(struct shell *sh, const char *src, size_t len);
+/* Runs source with Ctrl-C reaching it; reports nothing. */
+int exec_source(struct shell *sh, const char *src, size_t len, aa_result **out);
 /* Runs source quietly (output captured in sh->capture); its status. */
 int run_hidden(struct shell *sh, const char *src, aa_result **out);
 /* What run_cell prints once a cell has run. */
@@ -147,6 +150,9 @@ int cell_state(struct shell *sh, const char *src, int *indent);
 /* ---------------------------------------------------------- console.c */
 
 int run_console(struct shell *sh, const struct settings *st);
+/* Draws the edited line again after a change libedit does not show; line
+ * and point are what the screen shows now. */
+void console_redisplay(const char *line, size_t point);
 
 /* --------------------------------------------------------- complete.c */
 

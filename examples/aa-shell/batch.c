@@ -1,0 +1,116 @@
+/*
+ * batch.c -- the modes that run without a person at the keyboard: -c CODE
+ * (one cell), FILE (the whole file as one cell, so that top-level await
+ * works in scripts) and standard input that is not a terminal (read like
+ * the console reads it, cell by cell, with no prompts).
+ *
+ * Exit statuses: 0 when everything ran; 1 after an uncaught exception (for
+ * piped input: when any cell raised, after running the rest, as a console
+ * would); the code of a SystemExit, which also stops piped input.  Ctrl-C
+ * while a cell runs interrupts it and ends the run (main then dies of
+ * SIGINT, as python3 does, so that a calling shell stops too).
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "shell.h"
+
+int cell_state(struct shell *sh, const char *src, int *indent)
+{
+    size_t head = cell_magic_line(src);
+    int state;
+
+    if (indent != NULL)
+        *indent = 0;
+    /* The library calls any '%' line complete; a %%magic wants its body. */
+    if (head > 0) {
+        if (is_blank_line(src + head))
+            return AA_INPUT_INCOMPLETE;
+        src += head;
+    }
+    state = aa_is_complete(sh->session, src, indent);
+    return state < 0 ? AA_INPUT_INVALID : state; /* let the cell say why */
+}
+
+static int batch_status(const struct shell *sh, int status)
+{
+    if (sh->killed)
+        return EXIT_SIGINT;
+    return cell_exit_status(sh, status);
+}
+
+int run_code(struct shell *sh, const char *code)
+{
+    return batch_status(sh, run_cell(sh, code, strlen(code)));
+}
+
+/* A script shows no Out[1]: python3 prints nothing for a last expression. */
+int run_script(struct shell *sh, const char *path)
+{
+    aa_result *r = NULL;
+    int status;
+
+    sh->count++;
+    fflush(stdout);
+    sigint_count = 0;
+    sigint_running(1);
+    status = aa_exec_file(sh->session, path, &r);
+    sigint_running(0);
+    if (status == AA_ENOTFOUND && r == NULL) {
+        fprintf(stderr, "%s: %s\n", PROGNAME, aa_session_errmsg(sh->session));
+        return EXIT_USAGE;
+    }
+    report_result(sh, r, status, 1, 0);
+    aa_result_free(r);
+    return batch_status(sh, status);
+}
+
+/* Appends a line to the cell, ending it with '\n' if the input did not. */
+static int add_line(struct buf *cell, const char *line, size_t n)
+{
+    if (buf_append(cell, line, n) != 0)
+        return -1;
+    return n > 0 && line[n - 1] == '\n' ? 0 : buf_append(cell, "\n", 1);
+}
+
+int run_piped(struct shell *sh)
+{
+    struct buf cell = {NULL, 0, 0};
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+
+    while (!sh->stop) {
+        errno = 0;
+        if ((n = getline(&line, &cap, stdin)) < 0) {
+            if (errno == EINTR && sigint_count > 0)
+                sh->stop = sh->killed = 1;
+            break;
+        }
+        if (cell.len == 0 && is_blank_line(line))
+            continue;
+        if (add_line(&cell, line, (size_t)n) != 0) {
+            fprintf(stderr, "%s: out of memory\n", PROGNAME);
+            exit(EXIT_FAILURE);
+        }
+        if (cell_state(sh, cell.data, NULL) == AA_INPUT_INCOMPLETE)
+            continue;
+        run_cell(sh, cell.data, cell.len);
+        buf_reset(&cell);
+    }
+    /* Input that ends inside a cell runs what there is of it. */
+    if (!sh->stop && cell.len > 0)
+        run_cell(sh, cell.data, cell.len);
+    free(line);
+    buf_free(&cell);
+    if (sh->killed)
+        return EXIT_SIGINT;
+    if (sh->stop)
+        return sh->exit_code;
+    return sh->failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
