@@ -515,14 +515,14 @@ static void run_checked(aa_session *s, char *buf, size_t len, PyObject *file,
 int aa__cell_run(aa_session *s, const char *src, size_t len, const char *path,
                  aa_result *r)
 {
-    PyObject *saved[2], *file;
+    PyObject *file;
     char *buf;
 
     r->status = AA_OK;
     ++s->cells;
     file = path != NULL ? PyUnicode_DecodeFSDefault(path)
                         : aa__cell_filename(s, s->cells);
-    if (file == NULL || aa__output_begin(s, saved) < 0) {
+    if (file == NULL || aa__output_begin(s) < 0) {
         Py_XDECREF(file);
         PyErr_Clear();
         return aa__result_fail(r, AA_EPYTHON, "cannot prepare the cell");
@@ -543,7 +543,7 @@ int aa__cell_run(aa_session *s, const char *src, size_t len, const char *path,
     }
     if (PyErr_Occurred())
         PyErr_Clear();
-    aa__output_end(s, saved);
+    aa__output_end(s);
     aa__sources_flush();
     Py_DECREF(file);
     return r->status;

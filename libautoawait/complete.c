@@ -190,12 +190,13 @@ static const char completer_source[] =
     "        obj = getattr(obj, part)\n"
     "    return obj\n"
     "def complete(ns, text):\n"
-    "    m = re.search(r'(?:^|;)\\s*(?:import|from)\\s+([\\w.]*)$', text)\n"
+    "    m = re.search(r'(?:^|[;\\n])\\s*(?:import|from)\\s+([\\w.]*)\\Z', "
+    "text)\n"
     "    if m:\n"
     "        word = m.group(1)\n"
     "        return len(text) - len(word), sorted(set(_modules(word)))\n"
-    "    m = re.search(r'(?:^|;)\\s*from\\s+([\\w.]+)\\s+import\\s+"
-    "(?:[\\w\\s,]*,\\s*)?(\\w*)$', text)\n"
+    "    m = re.search(r'(?:^|[;\\n])\\s*from\\s+([\\w.]+)\\s+import\\s+"
+    "(?:[\\w\\s,]*,\\s*)?(\\w*)\\Z', text)\n"
     "    if m:\n"
     "        word = m.group(2)\n"
     "        try:\n"
@@ -206,7 +207,7 @@ static const char completer_source[] =
     "        names += [n.rpartition('.')[2] for n in _modules(m.group(1) + "
     "'.' + word)]\n"
     "        return len(text) - len(word), sorted(set(names))\n"
-    "    word = re.search(r'[\\w.]*$', text).group(0)\n"
+    "    word = re.search(r'[\\w.]*\\Z', text).group(0)\n"
     "    if '.' in word:\n"
     "        base, _, part = word.rpartition('.')\n"
     "        try:\n"
@@ -248,22 +249,26 @@ static PyObject *get_completer(void)
     return completer;
 }
 
-/* Fills c from the completer's answer (start, [names]) about text. */
-static int fill(aa_completions *c, PyObject *answer, PyObject *text)
+/* Fills c from the completer's answer (start, [names]) about text, the
+ * first cursor bytes of the line decoded. */
+static int fill(aa_completions *c, PyObject *answer, PyObject *text,
+                size_t cursor)
 {
-    PyObject *names, *head;
+    PyObject *names, *word;
     Py_ssize_t i, start, bytes;
 
     if (!PyArg_ParseTuple(answer, "nO!", &start, &PyList_Type, &names))
         return -1;
-    /* start counts characters; the host counts bytes. */
-    head = PyUnicode_Substring(text, 0, start);
-    if (head == NULL || PyUnicode_AsUTF8AndSize(head, &bytes) == NULL) {
-        Py_XDECREF(head);
+    /* start counts characters; the host counts bytes.  The word is made
+     * of word characters only, so its bytes are the line's own (invalid
+     * bytes before it, decoded as U+FFFD, do not change its length). */
+    word = PyUnicode_Substring(text, start, PyUnicode_GET_LENGTH(text));
+    if (word == NULL || PyUnicode_AsUTF8AndSize(word, &bytes) == NULL) {
+        Py_XDECREF(word);
         return -1;
     }
-    Py_DECREF(head);
-    c->start = (size_t)bytes;
+    Py_DECREF(word);
+    c->start = (size_t)bytes <= cursor ? cursor - (size_t)bytes : 0;
     c->count = 0;
     c->items = calloc((size_t)PyList_GET_SIZE(names) + 1, sizeof(char *));
     if (c->items == NULL) {
@@ -293,7 +298,7 @@ static void completions_clear(aa_completions *c)
 int aa_complete(aa_session *s, const char *line, size_t cursor,
                 aa_completions **out)
 {
-    PyObject *text = NULL, *answer = NULL, *fn, *saved[2];
+    PyObject *text = NULL, *answer = NULL, *fn;
     PyGILState_STATE g;
     aa_completions *c;
     int rc;
@@ -309,14 +314,15 @@ int aa_complete(aa_session *s, const char *line, size_t cursor,
         return rc;
     }
     /* Completing reads attributes, and a property may print. */
-    if (aa__output_begin(s, saved) == 0) {
+    if (aa__output_begin(s) == 0) {
         text = PyUnicode_DecodeUTF8(line, (Py_ssize_t)cursor, "replace");
         fn = text != NULL ? get_completer() : NULL;
         answer = fn != NULL
                      ? PyObject_CallFunctionObjArgs(fn, s->ns, text, NULL)
                      : NULL;
-        rc = answer != NULL && fill(c, answer, text) == 0 ? AA_OK : AA_EPYTHON;
-        aa__output_end(s, saved);
+        rc = answer != NULL && fill(c, answer, text, cursor) == 0 ? AA_OK
+                                                                  : AA_EPYTHON;
+        aa__output_end(s);
     } else {
         rc = AA_EPYTHON;
     }

@@ -99,15 +99,20 @@ int aa__exec_code(aa_session *s, PyObject *code, int displays, aa_result *r)
 {
     aa__opened *o = s->runner;
     int is_async = (((PyCodeObject *)code)->co_flags & CO_COROUTINE) != 0;
-    int broken = 0, ok;
+    int broken = 0, ok, entered = 1;
     PyObject *value = NULL;
 
     r->is_async = is_async;
     if (o->entry->vt.enter != NULL && o->entry->vt.enter(o->state) != 0) {
+        entered = 0;
         if (!PyErr_Occurred())
             PyErr_Format(PyExc_RuntimeError, "runner '%s' failed to start",
                          o->entry->name);
-        return aa__result_from_exception(s, r, AA__PHASE_RUN);
+        /* A sync cell needs no runner: it runs (the one that repairs what
+         * broke the runner, say) without the loop made current. */
+        if (is_async)
+            return aa__result_from_exception(s, r, AA__PHASE_RUN);
+        PyErr_Clear();
     }
     aa__interrupt_cell_begin(s, is_async ? AA__CELL_ASYNC : AA__CELL_SYNC);
     value = is_async ? run_async(s, code, &broken) : run_sync(s, code);
@@ -118,7 +123,8 @@ int aa__exec_code(aa_session *s, PyObject *code, int displays, aa_result *r)
     if (displays == AA__DISPLAY_KEPT && take_kept(s, ok ? r : NULL) < 0 && ok)
         ok = 0;
     aa__interrupt_cell_end(s);
-    leave(o);
+    if (entered)
+        leave(o);
     if (broken) {
         return aa__result_fail(r, AA_ERUNNER,
                                "the runner returned neither a result nor an "

@@ -69,7 +69,6 @@ struct aa_session {
     unsigned long cells;       /* cells run, for <cell-N> */
     PyObject *ns;              /* globals and locals of every cell */
     PyObject *context;         /* contextvars.Context of every cell */
-    PyObject *out, *err;       /* writers when write is set, else NULL */
     PyObject *transformers;    /* autoawait.ast_transformers: a list */
     int capture;               /* keep the objects below (Session.exec) */
     PyObject *captured_value;  /* the displayed value of the last cell */
@@ -79,6 +78,7 @@ struct aa_session {
     aa__opened *runner;        /* the current one */
     int busy;                  /* a cell runs; guarded by the GIL */
     struct aa_session *inner;  /* a session whose cell runs in this cell */
+    struct aa_session *outer;  /* the session whose cell runs this one */
     int cell_kind;             /* AA__CELL_*; guarded by the GIL */
     unsigned long cell_thread; /* PyThread ident of the cell's thread */
     int async_exc_set;         /* an async KeyboardInterrupt is pending */
@@ -150,8 +150,8 @@ PyObject *aa__session_new_object(aa_session *s);
 /* ------------------------------------------------------------------ output */
 
 int aa__output_make(aa_session *s);
-int aa__output_begin(aa_session *s, PyObject *saved[2]);
-void aa__output_end(aa_session *s, PyObject *saved[2]);
+int aa__output_begin(aa_session *s);
+void aa__output_end(aa_session *s);
 int aa__output_write(const char *text);
 void aa__output_free(aa_session *s);
 void aa__output_error(const char *text);

@@ -14,7 +14,8 @@
 
 static pthread_mutex_t interp_lock = PTHREAD_MUTEX_INITIALIZER;
 static int interp_owned;     /* the library called Py_Initialize */
-static int interp_finalized; /* aa_shutdown finalized it: no restart */
+static int interp_finalized; /* it was finalized: no restart */
+static int atexit_set;       /* forget_python is registered */
 static unsigned live_ids[4096 / (8 * sizeof(unsigned))];
 static unsigned live_sessions;
 
@@ -101,6 +102,17 @@ fail:
     return AA_EPYTHON;
 }
 
+/*
+ * Called by Py_FinalizeEx, whoever calls it.  The library keeps Python
+ * objects of the interpreter (interned names, types, the module) for the
+ * life of the process, so an interpreter started again later is refused
+ * rather than half served.
+ */
+static void forget_python(void)
+{
+    interp_finalized = 1;
+}
+
 int aa__interp_enter(PyGILState_STATE *gil)
 {
     int rc = AA_OK;
@@ -111,8 +123,11 @@ int aa__interp_enter(PyGILState_STATE *gil)
     else if (!Py_IsInitialized())
         rc = start_python();
     pthread_mutex_unlock(&interp_lock);
-    if (rc == AA_OK)
+    if (rc == AA_OK) {
         *gil = PyGILState_Ensure();
+        if (!atexit_set)
+            atexit_set = Py_AtExit(forget_python) == 0;
+    }
     return rc;
 }
 

@@ -1,11 +1,17 @@
 /*
  * output.c -- a cell's sys.stdout and sys.stderr.
  *
- * When the host gives aa_options.write, each session has two small file
- * objects that hand what a cell writes to that callback; they are put in
- * sys.stdout and sys.stderr for the length of a cell and the previous
- * streams are put back afterwards.  Without a callback the process's own
- * streams stay, and are flushed after each cell so that the host's own
+ * sys.stdout is one object for the whole process, and cells of several
+ * sessions may run at once on several threads (each gives the GIL up while
+ * its loop waits), so it cannot be swapped per cell.  Once a session with
+ * aa_options.write exists, sys.stdout and sys.stderr are two dispatching
+ * streams: a write goes to the callback of the session whose cell (or
+ * poll) runs on the writing thread; from a thread with none (one a cell
+ * started), to the session whose cell began last; with no session at all,
+ * or one without a callback, to the stream that was there before (the
+ * process's own).  A cell that replaces sys.stdout has its stream put back
+ * when it ends, as before.  Without a callback nothing is swapped; the
+ * process's streams are flushed after each cell so that the host's own
  * output keeps its order.  The bytes written and their order are the
  * cell's; this file adds nothing to them.
  */
@@ -14,17 +20,45 @@
 #include <string.h>
 
 typedef struct {
-    PyObject_HEAD aa_session
-        *s;     /* borrowed: the session outlives its writers */
-    int stream; /* 1 or 2 */
+    PyObject_HEAD int stream; /* 1 or 2 */
 } writer;
 
 static PyTypeObject *writer_type;
+static PyObject *dispatch[3]; /* the writers, by stream */
+static PyObject *fallback[3]; /* what sys.stdout/err were before them */
+static aa_session *active;    /* the callback session whose cell began last */
+static int callback_sessions; /* how many exist */
+
+/* sys.__dict__ and the two keys, kept: PySys_GetObject and PySys_SetObject
+ * make their key again on every call, and a cell looks twice. */
+static PyObject *sysdict, *keys[3];
+
+/* The session a write from this thread belongs to, or NULL. */
+static aa_session *owner(void)
+{
+    aa_session *s = aa__current_session();
+
+    /* A nested session without a callback writes where its outer cell
+     * does, as it would through the outer cell's sys.stdout. */
+    while (s != NULL && s->write == NULL)
+        s = s->outer;
+    if (s == NULL && aa__current_session() == NULL)
+        s = active;
+    return s != NULL && s->write != NULL ? s : NULL;
+}
+
+/* The stream a write goes on to when no session takes it (borrowed). */
+static PyObject *fallback_of(PyObject *self)
+{
+    PyObject *f = fallback[((writer *)self)->stream];
+
+    return f != NULL && f != Py_None && f != self ? f : NULL;
+}
 
 static PyObject *writer_write(PyObject *self, PyObject *arg)
 {
-    writer *w = (writer *)self;
-    PyObject *bytes = NULL;
+    aa_session *s = owner();
+    PyObject *bytes = NULL, *f;
     const char *data;
     Py_ssize_t n;
 
@@ -32,6 +66,12 @@ static PyObject *writer_write(PyObject *self, PyObject *arg)
         return PyErr_Format(PyExc_TypeError,
                             "write() argument must be str, not %.100s",
                             Py_TYPE(arg)->tp_name);
+    }
+    if (s == NULL) {
+        f = fallback_of(self);
+        if (f == NULL)
+            return PyLong_FromSsize_t(PyUnicode_GET_LENGTH(arg));
+        return PyObject_CallMethod(f, "write", "O", arg);
     }
     data = PyUnicode_AsUTF8AndSize(arg, &n);
     if (data == NULL) {
@@ -44,10 +84,53 @@ static PyObject *writer_write(PyObject *self, PyObject *arg)
         data = PyBytes_AS_STRING(bytes);
         n = PyBytes_GET_SIZE(bytes);
     }
-    if (w->s != NULL && w->s->write != NULL && n > 0)
-        w->s->write(w->s->userdata, w->stream, data, (size_t)n);
+    if (n > 0)
+        s->write(s->userdata, ((writer *)self)->stream, data, (size_t)n);
     Py_XDECREF(bytes);
     return PyLong_FromSsize_t(PyUnicode_GET_LENGTH(arg));
+}
+
+/* flush, isatty and fileno ask the fallback when no session takes the
+ * stream; for a session's callback they answer as a pipe would. */
+static PyObject *forward(PyObject *self, const char *method)
+{
+    PyObject *f = owner() == NULL ? fallback_of(self) : NULL;
+
+    if (f != NULL)
+        return PyObject_CallMethod(f, method, NULL);
+    if (strcmp(method, "isatty") == 0)
+        Py_RETURN_FALSE;
+    if (strcmp(method, "fileno") == 0) {
+        PyObject *io = PyImport_ImportModule("io"), *unsupported;
+        if (io == NULL)
+            return NULL;
+        unsupported = PyObject_GetAttrString(io, "UnsupportedOperation");
+        Py_DECREF(io);
+        if (unsupported == NULL)
+            return NULL;
+        PyErr_SetString(unsupported, "the session's stream has no file number");
+        Py_DECREF(unsupported);
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *writer_flush(PyObject *self, PyObject *unused)
+{
+    (void)unused;
+    return forward(self, "flush");
+}
+
+static PyObject *writer_isatty(PyObject *self, PyObject *unused)
+{
+    (void)unused;
+    return forward(self, "isatty");
+}
+
+static PyObject *writer_fileno(PyObject *self, PyObject *unused)
+{
+    (void)unused;
+    return forward(self, "fileno");
 }
 
 static PyObject *writer_none(PyObject *self, PyObject *unused)
@@ -57,35 +140,10 @@ static PyObject *writer_none(PyObject *self, PyObject *unused)
     Py_RETURN_NONE;
 }
 
-static PyObject *writer_false(PyObject *self, PyObject *unused)
+static PyObject *writer_bool(PyObject *self, PyObject *unused)
 {
-    (void)self;
     (void)unused;
-    Py_RETURN_FALSE;
-}
-
-static PyObject *writer_true(PyObject *self, PyObject *unused)
-{
-    (void)self;
-    (void)unused;
-    Py_RETURN_TRUE;
-}
-
-static PyObject *writer_fileno(PyObject *self, PyObject *unused)
-{
-    PyObject *io = PyImport_ImportModule("io"), *unsupported;
-
-    (void)self;
-    (void)unused;
-    if (io == NULL)
-        return NULL;
-    unsupported = PyObject_GetAttrString(io, "UnsupportedOperation");
-    Py_DECREF(io);
-    if (unsupported == NULL)
-        return NULL;
-    PyErr_SetString(unsupported, "the session's stream has no file number");
-    Py_DECREF(unsupported);
-    return NULL;
+    return PyBool_FromLong(self != NULL && Py_TYPE(self) == writer_type);
 }
 
 static PyObject *writer_get_str(PyObject *self, void *what)
@@ -105,11 +163,12 @@ static PyObject *writer_get_false(PyObject *self, void *unused)
 
 static PyMethodDef writer_methods[] = {
     {"write", writer_write, METH_O, NULL},
-    {"flush", writer_none, METH_NOARGS, NULL},
-    {"isatty", writer_false, METH_NOARGS, NULL},
-    {"readable", writer_false, METH_NOARGS, NULL},
-    {"seekable", writer_false, METH_NOARGS, NULL},
-    {"writable", writer_true, METH_NOARGS, NULL},
+    {"flush", writer_flush, METH_NOARGS, NULL},
+    /* The host's stream is the host's to close: closing it from a cell is
+     * allowed, as on any stream, and changes nothing. */
+    {"close", writer_none, METH_NOARGS, NULL},
+    {"isatty", writer_isatty, METH_NOARGS, NULL},
+    {"writable", writer_bool, METH_NOARGS, NULL},
     {"fileno", writer_fileno, METH_NOARGS, NULL},
     {NULL, NULL, 0, NULL},
 };
@@ -134,49 +193,28 @@ static PyType_Spec writer_spec = {
     Py_TPFLAGS_DEFAULT,        writer_slots,
 };
 
-static PyObject *make_writer(aa_session *s, int stream)
-{
-    writer *w;
-
-    if (writer_type == NULL) {
-        writer_type = (PyTypeObject *)PyType_FromSpec(&writer_spec);
-        if (writer_type == NULL)
-            return NULL;
-    }
-    w = PyObject_New(writer, writer_type);
-    if (w == NULL)
-        return NULL;
-    w->s = s;
-    w->stream = stream;
-    return (PyObject *)w;
-}
-
-int aa__output_make(aa_session *s)
-{
-    if (s->write == NULL)
-        return 0;
-    s->out = make_writer(s, 1);
-    s->err = s->out != NULL ? make_writer(s, 2) : NULL;
-    return s->err != NULL ? 0 : -1;
-}
-
-/*
- * sys.__dict__ and the two keys, kept: PySys_GetObject and PySys_SetObject
- * make their key again on every call, and a cell swaps streams twice.
- */
-static PyObject *sysdict, *key_out, *key_err;
-
-static int stream_keys(void)
+/* Makes the writers, the keys and sys.__dict__ at hand, once. */
+static int prepare(void)
 {
     PyObject *sys;
+    int i;
 
     if (sysdict != NULL)
         return 0;
-    key_out = PyUnicode_InternFromString("stdout");
-    key_err = PyUnicode_InternFromString("stderr");
+    writer_type = (PyTypeObject *)PyType_FromSpec(&writer_spec);
+    keys[1] = PyUnicode_InternFromString("stdout");
+    keys[2] = PyUnicode_InternFromString("stderr");
     sys = PyImport_AddModule("sys"); /* borrowed */
-    if (key_out == NULL || key_err == NULL || sys == NULL)
+    if (writer_type == NULL || keys[1] == NULL || keys[2] == NULL ||
+        sys == NULL)
         return -1;
+    for (i = 1; i <= 2; i++) {
+        writer *w = PyObject_New(writer, writer_type);
+        if (w == NULL)
+            return -1;
+        w->stream = i;
+        dispatch[i] = (PyObject *)w;
+    }
     sysdict = PyModule_GetDict(sys);
     Py_XINCREF(sysdict);
     return sysdict != NULL ? 0 : -1;
@@ -194,57 +232,93 @@ static int set_stream(PyObject *key, PyObject *value)
     return PyErr_Occurred() ? -1 : 0;
 }
 
-/* Puts the session's writers in place; saved gets what was there. */
-int aa__output_begin(aa_session *s, PyObject *saved[2])
+/* Puts the writers in sys.stdout and sys.stderr if something else is
+ * there; what was there becomes the fallback. */
+static int install(void)
 {
-    saved[0] = saved[1] = NULL;
-    if (s->out == NULL)
-        return 0;
-    if (stream_keys() < 0)
-        return -1;
-    saved[0] = PyDict_GetItemWithError(sysdict, key_out);
-    saved[1] = PyDict_GetItemWithError(sysdict, key_err);
-    if (PyErr_Occurred())
-        return -1;
-    Py_XINCREF(saved[0]);
-    Py_XINCREF(saved[1]);
-    if (set_stream(key_out, s->out) < 0 || set_stream(key_err, s->err) < 0)
-        return -1;
+    int i;
+
+    for (i = 1; i <= 2; i++) {
+        PyObject *cur = PyDict_GetItemWithError(sysdict, keys[i]);
+        if (cur == dispatch[i])
+            continue;
+        if (cur == NULL && PyErr_Occurred())
+            return -1;
+        Py_XINCREF(cur);
+        Py_XSETREF(fallback[i], cur);
+        if (set_stream(keys[i], dispatch[i]) < 0)
+            return -1;
+    }
     return 0;
 }
 
-static void flush(const char *name)
+int aa__output_make(aa_session *s)
 {
-    PyObject *f = PySys_GetObject(name), *r;
+    if (s->write == NULL)
+        return 0;
+    if (prepare() < 0)
+        return -1;
+    callback_sessions++;
+    return 0;
+}
 
-    if (f == NULL || f == Py_None)
+/* Before a cell (or a poll, a completion) of s. */
+int aa__output_begin(aa_session *s)
+{
+    if (s->write == NULL)
+        return 0;
+    active = s;
+    return install();
+}
+
+static void flush(PyObject *key)
+{
+    PyObject *f = sysdict != NULL ? PyDict_GetItemWithError(sysdict, key)
+                                  : PySys_GetObject(PyUnicode_AsUTF8(key));
+    PyObject *r;
+
+    if (f == NULL || f == Py_None) {
+        PyErr_Clear();
         return;
+    }
     r = PyObject_CallMethod(f, "flush", NULL);
     if (r == NULL)
         PyErr_Clear(); /* a closed stdout is the cell's business */
     Py_XDECREF(r);
 }
 
-/* Puts back what begin replaced; never raises. */
-void aa__output_end(aa_session *s, PyObject *saved[2])
+/* After it; never raises. */
+void aa__output_end(aa_session *s)
 {
     PyObject *type, *value, *tb;
+    static PyObject *out_key, *err_key;
 
     PyErr_Fetch(&type, &value, &tb);
-    if (s->out == NULL) {
-        flush("stdout");
-        flush("stderr");
+    if (s->write == NULL) {
+        if (out_key == NULL) {
+            out_key = PyUnicode_InternFromString("stdout");
+            err_key = PyUnicode_InternFromString("stderr");
+        }
+        if (out_key != NULL && err_key != NULL) {
+            flush(out_key);
+            flush(err_key);
+        }
     } else {
-        if (set_stream(key_out, saved[0]) < 0 ||
-            set_stream(key_err, saved[1]) < 0)
-            PyErr_Clear();
-        Py_XDECREF(saved[0]);
-        Py_XDECREF(saved[1]);
+        /* A cell that replaced sys.stdout had it for itself alone. */
+        int i;
+        for (i = 1; i <= 2; i++) {
+            PyObject *cur = PyDict_GetItemWithError(sysdict, keys[i]);
+            if (cur != dispatch[i] && set_stream(keys[i], dispatch[i]) < 0)
+                PyErr_Clear();
+        }
+        if (active == s)
+            active = NULL;
     }
+    PyErr_Clear();
     PyErr_Restore(type, value, tb);
 }
 
-/* Writes text to the cell's sys.stdout (the session's, during a cell). */
+/* Writes text to sys.stdout (the session's, during its cell). */
 int aa__output_write(const char *text)
 {
     PyObject *f = PySys_GetObject("stdout"), *r;
@@ -256,7 +330,7 @@ int aa__output_write(const char *text)
     return r != NULL ? 0 : -1;
 }
 
-/* Writes text to the cell's sys.stderr; never raises. */
+/* Writes text to sys.stderr; never raises. */
 void aa__output_error(const char *text)
 {
     PyObject *f = PySys_GetObject("stderr"), *r;
@@ -269,14 +343,23 @@ void aa__output_error(const char *text)
     Py_XDECREF(r);
 }
 
-/* Detaches the writers: a cell may have kept one, and it must not reach a
- * freed session. */
+/* The session ends: nothing may reach its callback any more.  When no
+ * callback session is left, the process's own streams go back. */
 void aa__output_free(aa_session *s)
 {
-    if (s->out != NULL)
-        ((writer *)s->out)->s = NULL;
-    if (s->err != NULL)
-        ((writer *)s->err)->s = NULL;
-    Py_CLEAR(s->out);
-    Py_CLEAR(s->err);
+    int i;
+
+    if (active == s)
+        active = NULL;
+    if (s->write == NULL || sysdict == NULL)
+        return;
+    if (--callback_sessions > 0)
+        return;
+    for (i = 1; i <= 2; i++) {
+        PyObject *cur = PyDict_GetItemWithError(sysdict, keys[i]);
+        if (cur == dispatch[i] && set_stream(keys[i], fallback[i]) < 0)
+            PyErr_Clear();
+        Py_CLEAR(fallback[i]);
+    }
+    PyErr_Clear();
 }

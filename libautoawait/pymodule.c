@@ -45,13 +45,14 @@ static PyObject *m_set_runner(PyObject *self, PyObject *arg)
 {
     aa_session *s = need_session("set_runner()");
     PyObject *name;
+    const char *text;
     int rc;
 
     (void)self;
     if (s == NULL)
         return NULL;
     if (PyUnicode_Check(arg)) {
-        const char *text = PyUnicode_AsUTF8(arg);
+        text = PyUnicode_AsUTF8(arg);
         rc = text != NULL ? aa__session_choose_runner(s, text) : -1;
     } else if (PyCallable_Check(arg)) {
         name = PyObject_GetAttrString(arg, "__name__");
@@ -60,9 +61,12 @@ static PyObject *m_set_runner(PyObject *self, PyObject *arg)
             Py_XDECREF(name);
             name = PyUnicode_FromString("callable");
         }
-        rc = name != NULL
-                 ? aa__session_use_callable(s, PyUnicode_AsUTF8(name), arg)
-                 : -1;
+        text = name != NULL ? PyUnicode_AsUTF8(name) : NULL;
+        if (name != NULL && text == NULL) {
+            PyErr_Clear(); /* a name with no UTF-8 (a lone surrogate) */
+            text = "callable";
+        }
+        rc = text != NULL ? aa__session_use_callable(s, text, arg) : -1;
         Py_XDECREF(name);
     } else {
         PyErr_Format(PyExc_TypeError,

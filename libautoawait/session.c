@@ -92,19 +92,18 @@ static void close_runners(aa_session *s)
 /* Frees what the session holds; the GIL is held. */
 static void destroy(aa_session *s)
 {
-    PyObject *saved[2] = {NULL, NULL};
     int streams;
 
     aa__interrupt_stop(s);
     /* What the runner's cleanup and the namespace's finalizers print is
      * still the session's output. */
-    streams = s->ns != NULL && aa__output_begin(s, saved) == 0;
+    streams = s->ns != NULL && aa__output_begin(s) == 0;
     close_runners(s);
     aa__sources_forget(s);
     if (s->ns != NULL)
         PyDict_Clear(s->ns);
     if (streams)
-        aa__output_end(s, saved);
+        aa__output_end(s);
     Py_CLEAR(s->ns);
     Py_CLEAR(s->context);
     Py_CLEAR(s->transformers);
@@ -340,11 +339,13 @@ int aa__session_exec(aa_session *s, const char *src, size_t len,
         return aa__result_fail(r, AA_EBUSY, "a cell of the session is running");
     s->busy = 1;
     current = s;
+    s->outer = outer;
     if (outer != NULL)
         outer->inner = s; /* an interrupt of outer reaches this cell */
     aa__cell_run(s, src, len, path, r);
     if (outer != NULL)
         outer->inner = NULL;
+    s->outer = NULL;
     current = outer;
     s->busy = 0;
     return r->status;
@@ -509,13 +510,12 @@ static int wait_idle(int fd, int timeout_ms)
 static int poll_runner(aa_session *s, int fd, int timeout_ms)
 {
     aa__opened *o = s->runner;
-    PyObject *saved[2];
     aa_result r = {0};
     int rc = AA_POLL_IDLE;
 
     if (o->entry->vt.poll == NULL)
         return AA_POLL_IDLE;
-    if (aa__output_begin(s, saved) < 0)
+    if (aa__output_begin(s) < 0)
         return aa__session_fail(s, AA_EPYTHON, "cannot set up the streams");
     if (o->entry->vt.enter == NULL || o->entry->vt.enter(o->state) == 0) {
         rc = o->entry->vt.poll(o->state, fd, timeout_ms);
@@ -538,7 +538,7 @@ static int poll_runner(aa_session *s, int fd, int timeout_ms)
     } else if (rc < 0) {
         rc = aa__session_fail(s, AA_ERUNNER, "the runner's poll failed");
     }
-    aa__output_end(s, saved);
+    aa__output_end(s);
     return rc;
 }
 

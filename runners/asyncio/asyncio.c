@@ -43,8 +43,10 @@
     X(exception)                                                               \
     X(close)                                                                   \
     X(all_tasks)                                                               \
-    X(gather)                                                                  \
-    X(return_exceptions)                                                       \
+    X(wait)                                                                    \
+    X(timeout)                                                                 \
+    X(cancelled)                                                               \
+    X(call_soon)                                                               \
     X(shutdown_asyncgens)                                                      \
     X(shutdown_default_executor)                                               \
     X(CancelledError)
@@ -102,12 +104,15 @@ static int find_asyncio(runner_state *st)
 
     if (st->asyncio != NULL)
         return 1;
-    mod = PyDict_GetItemWithError(PyImport_GetModuleDict(), st->str.asyncio);
+    /* PyImport_GetModule waits while another thread is still importing
+     * asyncio; a plain look in sys.modules would get it half made. */
+    mod = PyImport_GetModule(st->str.asyncio);
     if (mod == NULL)
         return PyErr_Occurred() ? -1 : 0;
-    if (!PyModule_Check(mod))
+    if (!PyModule_Check(mod)) {
+        Py_DECREF(mod);
         return 0;
-    Py_INCREF(mod);
+    }
     st->asyncio = mod;
     return 1;
 }
@@ -246,39 +251,78 @@ static void run_loop_coro(runner_state *st, PyObject *name)
     PyErr_Clear();
 }
 
+/* Marks the exceptions of finished tasks as seen, so that none is logged
+ * as "never retrieved" when the loop goes. */
+static void retrieve_all(runner_state *st, PyObject *tasks)
+{
+    Py_ssize_t i;
+
+    for (i = 0; i < PyTuple_GET_SIZE(tasks); i++) {
+        PyObject *t = PyTuple_GET_ITEM(tasks, i);
+        if (call_bool(t, st->str.done) == 1 &&
+            call_bool(t, st->str.cancelled) == 0 &&
+            call_void(t, st->str.exception) < 0)
+            PyErr_Clear();
+        PyErr_Clear();
+    }
+}
+
+/* Cancels what is pending and gives it up to timeout seconds to end;
+ * answers what is still pending (new reference), or NULL. */
+static PyObject *cancel_and_wait(runner_state *st, PyObject *pending,
+                                 double timeout)
+{
+    PyObject *it = PyObject_GetIter(pending), *t, *wait, *kw, *args;
+    PyObject *w = NULL;
+    PyObject *r = NULL, *left = NULL;
+
+    while (it != NULL && (t = PyIter_Next(it)) != NULL) {
+        if (call_void(t, st->str.cancel) < 0)
+            PyErr_Clear();
+        Py_DECREF(t);
+    }
+    Py_XDECREF(it);
+    wait = PyObject_GetAttr(st->asyncio, st->str.wait);
+    kw = Py_BuildValue("{Od}", st->str.timeout, timeout);
+    args = PyTuple_Pack(1, pending);
+    if (wait != NULL && kw != NULL && args != NULL)
+        w = PyObject_Call(wait, args, kw);
+    Py_XDECREF(args);
+    if (w != NULL)
+        r = PyObject_CallMethodOneArg(st->loop, st->str.run_until_complete, w);
+    if (r != NULL && PyTuple_Check(r) && PyTuple_GET_SIZE(r) == 2)
+        left = Py_NewRef(PyTuple_GET_ITEM(r, 1));
+    Py_XDECREF(r);
+    Py_XDECREF(w);
+    Py_XDECREF(kw);
+    Py_XDECREF(wait);
+    return left;
+}
+
 /*
- * Cancels every task left on the loop and waits for them all, their
- * exceptions gathered rather than logged as never retrieved.
+ * Cancels every task left on the loop and lets them end, as asyncio.run
+ * does, but in bounded time: a task that swallows its cancellation is
+ * cancelled again, and after a few seconds in all it is left behind
+ * rather than hold the host in aa_session_free forever.
  */
 static void cancel_all_tasks(runner_state *st)
 {
-    PyObject *set, *tasks = NULL, *kw = NULL, *gather = NULL, *all = NULL;
-    PyObject *r = NULL;
-    Py_ssize_t i, n;
+    static const double waits[] = {2.0, 0.5, 0.5};
+    PyObject *set, *tasks = NULL, *pending;
+    size_t k;
 
     set = PyObject_CallMethodOneArg(st->asyncio, st->str.all_tasks, st->loop);
     if (set != NULL)
         tasks = PySequence_Tuple(set);
-    if (tasks == NULL || (n = PyTuple_GET_SIZE(tasks)) == 0)
-        goto done;
-    for (i = 0; i < n; i++)
-        if (call_void(PyTuple_GET_ITEM(tasks, i), st->str.cancel) < 0)
-            PyErr_Clear();
-    kw = PyDict_New();
-    if (kw == NULL ||
-        PyDict_SetItem(kw, st->str.return_exceptions, Py_True) < 0)
-        goto done;
-    gather = PyObject_GetAttr(st->asyncio, st->str.gather);
-    if (gather != NULL)
-        all = PyObject_Call(gather, tasks, kw);
-    if (all != NULL)
-        r = PyObject_CallMethodOneArg(st->loop, st->str.run_until_complete,
-                                      all);
-done:
-    Py_XDECREF(r);
-    Py_XDECREF(all);
-    Py_XDECREF(gather);
-    Py_XDECREF(kw);
+    pending = Py_XNewRef(set);
+    for (k = 0; pending != NULL && PyObject_Size(pending) > 0 &&
+                k < sizeof waits / sizeof waits[0];
+         k++)
+        Py_SETREF(pending, cancel_and_wait(st, pending, waits[k]));
+    PyErr_Clear();
+    if (tasks != NULL)
+        retrieve_all(st, tasks);
+    Py_XDECREF(pending);
     Py_XDECREF(tasks);
     Py_XDECREF(set);
     PyErr_Clear();
@@ -398,6 +442,26 @@ static void raise_interrupt(runner_state *st, PyObject *cancelled, PyObject *tb)
  * SystemExit come out with the task already done: running the loop again
  * for it would wait forever) or was cancelled by interrupt.
  */
+/*
+ * A KeyboardInterrupt or SystemExit that escaped the loop left
+ * run_until_complete's own done callback queued: run later, it would stop
+ * the next cell's loop before its task is done.  One turn of the loop runs
+ * it now, with a stop of ours behind it.
+ */
+static void flush_stale_stop(runner_state *st)
+{
+    PyObject *stop = PyObject_GetAttr(st->loop, st->str.stop), *r = NULL;
+
+    if (stop != NULL)
+        r = PyObject_CallMethodOneArg(st->loop, st->str.call_soon, stop);
+    Py_XDECREF(r);
+    r = r != NULL ? PyObject_CallMethodNoArgs(st->loop, st->str.run_forever)
+                  : NULL;
+    Py_XDECREF(r);
+    Py_XDECREF(stop);
+    PyErr_Clear();
+}
+
 static void finish_failed(runner_state *st, PyObject *task)
 {
     PyObject *t, *v, *tb;
@@ -418,6 +482,9 @@ static void finish_failed(runner_state *st, PyObject *task)
         return;
     }
     mark_retrieved(st, task);
+    if (t != NULL && (PyErr_GivenExceptionMatches(t, PyExc_KeyboardInterrupt) ||
+                      PyErr_GivenExceptionMatches(t, PyExc_SystemExit)))
+        flush_stale_stop(st);
     PyErr_Restore(t, v, tb);
 }
 

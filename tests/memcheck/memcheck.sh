@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# memcheck.sh BUILD_DIR [SUITE...] -- runs the unit suites under valgrind's
+# memcheck and fails on any error or any definitely lost block.
+#
+# CPython's objects go through malloc (PYTHONMALLOC=malloc) so that
+# valgrind tracks them; tests/valgrind.supp silences only what valgrind
+# reports inside libpython itself, each entry explained there.  Check's
+# timeouts are stretched, since everything runs some 20 times slower.
+set -uo pipefail
+
+build=$(cd "${1:?usage: memcheck.sh BUILD_DIR [SUITE...]}" && pwd)
+shift
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+supp=$here/../valgrind.supp
+suites=("$@")
+if ((${#suites[@]} == 0)); then
+    for exe in "$build"/tests/unit/check_*; do
+        [[ -x $exe ]] && suites+=("$(basename "$exe" | sed 's/^check_//')")
+    done
+fi
+
+export PYTHONMALLOC=malloc CK_TIMEOUT_MULTIPLIER=20
+export AA_RUNNER_PATH=$build/tests/fixtures/runners
+failed=()
+for suite in "${suites[@]}"; do
+    log=$(mktemp)
+    start=$SECONDS
+    valgrind --quiet --suppressions="$supp" --error-exitcode=99 \
+        --leak-check=full --show-leak-kinds=definite \
+        --errors-for-leak-kinds=definite \
+        "$build/tests/unit/check_$suite" >"$log" 2>&1
+    status=$?
+    checks=$(grep -Eo '[0-9]+%: Checks: [0-9]+, Failures: [0-9]+, Errors: [0-9]+' "$log" | tail -n 1)
+    if ((status != 0)); then
+        failed+=("$suite")
+        echo "FAIL $suite (exit $status, $((SECONDS - start)) s): $checks"
+        grep -E '^==[0-9]+== ' "$log" | head -n 60
+    else
+        echo "ok   $suite ($((SECONDS - start)) s): $checks, no memcheck error"
+    fi
+    rm -f "$log"
+done
+if ((${#failed[@]})); then
+    echo "memcheck: ${#failed[@]} suite(s) failed: ${failed[*]}"
+    exit 1
+fi
+echo "memcheck: ${#suites[@]} suite(s) clean"
