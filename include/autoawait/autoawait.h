@@ -85,10 +85,12 @@ AA_API const char *aa_version(void);
 /*
  * Receives what a cell writes to sys.stdout (stream 1) or sys.stderr
  * (stream 2), as UTF-8 bytes that are not NUL-terminated.  Called with the
- * GIL held: on the thread running the cell, during aa_session_poll, and
- * from any thread where a stream a cell kept (`out = sys.stdout`, a logging
- * handler) is written to later; never after the session is freed.  It must
- * not call aa_exec on the same session (that answers AA_EBUSY).
+ * GIL held, on the thread that writes: the cell's own, during
+ * aa_session_poll (background tasks), or a thread the running cell started
+ * (its writes go to the session whose cell began last).  Writes made while
+ * no cell of a session with a callback runs go to the process's own
+ * streams.  It must not call aa_exec on the same session (that answers
+ * AA_EBUSY).
  */
 typedef void (*aa_write_fn)(void *userdata, int stream, const char *data,
                             size_t len);
