@@ -19,7 +19,7 @@ if ((${#suites[@]} == 0)); then
     done
 fi
 
-export PYTHONMALLOC=malloc CK_TIMEOUT_MULTIPLIER=20
+export PYTHONMALLOC=malloc CK_TIMEOUT_MULTIPLIER=20 AA_TEST_TIME_SCALE=10
 export AA_RUNNER_PATH=$build/tests/fixtures/runners
 failed=()
 for suite in "${suites[@]}"; do

@@ -351,8 +351,7 @@ static void host_path(char *path, size_t size)
     for (i = 0; i < 2 && (slash = strrchr(exe, '/')) != NULL; i++)
         *slash = '\0';
     ck_assert_int_lt(
-        snprintf(path, size, "%s/lifecycle/aa_lifecycle_host", exe),
-        (int)size);
+        snprintf(path, size, "%s/lifecycle/aa_lifecycle_host", exe), (int)size);
 }
 
 /* Reads a file into buf (at most size - 1 bytes) and removes it.  The

@@ -222,7 +222,7 @@ static void *interrupt_soon(void *arg)
 {
     poke *p = arg;
 
-    tu_sleep_ms(300);
+    tu_sleep_ms((long)(300 * tu_scale()));
     aa_interrupt(p->s);
     return NULL;
 }

@@ -183,6 +183,19 @@ static inline double tu_now(void)
 }
 
 /*
+ * How much slower than usual the tests run: AA_TEST_TIME_SCALE (under
+ * valgrind, tests/memcheck/memcheck.sh sets it).  Waits before an
+ * interrupt and bounds on how long a cell may take are stretched by it.
+ */
+static inline double tu_scale(void)
+{
+    const char *v = getenv("AA_TEST_TIME_SCALE");
+    double f = v != NULL ? atof(v) : 1.0;
+
+    return f >= 1.0 ? f : 1.0;
+}
+
+/*
  * Interrupts session s from a thread of its own: count times, the first
  * after delay_ms, then every 200 ms.  Each interrupt is aa_interrupt(s),
  * or fire(s) when fire is set.
@@ -200,10 +213,10 @@ static inline void *tu_interrupter_main(void *arg)
     tu_interrupter *it = arg;
     int i;
 
-    tu_sleep_ms(it->delay_ms);
+    tu_sleep_ms((long)(it->delay_ms * tu_scale()));
     for (i = 0; i < it->count; i++) {
         if (i > 0)
-            tu_sleep_ms(200);
+            tu_sleep_ms((long)(200 * tu_scale()));
         if (it->fire != NULL)
             it->fire(it->s);
         else
