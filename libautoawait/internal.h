@@ -145,7 +145,6 @@ int aa__cell_filename_is(const aa_session *s, PyObject *file);
 /* ------------------------------------------------------------ the module */
 
 int aa__module_install(void);
-PyObject *aa__session_new_object(aa_session *s);
 
 /* ------------------------------------------------------------------ output */
 

@@ -273,9 +273,7 @@ int aa__output_begin(aa_session *s)
 
 static void flush(PyObject *key)
 {
-    PyObject *f = sysdict != NULL ? PyDict_GetItemWithError(sysdict, key)
-                                  : PySys_GetObject(PyUnicode_AsUTF8(key));
-    PyObject *r;
+    PyObject *f = PyDict_GetItemWithError(sysdict, key), *r;
 
     if (f == NULL || f == Py_None) {
         PyErr_Clear();
@@ -291,17 +289,12 @@ static void flush(PyObject *key)
 void aa__output_end(aa_session *s)
 {
     PyObject *type, *value, *tb;
-    static PyObject *out_key, *err_key;
 
     PyErr_Fetch(&type, &value, &tb);
     if (s->write == NULL) {
-        if (out_key == NULL) {
-            out_key = PyUnicode_InternFromString("stdout");
-            err_key = PyUnicode_InternFromString("stderr");
-        }
-        if (out_key != NULL && err_key != NULL) {
-            flush(out_key);
-            flush(err_key);
+        if (prepare() == 0) {
+            flush(keys[1]);
+            flush(keys[2]);
         }
     } else {
         /* A cell that replaced sys.stdout had it for itself alone. */

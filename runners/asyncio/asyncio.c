@@ -454,10 +454,11 @@ static void flush_stale_stop(runner_state *st)
 
     if (stop != NULL)
         r = PyObject_CallMethodOneArg(st->loop, st->str.call_soon, stop);
-    Py_XDECREF(r);
-    r = r != NULL ? PyObject_CallMethodNoArgs(st->loop, st->str.run_forever)
-                  : NULL;
-    Py_XDECREF(r);
+    if (r != NULL) {
+        Py_DECREF(r);
+        r = PyObject_CallMethodNoArgs(st->loop, st->str.run_forever);
+        Py_XDECREF(r);
+    }
     Py_XDECREF(stop);
     PyErr_Clear();
 }
