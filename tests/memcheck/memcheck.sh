@@ -6,6 +6,8 @@
 # valgrind tracks them; tests/valgrind.supp silences only what valgrind
 # reports inside libpython itself, each entry explained there.  Check's
 # timeouts are stretched, since everything runs some 20 times slower.
+# --fair-sched=yes: valgrind runs one thread at a time, and its default
+# lock lets a thread spinning in Python starve the one that interrupts it.
 set -uo pipefail
 
 build=$(cd "${1:?usage: memcheck.sh BUILD_DIR [SUITE...]}" && pwd)
@@ -25,7 +27,8 @@ failed=()
 for suite in "${suites[@]}"; do
     log=$(mktemp)
     start=$SECONDS
-    valgrind --quiet --suppressions="$supp" --error-exitcode=99 \
+    valgrind --quiet --fair-sched=yes --suppressions="$supp" \
+        --error-exitcode=99 \
         --leak-check=full --show-leak-kinds=definite \
         --errors-for-leak-kinds=definite \
         "$build/tests/unit/check_$suite" >"$log" 2>&1
@@ -34,7 +37,7 @@ for suite in "${suites[@]}"; do
     if ((status != 0)); then
         failed+=("$suite")
         echo "FAIL $suite (exit $status, $((SECONDS - start)) s): $checks"
-        grep -E '^==[0-9]+== ' "$log" | head -n 60
+        grep -E '^==[0-9]+== |:[FE]:' "$log" | head -n 60
     else
         echo "ok   $suite ($((SECONDS - start)) s): $checks, no memcheck error"
     fi
