@@ -29,11 +29,20 @@ PyObject *aa__cell_last_name(void)
     return last_name;
 }
 
+static int init_last_name(void)
+{
+    if (last_name == NULL)
+        last_name = PyUnicode_InternFromString("<last value>");
+    return last_name != NULL ? 0 : -1;
+}
+
+/* The tree's way only: creating the ast types costs most of a millisecond,
+ * which the start of a console that never needs them should not pay. */
 static int init_statics(void)
 {
     PyObject *ast, *builtins, *store_type;
 
-    if (last_name != NULL)
+    if (compile_fn != NULL)
         return 0;
     if ((ast = PyImport_ImportModule("_ast")) == NULL)
         return -1;
@@ -48,11 +57,16 @@ static int init_statics(void)
     Py_DECREF(ast);
     Py_XDECREF(builtins);
     Py_XDECREF(store_type);
-    if (!module_type || !expr_type || !assign_type || !name_type ||
-        !store_ctx || !compile_fn)
-        return -1;
-    last_name = PyUnicode_InternFromString("<last value>");
-    return last_name != NULL ? 0 : -1;
+    if (module_type && expr_type && assign_type && name_type && store_ctx &&
+        compile_fn)
+        return 0;
+    Py_CLEAR(module_type); /* and try again next time */
+    Py_CLEAR(expr_type);
+    Py_CLEAR(assign_type);
+    Py_CLEAR(name_type);
+    Py_CLEAR(store_ctx);
+    Py_CLEAR(compile_fn);
+    return -1;
 }
 
 /* ---------------------------------------------------------------- checking */
@@ -349,13 +363,63 @@ static int return_last_value(PyObject *code, int line, int col)
 #endif
 }
 
+/* Does the code bind name (a str) in its namespace, or read it? */
+static int names_name(PyObject *code, const char *name)
+{
+    PyObject *names = ((PyCodeObject *)code)->co_names;
+    Py_ssize_t i;
+
+    for (i = 0; i < PyTuple_GET_SIZE(names); i++)
+        if (PyUnicode_CompareWithASCIIString(PyTuple_GET_ITEM(names, i),
+                                             name) == 0)
+            return 1;
+    return 0;
+}
+
+/*
+ * The value of a last expression that the optimizer folded into a constant
+ * and dropped (`1`, `-2`, `'a' 'b'`, `(1, 2)`): the constant its own text,
+ * expr, compiles to as an expression, taken from that code without running
+ * anything.  NULL, with no exception set, when the text is more than a
+ * constant, or when the cell made the string its docstring (the tree's way
+ * keeps it from becoming __doc__).
+ */
+static PyObject *folded_constant(PyObject *code, const char *expr,
+                                 PyObject *file, PyCompilerFlags *cf)
+{
+    PyObject *value = NULL, *e;
+
+    if (names_name(code, "__doc__"))
+        return NULL;
+    e = Py_CompileStringObject(expr, file, Py_eval_input, cf, -1);
+    if (e == NULL) {
+        PyErr_Clear();
+        return NULL;
+    }
+#if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030C0000
+    {
+        PyCodeObject *co = (PyCodeObject *)e;
+        _Py_CODEUNIT *ins = _PyCode_CODE(co);
+        int k = _Py_OPARG(ins[1]);
+
+        if (Py_SIZE(co) == 3 && _Py_OPCODE(ins[0]) == RESUME &&
+            _Py_OPCODE(ins[1]) == LOAD_CONST &&
+            _Py_OPCODE(ins[2]) == RETURN_VALUE &&
+            k < PyTuple_GET_SIZE(co->co_consts))
+            value = Py_NewRef(PyTuple_GET_ITEM(co->co_consts, k));
+    }
+#endif
+    Py_DECREF(e);
+    return value;
+}
+
 /*
  * The fast way, straight from the source, when no transformer needs the
  * tree and the shape of the last statement is known.  NULL without an
  * exception set when the tree is needed after all.
  */
 static PyObject *compile_source(aa_session *s, const char *src, size_t len,
-                                PyObject *file, int *displays)
+                                PyObject *file, aa__display *d)
 {
     size_t start = 0, i;
     int shape = aa__last_statement(src, len, &start), line = 1, col = 0;
@@ -377,22 +441,26 @@ static PyObject *compile_source(aa_session *s, const char *src, size_t len,
             line++, col = 0;
     }
     if (return_last_value(code, line, col)) {
-        *displays = AA__DISPLAY_RETURNED;
+        d->how = AA__DISPLAY_RETURNED;
         return code;
     }
-    /* Folded away: only the tree still has the value. */
+    /* Folded away: the value is its text's constant, or else only the
+     * tree still has it. */
+    if ((d->constant = folded_constant(code, src + start, file, &cf))) {
+        d->how = AA__DISPLAY_CONSTANT;
+        return code;
+    }
     Py_DECREF(code);
     return NULL;
 }
 
 /*
  * Parses src (NUL-terminated, valid UTF-8), rewrites it, and compiles it
- * once.  *displays tells whether and how the cell leaves a value to
- * display: AA__DISPLAY_NONE, AA__DISPLAY_RETURNED (the code returns it) or
- * AA__DISPLAY_KEPT (under the hidden name, by the tree's rewrite).
+ * once.  *d tells whether and how the cell leaves a value to display (see
+ * aa__display); the caller releases d->constant.
  */
 PyObject *aa__cell_compile(aa_session *s, const char *src, size_t len,
-                           PyObject *file, int *displays)
+                           PyObject *file, aa__display *d)
 {
     int top = s->autoawait ? PyCF_ALLOW_TOP_LEVEL_AWAIT : 0;
     PyCompilerFlags cf = {PyCF_ONLY_AST | PyCF_IGNORE_COOKIE | top,
@@ -400,12 +468,15 @@ PyObject *aa__cell_compile(aa_session *s, const char *src, size_t len,
     PyObject *mod, *code = NULL;
     int kept;
 
-    *displays = AA__DISPLAY_NONE;
-    if (init_statics() < 0)
+    d->how = AA__DISPLAY_NONE;
+    d->constant = NULL;
+    if (init_last_name() < 0)
         return NULL;
-    code = compile_source(s, src, len, file, displays);
+    code = compile_source(s, src, len, file, d);
     if (code != NULL || PyErr_Occurred())
         return code;
+    if (init_statics() < 0)
+        return NULL;
     mod = Py_CompileStringObject(src, file, Py_file_input, &cf, -1);
     if (mod != NULL && PyList_GET_SIZE(s->transformers) > 0)
         mod = transform(s->transformers, mod);
@@ -416,7 +487,7 @@ PyObject *aa__cell_compile(aa_session *s, const char *src, size_t len,
         code = PyObject_CallFunction(compile_fn, "OOsii", mod, file, "exec",
                                      top, 1);
     if (kept > 0)
-        *displays = AA__DISPLAY_KEPT;
+        d->how = AA__DISPLAY_KEPT;
     Py_DECREF(mod);
     return code;
 }
@@ -479,7 +550,8 @@ static void run_checked(aa_session *s, char *buf, size_t len, PyObject *file,
 {
     PyObject *code;
     size_t eol = 0;
-    int displays, defines, m = aa__magic_try(s, buf, len, &eol);
+    aa__display d;
+    int defines, m = aa__magic_try(s, buf, len, &eol);
 
     if (m < 0) {
         aa__result_from_exception(s, r, AA__PHASE_RUN);
@@ -491,7 +563,7 @@ static void run_checked(aa_session *s, char *buf, size_t len, PyObject *file,
         if (strspn(buf, " \t\r\n\f") == len)
             return;
     }
-    code = aa__cell_compile(s, buf, len, file, &displays);
+    code = aa__cell_compile(s, buf, len, file, &d);
     if (code == NULL) {
         give_syntax_error_text(buf);
         aa__result_from_exception(s, r, AA__PHASE_COMPILE);
@@ -500,7 +572,8 @@ static void run_checked(aa_session *s, char *buf, size_t len, PyObject *file,
     defines = defines_code(code);
     if (aa__sources_add(file, buf, len, defines) < 0)
         PyErr_Clear(); /* a traceback without source lines is still one */
-    aa__exec_code(s, code, displays, r);
+    aa__exec_code(s, code, &d, r);
+    Py_XDECREF(d.constant);
     /* Nothing the cell made can point at its lines once it ended well: a
      * long session keeps the sources of its functions and failures only. */
     if (!defines && r->status == AA_OK)

@@ -95,7 +95,8 @@ static void leave(aa__opened *o)
     PyErr_Restore(type, exc, tb);
 }
 
-int aa__exec_code(aa_session *s, PyObject *code, int displays, aa_result *r)
+int aa__exec_code(aa_session *s, PyObject *code, const aa__display *d,
+                  aa_result *r)
 {
     aa__opened *o = s->runner;
     int is_async = (((PyCodeObject *)code)->co_flags & CO_COROUTINE) != 0;
@@ -117,10 +118,12 @@ int aa__exec_code(aa_session *s, PyObject *code, int displays, aa_result *r)
     aa__interrupt_cell_begin(s, is_async ? AA__CELL_ASYNC : AA__CELL_SYNC);
     value = is_async ? run_async(s, code, &broken) : run_sync(s, code);
     ok = value != NULL;
-    if (displays == AA__DISPLAY_RETURNED && ok && show(s, r, value) < 0)
+    if (d->how == AA__DISPLAY_RETURNED && ok && show(s, r, value) < 0)
+        ok = 0;
+    if (d->how == AA__DISPLAY_CONSTANT && ok && show(s, r, d->constant) < 0)
         ok = 0;
     Py_XDECREF(value);
-    if (displays == AA__DISPLAY_KEPT && take_kept(s, ok ? r : NULL) < 0 && ok)
+    if (d->how == AA__DISPLAY_KEPT && take_kept(s, ok ? r : NULL) < 0 && ok)
         ok = 0;
     aa__interrupt_cell_end(s);
     if (entered)

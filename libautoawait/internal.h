@@ -129,10 +129,23 @@ int aa__last_statement(const char *src, size_t len, size_t *start);
 
 int aa__cell_run(aa_session *s, const char *src, size_t len, const char *path,
                  aa_result *r);
-enum { AA__DISPLAY_NONE, AA__DISPLAY_RETURNED, AA__DISPLAY_KEPT };
+/* How a compiled cell leaves the value of its last expression: none, the
+ * code returns it, the tree's rewrite keeps it under the hidden name, or
+ * the optimizer folded it into the constant kept here. */
+enum {
+    AA__DISPLAY_NONE,
+    AA__DISPLAY_RETURNED,
+    AA__DISPLAY_KEPT,
+    AA__DISPLAY_CONSTANT
+};
+typedef struct {
+    int how;
+    PyObject *constant; /* a new reference for AA__DISPLAY_CONSTANT */
+} aa__display;
 PyObject *aa__cell_compile(aa_session *s, const char *src, size_t len,
-                           PyObject *file, int *displays);
-int aa__exec_code(aa_session *s, PyObject *code, int displays, aa_result *r);
+                           PyObject *file, aa__display *d);
+int aa__exec_code(aa_session *s, PyObject *code, const aa__display *d,
+                  aa_result *r);
 PyObject *aa__cell_last_name(void);
 int aa__magic_try(aa_session *s, const char *src, size_t len, size_t *eol);
 int aa__sources_add(PyObject *file, const char *src, size_t len, int now);

@@ -78,6 +78,10 @@ static int start_python(void)
     PyConfig_InitPythonConfig(&config);
     config.install_signal_handlers = 0;
     config.parse_argv = 0;
+    /* The host's stdin, stdout and stderr are the host's: PYTHONUNBUFFERED
+     * (or -u's setting) must not turn its C streams unbuffered, which made
+     * a host reading stdin with getline read it a byte at a time. */
+    config.configure_c_stdio = 0;
 #ifdef AA_PYTHON_EXECUTABLE
     /* Without it, CPython finds "python3" on PATH and may take another
      * installation's executable (a pyenv shim, say) for its own. */

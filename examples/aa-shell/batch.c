@@ -20,13 +20,35 @@
 
 #include "shell.h"
 
+/*
+ * Can src never be incomplete, whatever Python makes of it?  Python asks
+ * for more only at the end of a bracket, a string, a continued line or a
+ * block header (each needs one of these characters), after a decorator,
+ * or after an indented line; a %magic has rules of its own.  One line
+ * without any of that runs as it stands (or fails to compile, which is
+ * what an invalid cell does too).  Piped input is mostly such lines, and
+ * this spares each a parse: a fifth of what a tiny cell costs.
+ */
+static int is_plain_line(const char *src)
+{
+    size_t n = strcspn(src, "\n");
+
+    if (src[n] == '\n' && src[n + 1] != '\0')
+        return 0;
+    return n > 0 && src[0] != ' ' && src[0] != '%' &&
+           strcspn(src, "([{'\"\\:@#\t\f\r\n") == n;
+}
+
 int cell_state(struct shell *sh, const char *src, int *indent)
 {
-    size_t head = cell_magic_line(src);
+    size_t head;
     int state;
 
     if (indent != NULL)
         *indent = 0;
+    if (is_plain_line(src))
+        return AA_INPUT_COMPLETE;
+    head = cell_magic_line(src);
     /* The library calls any '%' line complete; a %%magic wants its body. */
     if (head > 0) {
         if (is_blank_line(src + head))

@@ -15,7 +15,8 @@
  *                              in the first interpreter or is refused with
  *                              AA_EPYTHON, never half works
  *   aa_lifecycle_host library  the host never touches Python: the library
- *                              starts the interpreter and aa_shutdown
+ *                              starts the interpreter (leaving the host's
+ *                              C stdio buffers alone) and aa_shutdown
  *                              finalizes it; after that aa_session_new
  *                              answers AA_EPYTHON
  *
@@ -29,6 +30,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdio_ext.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -252,14 +254,27 @@ static int host_restarts(void)
 
 static int library_owned(void)
 {
+    static char inbuf[3000], outbuf[5000];
     aa_session *s, *again = (aa_session *)&again;
     int rc;
 
     if (Py_IsInitialized())
         fail("initialized before the first session");
+    /* The host's C streams stay as the host set them, whatever Python's
+     * environment says about its own. */
+    setenv("PYTHONUNBUFFERED", "1", 1);
+    setvbuf(stdin, inbuf, _IOFBF, sizeof inbuf);
+    setvbuf(stdout, outbuf, _IOFBF, sizeof outbuf);
     s = new_session();
     if (!Py_IsInitialized())
         fail("aa_session_new did not start the interpreter");
+    if (__fbufsize(stdin) != sizeof inbuf ||
+        __fbufsize(stdout) != sizeof outbuf)
+        fail("the interpreter changed the host's stdio buffers: stdin %zu "
+             "bytes, stdout %zu (the host set %zu and %zu)",
+             __fbufsize(stdin), __fbufsize(stdout), sizeof inbuf,
+             sizeof outbuf);
+    printf("the host's stdio buffers are untouched: ok\n");
     use_session(s);
     /* A session is left: nothing is finalized. */
     if ((rc = aa_shutdown()) != AA_EBUSY)

@@ -133,6 +133,30 @@ class Piped(ShellTest):
         self.assertEqual(r.stdout, "Out[3]: 2\nOut[5]: (1, 2)\n")
         self.assertNotIn("In [", r.stdout)
 
+    def test_lines_that_need_more_and_lines_that_do_not(self):
+        # One-line cells take a shortcut past the completeness check;
+        # everything that can ask for more must still get it.
+        src = ("x = 2\n"
+               "x +\n"                      # invalid, never incomplete
+               "x * 10\n"
+               "y = x \\\n"                # continued
+               "+ 1\n"
+               "y\n"
+               "@staticmethod\n"            # a decorator wants its def
+               "def f(): return 3\n"
+               "f.__func__()\n"
+               "s = '''a\n"                 # an open string
+               "b'''\n"
+               "len(s)\n"
+               "x = 4  # a comment: with a colon\n"
+               "x\r\n")
+        r = self.run_shell(input=src)
+        self.assertEqual(r.stdout, "Out[3]: 20\nOut[5]: 3\nOut[7]: 3\n"
+                                   "Out[9]: 3\nOut[11]: 4\n")
+        self.assertEqual(r.stderr.count("SyntaxError"), 1, r.stderr)
+        self.assertIn('File "<cell-2>", line 1', r.stderr)
+        self.assertEqual(r.returncode, 1)
+
     def test_block_ended_by_dedent_or_blank_line(self):
         r = self.run_shell(input="for i in range(2):\n    print(i)\n\nprint('after')\n")
         self.assertEqual(r.stdout, "0\n1\nafter\n")
