@@ -400,13 +400,13 @@ static PyObject *folded_constant(PyObject *code, const char *expr,
     {
         PyCodeObject *co = (PyCodeObject *)e;
         _Py_CODEUNIT *ins = _PyCode_CODE(co);
-        int k = _Py_OPARG(ins[1]);
 
         if (Py_SIZE(co) == 3 && _Py_OPCODE(ins[0]) == RESUME &&
             _Py_OPCODE(ins[1]) == LOAD_CONST &&
             _Py_OPCODE(ins[2]) == RETURN_VALUE &&
-            k < PyTuple_GET_SIZE(co->co_consts))
-            value = Py_NewRef(PyTuple_GET_ITEM(co->co_consts, k));
+            _Py_OPARG(ins[1]) < PyTuple_GET_SIZE(co->co_consts))
+            value =
+                Py_NewRef(PyTuple_GET_ITEM(co->co_consts, _Py_OPARG(ins[1])));
     }
 #endif
     Py_DECREF(e);
