@@ -37,7 +37,7 @@
 
 #include "autoawait/autoawait.h"
 
-static void fail(const char *what, ...)
+static _Noreturn void fail(const char *what, ...)
 {
     va_list ap;
 

@@ -710,8 +710,7 @@ START_TEST(exceptions_that_are_not_exceptions)
 {
     static const char *cells[] = {
         "raise BaseException('base')",
-        "import asyncio\nawait asyncio.sleep(0)\n"
-        "raise BaseException('base')",
+        "import asyncio\nawait asyncio.sleep(0)\nraise BaseException('base')",
         "raise GeneratorExit('gen')",
         "await asyncio.sleep(0)\nraise GeneratorExit('gen')",
         "class Odd(BaseException):\n    pass\nraise Odd('odd')",
