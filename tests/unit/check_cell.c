@@ -7,20 +7,8 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#define TU_SESSION_FIXTURE
 #include "testutil.h"
-
-static aa_session *s;
-
-static void setup(void)
-{
-    s = tu_session(NULL);
-}
-
-static void teardown(void)
-{
-    aa_session_free(s);
-    tu_clear();
-}
 
 START_TEST(nul_byte_is_a_syntax_error_naming_the_offset)
 {
@@ -422,11 +410,10 @@ END_TEST
 
 static Suite *cell_suite(void)
 {
-    Suite *suite = suite_create("cell");
-    TCase *tc = tcase_create("cell");
+    TCase *tc;
+    Suite *suite = tu_suite("cell", 60, &tc);
 
-    tcase_set_timeout(tc, 60);
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tu_session_fixture(tc);
     tcase_add_test(tc, nul_byte_is_a_syntax_error_naming_the_offset);
     tcase_add_test(tc, invalid_utf8_is_a_syntax_error);
     tcase_add_test(tc, execn_takes_exactly_len_bytes);
@@ -443,7 +430,6 @@ static Suite *cell_suite(void)
     tcase_add_test(tc, autoawait_off_and_on);
     tcase_add_test(tc, a_file_runs_as_one_cell_under_its_name);
     tcase_add_test(tc, both_ways_to_the_last_value_agree);
-    suite_add_tcase(suite, tc);
     return suite;
 }
 

@@ -2,20 +2,8 @@
  * check_complete.c -- what a console asks while the user types:
  * aa_is_complete and aa_complete.
  */
+#define TU_SESSION_FIXTURE
 #include "testutil.h"
-
-static aa_session *s;
-
-static void setup(void)
-{
-    s = tu_session(NULL);
-}
-
-static void teardown(void)
-{
-    aa_session_free(s);
-    tu_clear();
-}
 
 static void expect_state(const char *src, int state, int indent)
 {
@@ -152,16 +140,14 @@ END_TEST
 
 static Suite *complete_suite(void)
 {
-    Suite *suite = suite_create("complete");
-    TCase *tc = tcase_create("complete");
+    TCase *tc;
+    Suite *suite = tu_suite("complete", 60, &tc);
 
-    tcase_set_timeout(tc, 60);
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tu_session_fixture(tc);
     tcase_add_test(tc, whole_cells_and_more_lines);
     tcase_add_test(tc, await_follows_the_session_switch);
     tcase_add_test(tc, names_from_earlier_cells_keywords_and_builtins);
     tcase_add_test(tc, attributes_modules_and_utf8_offsets);
-    suite_add_tcase(suite, tc);
     return suite;
 }
 

@@ -328,10 +328,9 @@ END_TEST
 
 static Suite *curio_suite(void)
 {
-    Suite *suite = suite_create("curio");
-    TCase *tc = tcase_create("curio");
+    TCase *tc;
+    Suite *suite = tu_suite("curio", 60, &tc);
 
-    tcase_set_timeout(tc, 60);
     tcase_add_test(tc, runs_and_displays);
     tcase_add_test(tc, tasks_outlive_their_cell);
     tcase_add_test(tc, exception_keeps_user_frames_only);
@@ -343,7 +342,6 @@ static Suite *curio_suite(void)
     tcase_add_test(tc, free_shuts_the_kernel_down);
     tcase_add_test(tc, switching_keeps_loop_and_kernel);
     tcase_add_test(tc, nested_curio_session);
-    suite_add_tcase(suite, tc);
     return suite;
 }
 

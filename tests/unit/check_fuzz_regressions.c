@@ -7,20 +7,8 @@
  * fuzzing becomes a test here, named after what it found (see
  * docs/fuzzing.md); the session must run the next cell each time.
  */
+#define TU_SESSION_FIXTURE
 #include "testutil.h"
-
-static aa_session *s;
-
-static void setup(void)
-{
-    s = tu_session(NULL);
-}
-
-static void teardown(void)
-{
-    aa_session_free(s);
-    tu_clear();
-}
 
 /* Runs len bytes through aa_execn; fails unless the status is want. */
 static aa_result *run_bytes(const char *src, size_t len, int want)
@@ -350,11 +338,10 @@ END_TEST
 
 static Suite *fuzz_regressions_suite(void)
 {
-    Suite *suite = suite_create("fuzz_regressions");
-    TCase *tc = tcase_create("fuzz_regressions");
+    TCase *tc;
+    Suite *suite = tu_suite("fuzz_regressions", 60, &tc);
 
-    tcase_set_timeout(tc, 60);
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tu_session_fixture(tc);
     tcase_add_test(tc, nul_byte_runs_nothing);
     tcase_add_test(tc, invalid_utf8_is_a_syntax_error_naming_the_byte);
     tcase_add_test(tc, hundred_thousand_nested_brackets);
@@ -366,7 +353,6 @@ static Suite *fuzz_regressions_suite(void)
     tcase_add_test(tc, completion_at_every_cursor);
     tcase_add_test(tc, completion_start_with_bytes_that_are_not_utf8);
     tcase_add_test(tc, completion_after_a_newline);
-    suite_add_tcase(suite, tc);
     return suite;
 }
 

@@ -815,11 +815,10 @@ END_TEST
 
 static Suite *hostile_suite(void)
 {
-    Suite *suite = suite_create("hostile");
-    TCase *tc = tcase_create("hostile");
+    TCase *tc;
+    Suite *suite = tu_suite("hostile", 120, &tc);
 
     tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 120);
     tcase_add_test(tc, nul_bytes_run_nothing);
     tcase_add_test(tc, invalid_utf8_runs_nothing);
     tcase_add_test(tc, ten_megabyte_string_literal);
@@ -842,7 +841,6 @@ static Suite *hostile_suite(void)
     tcase_add_test(tc, exceptions_that_are_not_exceptions);
     tcase_add_test(tc, ten_megabyte_repr);
     tcase_add_test(tc, ten_megabytes_of_output);
-    suite_add_tcase(suite, tc);
     return suite;
 }
 

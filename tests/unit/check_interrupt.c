@@ -206,10 +206,9 @@ END_TEST
 
 static Suite *interrupt_suite(void)
 {
-    Suite *suite = suite_create("interrupt");
-    TCase *tc = tcase_create("interrupt");
+    TCase *tc;
+    Suite *suite = tu_suite("interrupt", 60, &tc);
 
-    tcase_set_timeout(tc, 60);
     tcase_add_test(tc, awaiting_cell_is_cancelled_with_cleanup);
     tcase_add_test(tc, async_context_managers_exit_on_interrupt);
     tcase_add_test(tc, busy_sync_cell_gets_keyboard_interrupt);
@@ -218,7 +217,6 @@ static Suite *interrupt_suite(void)
     tcase_add_test(tc, interrupt_from_a_signal_handler);
     tcase_add_test(tc, cell_raising_keyboard_interrupt_itself_does_not_hang);
     tcase_add_test(tc, the_host_keeps_its_sigint);
-    suite_add_tcase(suite, tc);
     return suite;
 }
 

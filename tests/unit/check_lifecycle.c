@@ -432,12 +432,11 @@ END_TEST
 
 static Suite *lifecycle_suite(void)
 {
-    Suite *suite = suite_create("lifecycle");
-    TCase *tc = tcase_create("lifecycle");
+    TCase *tc;
+    Suite *suite = tu_suite("lifecycle", 240, &tc);
 
     /* 10,000 sessions take about 6 s plain, several times that under
      * ASan. */
-    tcase_set_timeout(tc, 240);
     tcase_add_test(tc, ten_thousand_sessions_flat);
     tcase_add_test(tc, free_with_pending_tasks_and_a_callback);
     tcase_add_test(tc, free_with_pending_tasks_without_a_callback);
@@ -445,7 +444,6 @@ static Suite *lifecycle_suite(void)
     tcase_add_test(tc, host_initializes_python_itself);
     tcase_add_test(tc, host_starts_python_a_second_time);
     tcase_add_test(tc, library_initializes_and_finalizes_python);
-    suite_add_tcase(suite, tc);
     return suite;
 }
 

@@ -258,10 +258,9 @@ END_TEST
 
 static Suite *loader_suite(void)
 {
-    Suite *suite = suite_create("loader");
-    TCase *tc = tcase_create("loader");
+    TCase *tc;
+    Suite *suite = tu_suite("loader", 60, &tc);
 
-    tcase_set_timeout(tc, 60);
     tcase_add_test(tc, wrong_abi_version_is_refused_naming_both);
     tcase_add_test(tc, short_vtable_is_refused);
     tcase_add_test(tc, missing_entry_symbol_is_refused);
@@ -275,7 +274,6 @@ static Suite *loader_suite(void)
     tcase_add_test(tc, plugins_writable_by_others_are_refused);
     tcase_add_test(tc, host_registered_runner_gets_its_userdata);
     tcase_add_test(tc, host_runner_checks_match_the_loaders);
-    suite_add_tcase(suite, tc);
     return suite;
 }
 

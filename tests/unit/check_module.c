@@ -6,20 +6,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
 
+#define TU_SESSION_FIXTURE
 #include "testutil.h"
-
-static aa_session *s;
-
-static void setup(void)
-{
-    s = tu_session(NULL);
-}
-
-static void teardown(void)
-{
-    aa_session_free(s);
-    tu_clear();
-}
 
 static void expect_error(const char *src, const char *exception,
                          const char *part)
@@ -249,11 +237,10 @@ END_TEST
 
 static Suite *module_suite(void)
 {
-    Suite *suite = suite_create("module");
-    TCase *tc = tcase_create("module");
+    TCase *tc;
+    Suite *suite = tu_suite("module", 60, &tc);
 
-    tcase_set_timeout(tc, 60);
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tu_session_fixture(tc);
     tcase_add_test(tc, module_reports_and_switches_the_runner);
     tcase_add_test(tc, module_outside_a_cell_says_so);
     tcase_add_test(tc, callable_from_an_import_path);
@@ -263,7 +250,6 @@ static Suite *module_suite(void)
     tcase_add_test(tc, bad_transformers_fail_the_cell_and_name_themselves);
     tcase_add_test(tc, nested_session_returns_values_and_raises);
     tcase_add_test(tc, interrupt_reaches_the_nested_cell);
-    suite_add_tcase(suite, tc);
     return suite;
 }
 

@@ -6,20 +6,8 @@
 #include <pthread.h>
 #include <unistd.h>
 
+#define TU_SESSION_FIXTURE
 #include "testutil.h"
-
-static aa_session *s;
-
-static void setup(void)
-{
-    s = tu_session(NULL);
-}
-
-static void teardown(void)
-{
-    aa_session_free(s);
-    tu_clear();
-}
 
 START_TEST(background_tasks_progress_while_idle)
 {
@@ -160,11 +148,10 @@ END_TEST
 
 static Suite *poll_suite(void)
 {
-    Suite *suite = suite_create("poll");
-    TCase *tc = tcase_create("poll");
+    TCase *tc;
+    Suite *suite = tu_suite("poll", 60, &tc);
 
-    tcase_set_timeout(tc, 60);
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tu_session_fixture(tc);
     tcase_add_test(tc, background_tasks_progress_while_idle);
     tcase_add_test(tc, a_readable_descriptor_ends_the_wait);
     tcase_add_test(tc, with_nothing_to_run_it_just_waits);
@@ -172,7 +159,6 @@ static Suite *poll_suite(void)
     tcase_add_test(tc, a_running_cell_makes_poll_busy);
     tcase_add_test(tc,
                    an_escaping_exception_is_reported_and_the_session_goes_on);
-    suite_add_tcase(suite, tc);
     return suite;
 }
 

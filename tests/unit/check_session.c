@@ -216,10 +216,9 @@ END_TEST
 
 static Suite *session_suite(void)
 {
-    Suite *suite = suite_create("session");
-    TCase *tc = tcase_create("session");
+    TCase *tc;
+    Suite *suite = tu_suite("session", 60, &tc);
 
-    tcase_set_timeout(tc, 60);
     tcase_add_test(tc, defaults_without_options);
     tcase_add_test(tc, bad_arguments);
     tcase_add_test(tc, an_older_shorter_options_struct);
@@ -230,7 +229,6 @@ static Suite *session_suite(void)
     tcase_add_test(tc, switching_runners_keeps_the_loop);
     tcase_add_test(tc, results_outlive_their_session);
     tcase_add_test(tc, shutdown_waits_for_sessions);
-    suite_add_tcase(suite, tc);
     return suite;
 }
 

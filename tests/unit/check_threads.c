@@ -784,10 +784,9 @@ END_TEST
 
 static Suite *threads_suite(void)
 {
-    Suite *suite = suite_create("threads");
-    TCase *tc = tcase_create("threads");
+    TCase *tc;
+    Suite *suite = tu_suite("threads", ALARM_SECONDS, &tc);
 
-    tcase_set_timeout(tc, ALARM_SECONDS);
     tcase_add_test(tc, a_session_per_thread);
     tcase_add_test(tc, one_session_handed_between_threads);
     tcase_add_test(tc, two_threads_race_on_one_session);
@@ -795,7 +794,6 @@ static Suite *threads_suite(void)
     tcase_add_test(tc, a_cell_while_another_thread_imports_asyncio);
     tcase_add_test(tc, interrupts_from_another_thread);
     tcase_add_test(tc, interrupts_from_a_signal_handler);
-    suite_add_tcase(suite, tc);
     return suite;
 }
 

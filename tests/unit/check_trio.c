@@ -484,10 +484,9 @@ static void default_sigint(void)
 
 static Suite *trio_suite(void)
 {
-    Suite *suite = suite_create("trio");
-    TCase *tc = tcase_create("trio");
+    TCase *tc;
+    Suite *suite = tu_suite("trio", 60, &tc);
 
-    tcase_set_timeout(tc, 60);
     tcase_add_checked_fixture(tc, default_sigint, NULL);
     tcase_add_test(tc, runs_and_displays);
     tcase_add_test(tc, nursery_at_top_level);
@@ -503,7 +502,6 @@ static Suite *trio_suite(void)
     tcase_add_test(tc, nested_session_from_python);
     tcase_add_test(tc, host_sigint_handler_installed_after_python_is_kept);
     tcase_add_test(tc, host_sigint_handler_installed_before_python_is_kept);
-    suite_add_tcase(suite, tc);
     return suite;
 }
 

@@ -257,6 +257,44 @@ static inline aa_result *tu_run_interrupted(aa_session *s, const char *src,
 }
 
 /* Runs a Check suite; the exit status says whether all passed. */
+/* A suite of one test case, both called name, whose tests may each take
+ * seconds (Check's CK_TIMEOUT_MULTIPLIER stretches it); the tests go to
+ * *tc. */
+static inline Suite *tu_suite(const char *name, double seconds, TCase **tc)
+{
+    Suite *suite = suite_create(name);
+
+    *tc = tcase_create(name);
+    tcase_set_timeout(*tc, seconds);
+    suite_add_tcase(suite, *tc);
+    return suite;
+}
+
+#ifdef TU_SESSION_FIXTURE
+/*
+ * For suites whose every test works in one fresh session, s: defined
+ * before including this file, it gives s and tu_session_fixture(tc),
+ * which makes s before each test and frees it, and what it wrote, after.
+ */
+static aa_session *s;
+
+static void tu_session_setup(void)
+{
+    s = tu_session(NULL);
+}
+
+static void tu_session_teardown(void)
+{
+    aa_session_free(s);
+    tu_clear();
+}
+
+static inline void tu_session_fixture(TCase *tc)
+{
+    tcase_add_checked_fixture(tc, tu_session_setup, tu_session_teardown);
+}
+#endif
+
 static inline int tu_main(Suite *suite)
 {
     SRunner *sr = srunner_create(suite);
