@@ -73,6 +73,16 @@ static int has(const aa_completions *c, const char *item)
     return 0;
 }
 
+/* Completing line offers item, a word that starts at byte start. */
+static void expect_offer(const char *line, size_t start, const char *item)
+{
+    aa_completions *c = complete(line, start);
+
+    ck_assert_msg(has(c, item), "completing \"%s\" does not offer \"%s\"", line,
+                  item);
+    aa_completions_free(c);
+}
+
 START_TEST(names_from_earlier_cells_keywords_and_builtins)
 {
     aa_completions *c;
@@ -84,15 +94,9 @@ START_TEST(names_from_earlier_cells_keywords_and_builtins)
     ck_assert_str_eq(aa_completions_item(c, 1), "answer_value");
     ck_assert_ptr_null(aa_completions_item(c, 2));
     aa_completions_free(c);
-    c = complete("awa", 0);
-    ck_assert(has(c, "await"));
-    aa_completions_free(c);
-    c = complete("prin", 0);
-    ck_assert(has(c, "print"));
-    aa_completions_free(c);
-    c = complete("_", 0);
-    ck_assert(has(c, "__name__"));
-    aa_completions_free(c);
+    expect_offer("awa", 0, "await");
+    expect_offer("prin", 0, "print");
+    expect_offer("_", 0, "__name__");
     c = complete("3", 0);
     ck_assert_uint_eq(aa_completions_count(c), 0);
     aa_completions_free(c);
@@ -107,25 +111,15 @@ START_TEST(attributes_modules_and_utf8_offsets)
           "import asyncio\nclass K:\n    flag = 1\n    _hidden = 2\n"
           "k = K()",
           AA_OK);
-    c = complete("asyncio.sle", 0);
-    ck_assert(has(c, "asyncio.sleep"));
-    aa_completions_free(c);
+    expect_offer("asyncio.sle", 0, "asyncio.sleep");
     c = complete("k.", 0);
     ck_assert(has(c, "k.flag"));
     ck_assert(!has(c, "k._hidden"));
     aa_completions_free(c);
-    c = complete("k._", 0);
-    ck_assert(has(c, "k._hidden"));
-    aa_completions_free(c);
-    c = complete("import asyn", 7);
-    ck_assert(has(c, "asyncio"));
-    aa_completions_free(c);
-    c = complete("from asyncio import sle", 20);
-    ck_assert(has(c, "sleep"));
-    aa_completions_free(c);
-    c = complete("import autoaw", 7);
-    ck_assert(has(c, "autoawait"));
-    aa_completions_free(c);
+    expect_offer("k._", 0, "k._hidden");
+    expect_offer("import asyn", 7, "asyncio");
+    expect_offer("from asyncio import sle", 20, "sleep");
+    expect_offer("import autoaw", 7, "autoawait");
     /* "é" is two bytes: the word starts at byte 6, not character 5. */
     c = complete("'\xc3\xa9', answ", 6);
     aa_completions_free(c);
