@@ -2,7 +2,7 @@
  * check_poll.c -- aa_session_poll: background tasks run while the host is
  * idle, a descriptor ends the wait, and nothing runs when nothing is there;
  * every runner answers a bad fd, a hang-up, a timeout and a readable fd
- * alike.
+ * alike, and the host's wait leaves a cell's own readers alone.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <fcntl.h>
@@ -40,6 +40,12 @@ START_TEST(background_tasks_progress_while_idle)
     aa_result_free(r);
     /* What the task printed while idle went to the session's callback. */
     ck_assert_ptr_nonnull(strstr(tu_stdout(), "tick 5\n"));
+    /* A timeout of 0 runs what is ready (the next cell is sync: it does
+     * not run the loop). */
+    tu_do(s, "done = []\nasyncio.get_event_loop().call_soon(done.append, 1)",
+          AA_OK);
+    ck_assert_int_eq(aa_session_poll(s, -1, 0), 0);
+    tu_expect(s, "done", "[1]");
     tu_do(s, "t.cancel()", AA_OK);
 }
 END_TEST
@@ -288,6 +294,75 @@ START_TEST(every_runner_answers_alike)
 }
 END_TEST
 
+/* The lowest descriptor number free now. */
+static int lowest_free_fd(void)
+{
+    int fd = dup(2);
+
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    return fd;
+}
+
+static int cell_pipe_w;
+
+static void *write_to_cell_pipe(void *arg)
+{
+    (void)arg;
+    tu_sleep_ms(100);
+    ck_assert_int_eq(write(cell_pipe_w, "k", 1), 1);
+    return NULL;
+}
+
+/*
+ * W10: a cell's loop.add_reader on the fd the host waits for.  The host's
+ * wait must not replace or remove the cell's reader: it fires during and
+ * after the host's polls, and stays registered.
+ */
+START_TEST(the_hosts_wait_leaves_a_cells_reader_alone)
+{
+    pthread_t t;
+    aa_result *r;
+    int rfd, free_fd;
+
+    tu_do(s,
+          "import asyncio, os\nr, w = os.pipe()\ngot = []\n"
+          "def cb():\n    got.append(os.read(r, 100))\n"
+          "await asyncio.sleep(0)\n"
+          "loop = asyncio.get_running_loop()\nloop.add_reader(r, cb)",
+          AA_OK);
+    r = tu_run(s, "r", AA_OK);
+    rfd = atoi(aa_result_repr(r));
+    aa_result_free(r);
+    r = tu_run(s, "w", AA_OK);
+    cell_pipe_w = atoi(aa_result_repr(r));
+    aa_result_free(r);
+    free_fd = lowest_free_fd();
+
+    /* Nothing to read: the time runs out, and the reader is still there. */
+    ck_assert_int_eq(aa_session_poll(s, rfd, 50), 0);
+    tu_expect(s, "os.write(w, b'a')\nawait asyncio.sleep(0.2)\ngot", "[b'a']");
+
+    /* A byte comes while the host waits: the cell's reader takes it then
+     * (the sync cell after does not run the loop), and the host, left
+     * with nothing to read, waits on until its time runs out. */
+    ck_assert_int_eq(pthread_create(&t, NULL, write_to_cell_pipe, NULL), 0);
+    ck_assert_int_eq(aa_session_poll(s, rfd, 1000), 0);
+    pthread_join(t, NULL);
+    tu_expect(s, "got", "[b'a', b'k']");
+
+    /* A byte there before the host looks: readable at once, and the cell's
+     * reader still fires at the next turn of the loop. */
+    ck_assert_int_eq(write(cell_pipe_w, "z", 1), 1);
+    ck_assert_int_eq(aa_session_poll(s, rfd, 1000), 1);
+    tu_expect(s, "await asyncio.sleep(0.2)\ngot", "[b'a', b'k', b'z']");
+    tu_expect(s, "loop.remove_reader(r)", "True");
+    ck_assert_int_eq(lowest_free_fd(), free_fd); /* no descriptor left open */
+    tu_do(s, "os.close(r)\nos.close(w)", AA_OK);
+    ck_assert_str_eq(tu_stderr(), "");
+}
+END_TEST
+
 static Suite *poll_suite(void)
 {
     TCase *tc;
@@ -299,6 +374,7 @@ static Suite *poll_suite(void)
     tcase_add_test(tc, with_nothing_to_run_it_just_waits);
     tcase_add_test(tc, a_closed_pipe_and_no_timeout_end_the_wait);
     tcase_add_test(tc, every_runner_answers_alike);
+    tcase_add_test(tc, the_hosts_wait_leaves_a_cells_reader_alone);
     tcase_add_test(tc, a_running_cell_makes_poll_busy);
     tcase_add_test(tc,
                    an_escaping_exception_is_reported_and_the_session_goes_on);
