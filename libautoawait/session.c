@@ -490,20 +490,67 @@ int aa_exec(aa_session *s, const char *source, aa_result **out)
     return aa_execn(s, source, strlen(source), out);
 }
 
-/* Waits for fd and the timeout with nothing to run: 1 readable, 0 not. */
-static int wait_idle(int fd, int timeout_ms)
+/*
+ * The answer for what poll(2) said of fd (revents; 0 when nothing): 1
+ * readable, 0 not, or AA_EINVAL when fd is not an open descriptor.  A pipe
+ * whose writer is gone says only POLLHUP, a socket in error POLLERR:
+ * reading it now gives the end of the input or the error, which is what
+ * the caller waits for, so both count as readable, as select(2) has it.
+ * A bad fd is a failure, not "the time ran out": that answer, at once and
+ * every time, would make a host's loop spin.
+ */
+static int fd_answer(aa_session *s, int fd, short revents)
+{
+    if (revents & POLLNVAL)
+        return aa__session_fail(
+            s, AA_EINVAL,
+            "cannot wait for fd %d: not an open file descriptor (POLLNVAL)",
+            fd);
+    return (revents & (POLLIN | POLLHUP | POLLERR)) != 0;
+}
+
+/* fd_answer for fd as it is now, without waiting. */
+static int fd_now(aa_session *s, int fd)
 {
     struct pollfd p = {fd, POLLIN, 0};
-    int n;
 
-    if (fd < 0 && timeout_ms < 0)
-        return 0; /* nothing would ever end the wait */
+    return fd_answer(s, fd, poll(&p, 1, 0) == 1 ? p.revents : 0);
+}
+
+/*
+ * Waits for fd and the timeout with nothing to run, the GIL released:
+ * fd_answer's answers, 0 when the time ran out or a signal came (as
+ * poll(2)'s EINTR: the host may look at what its handler noted).
+ */
+static int wait_idle(aa_session *s, int fd, int timeout_ms)
+{
+    struct pollfd p = {fd, POLLIN, 0};
+    int n, err = 0;
+
     Py_BEGIN_ALLOW_THREADS
         n = poll(fd >= 0 ? &p : NULL, fd >= 0 ? 1 : 0, timeout_ms);
+        if (n < 0)
+            err = errno;
     Py_END_ALLOW_THREADS
-    /* A pipe whose writer is gone says only POLLHUP: reading it now gives
-     * the end of the input, which is what the caller waits for. */
-    return n > 0 && (p.revents & (POLLIN | POLLHUP | POLLERR)) != 0;
+    if (n < 0 && err != EINTR)
+        return aa__session_fail(s, AA_ENOMEM, "cannot wait for fd %d: %s", fd,
+                                strerror(err));
+    return fd_answer(s, fd, n > 0 ? p.revents : 0);
+}
+
+/*
+ * Refuses, for every runner, a wait for an fd that is not open and one
+ * that nothing could end: no fd and no timeout would be poll(2) waiting
+ * forever, and aa_interrupt does not stop a poll.  0, or AA_EINVAL.
+ */
+static int wait_refused(aa_session *s, int fd, int timeout_ms)
+{
+    if (fd >= 0)
+        return fd_now(s, fd) < 0 ? AA_EINVAL : 0;
+    if (timeout_ms < 0)
+        return aa__session_fail(
+            s, AA_EINVAL, "no fd and no timeout: nothing could end the wait");
+    return 0;
 }
 
 /* One poll of the runner, in the session's streams and current loop. */
@@ -556,6 +603,10 @@ int aa_session_poll(aa_session *s, int fd, int timeout_ms)
         aa__interp_leave(g);
         return aa__session_fail(s, AA_EBUSY, "a cell of the session runs");
     }
+    if ((rc = wait_refused(s, fd, timeout_ms)) < 0) {
+        aa__interp_leave(g);
+        return rc;
+    }
     s->busy = 1;
     outer = current;
     current = s;
@@ -563,7 +614,9 @@ int aa_session_poll(aa_session *s, int fd, int timeout_ms)
     current = outer;
     s->busy = 0;
     if (rc == AA_POLL_IDLE)
-        rc = wait_idle(fd, timeout_ms);
+        rc = wait_idle(s, fd, timeout_ms);
+    else if (rc == AA_POLL_READY && fd >= 0)
+        rc = fd_now(s, fd) < 0 ? AA_EINVAL : 1; /* closed while it waited */
     aa__interp_leave(g);
     return rc;
 }

@@ -341,14 +341,22 @@ AA_API void aa_completions_free(aa_completions *c);
  * negative timeout waits for fd alone; 0 runs what is ready and returns).
  * When the runner has nothing to run (no loop yet, a runner without
  * background work), it simply waits for fd and the timeout, the GIL
- * released.  Returns 1 when fd is readable, 0 when the time ran out, or a
- * failure; an exception that escapes the runner's loop is written to the
- * session's stderr and answers AA_ERUNNER, the session going on.  The
- * loop is IPython's missing piece (its terminal freezes tasks while it
- * waits for input); a host with its own event loop calls this with a
- * timeout of 0 from its idle handler, or with its own wake-up fd.
+ * released.  Returns 1 when fd is readable (POLLIN, or POLLHUP/POLLERR: a
+ * pipe whose writer is gone is readable, its read gives the end of the
+ * input), 0 when the time ran out, or a failure: AA_EINVAL for a NULL
+ * session, for fd not an open descriptor, and for fd < 0 with a negative
+ * timeout (nothing could end that wait), aa_session_errmsg saying which;
+ * an exception that escapes the runner's loop is written to the
+ * session's stderr and answers AA_ERUNNER, the session going on.  Every
+ * runner gives these answers.  The host's wait never touches what the
+ * session's own code waits for: a cell's loop.add_reader on the same fd
+ * keeps firing, and when it reads everything that came, the call waits on
+ * (1 means fd is readable as the call returns).  The loop is IPython's
+ * missing piece (its terminal freezes tasks while it waits for input); a
+ * host with its own event loop calls this with a timeout of 0 from its
+ * idle handler, or with its own wake-up fd.
  * Thread: any | GIL: taken, released while waiting | Errors: AA_EINVAL,
- * AA_EBUSY (a cell runs), AA_ERUNNER
+ * AA_EBUSY (a cell runs), AA_ERUNNER, AA_ENOMEM
  */
 AA_API int aa_session_poll(aa_session *s, int fd, int timeout_ms);
 

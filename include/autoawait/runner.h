@@ -121,10 +121,15 @@ typedef struct aa_runner {
      * Gives background work (tasks a cell left on the loop) time while the
      * host is idle: runs it until fd (when >= 0) is readable or timeout_ms
      * milliseconds have passed (a negative timeout waits for fd alone).
-     * Returns AA_POLL_READY when fd became readable, AA_POLL_TIMEOUT when
-     * the time ran out, AA_POLL_IDLE when it has nothing to run and waited
-     * for nothing (the library then waits for fd and the timeout itself),
-     * or -1 with a Python exception set.  Optional: NULL is AA_POLL_IDLE.
+     * The library calls it only with fd an open descriptor or < 0, and
+     * never with both fd and timeout_ms negative.
+     * Returns AA_POLL_READY when fd is readable (POLLIN, POLLHUP or
+     * POLLERR; or no longer open: the library then answers AA_EINVAL),
+     * AA_POLL_TIMEOUT when the time ran out, AA_POLL_IDLE when it has
+     * nothing to run and waited for nothing (the library then waits for fd
+     * and the timeout itself), or -1 with a Python exception set.  The
+     * wait must leave the session's own watchers of fd alone (asyncio: a
+     * cell's loop.add_reader on it).  Optional: NULL is AA_POLL_IDLE.
      */
     int (*poll)(void *state, int fd, int timeout_ms);
 

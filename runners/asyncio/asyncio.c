@@ -15,6 +15,10 @@
  */
 #include "plugin.h"
 
+#include <fcntl.h>
+#include <time.h>
+#include <unistd.h>
+
 /*
  * Interned names of what the runner looks up, kept per session (see
  * plugin.h).  Sessions cannot outlive their interpreter.
@@ -696,54 +700,120 @@ static int reader(runner_state *st, PyObject *name, int fd, PyObject *cb)
 }
 
 /*
+ * What the loop watches for the host: a duplicate of fd, never fd itself.
+ * asyncio keeps one reader per fd number: add_reader would replace the
+ * one a cell registered on fd, and remove_reader then drop it, so that the
+ * cell's callback never fires again.  A duplicate names the same open file
+ * under another number: the selector (epoll, poll or select) sees it
+ * become readable when fd does, and the cell's reader on fd stays as it
+ * was.  Like every descriptor the library makes, it is >= 3 and
+ * close-on-exec.  Returns it, -1 with an OSError set.
+ */
+static int watch_open(int fd)
+{
+    int watch = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+
+    if (watch < 0)
+        PyErr_SetFromErrno(PyExc_OSError);
+    return watch;
+}
+
+/* Milliseconds on the monotonic clock, asyncio's own. */
+static double now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/*
+ * Runs the loop until stop is called: by the reader on the watched
+ * duplicate, by a timer after delay_ms (when >= 0), or by a task.  The
+ * timer is cancelled on every way out, or it would stop a later cell.
+ * 0, or -1 with an exception set.
+ */
+static int run_until_stopped(runner_state *st, PyObject *stop, double delay_ms)
+{
+    PyObject *delay, *timer = NULL, *r, *t, *v, *tb;
+
+    if (delay_ms >= 0) {
+        if ((delay = PyFloat_FromDouble(delay_ms / 1000.0)) == NULL)
+            return -1;
+        timer = PyObject_CallMethodObjArgs(st->loop, st->str.call_later, delay,
+                                           stop, NULL);
+        Py_DECREF(delay);
+        if (timer == NULL)
+            return -1;
+    }
+    r = PyObject_CallMethodNoArgs(st->loop, st->str.run_forever);
+    Py_XDECREF(r);
+    if (timer != NULL) {
+        PyErr_Fetch(&t, &v, &tb);
+        if (call_void(timer, st->str.cancel) < 0)
+            PyErr_Clear();
+        PyErr_Restore(t, v, tb);
+        Py_DECREF(timer);
+    }
+    return r != NULL ? 0 : -1;
+}
+
+/*
  * Runs the loop until fd is readable or timeout_ms has passed.  A timer
- * and a reader stop it rather than a sleeping task, so that nothing is left
- * behind when an exception cuts it short; both are removed on every way
- * out, or they would stop a later cell.  A file the selector cannot watch
- * (a regular file) is simply not watched.
+ * and a reader on a duplicate of fd (see watch_open) stop it rather than a
+ * sleeping task, so that nothing is left behind when an exception cuts it
+ * short; both are removed on every way out.  The loop may stop with fd
+ * not readable: a cell's own reader on fd took what came, a task called
+ * loop.stop().  The wait then goes on for the time left, so that
+ * AA_POLL_READY means fd is readable as poll returns: a host that reads
+ * then does not block.  A descriptor the selector cannot watch is always
+ * readable to poll(2) (a regular file), so it never gets this far; should
+ * one, a wait without a timeout is left to the library.
  */
 static int asyncio_poll(void *state, int fd, int timeout_ms)
 {
     runner_state *st = state;
-    PyObject *delay = NULL, *stop, *timer = NULL, *r = NULL;
-    PyObject *t, *v, *tb;
-    int status, watching = 0;
+    double deadline = now_ms() + timeout_ms, left = timeout_ms;
+    PyObject *stop, *t, *v, *tb;
+    int status = AA_POLL_TIMEOUT, watch = -1, watching = 0;
 
     if (st->loop == NULL || loop_usable(st, st->loop) != 1 ||
         loop_busy(st) != 0)
         return PyErr_Occurred() ? -1 : AA_POLL_IDLE;
     if (aa__fd_ready(fd))
         return AA_POLL_READY;
-    if (fd < 0 && timeout_ms < 0)
-        return AA_POLL_IDLE; /* nothing would ever stop the loop */
     if ((stop = PyObject_GetAttr(st->loop, st->str.stop)) == NULL)
         return -1;
-    if (fd >= 0) {
-        watching = reader(st, st->str.add_reader, fd, stop) == 0;
+    if (fd >= 0 && (watch = watch_open(fd)) < 0) {
+        Py_DECREF(stop);
+        return -1;
+    }
+    if (watch >= 0) {
+        watching = reader(st, st->str.add_reader, watch, stop) == 0;
         PyErr_Clear();
     }
-    if (timeout_ms >= 0 &&
-        (delay = PyFloat_FromDouble(timeout_ms / 1000.0)) != NULL)
-        timer = PyObject_CallMethodObjArgs(st->loop, st->str.call_later, delay,
-                                           stop, NULL);
-    if (timer != NULL || (timeout_ms < 0 && watching))
-        r = PyObject_CallMethodNoArgs(st->loop, st->str.run_forever);
-    else if (!PyErr_Occurred())
-        r = Py_NewRef(Py_None); /* an fd the loop cannot watch, no timeout */
-    if (r == NULL)
-        status = -1;
+    if (timeout_ms < 0 && !watching)
+        status = AA_POLL_IDLE;
     else
-        status = aa__fd_ready(fd) ? AA_POLL_READY : AA_POLL_TIMEOUT;
-    Py_XDECREF(r);
+        for (;;) { /* at least once: a timeout of 0 runs what is ready */
+            if (run_until_stopped(st, stop, left) < 0) {
+                status = -1;
+                break;
+            }
+            if (aa__fd_ready(fd)) {
+                status = AA_POLL_READY;
+                break;
+            }
+            if (timeout_ms >= 0 && (left = deadline - now_ms()) <= 0)
+                break;
+        }
     PyErr_Fetch(&t, &v, &tb);
-    if (timer != NULL && call_void(timer, st->str.cancel) < 0)
+    if (watching && reader(st, st->str.remove_reader, watch, NULL) < 0)
         PyErr_Clear();
-    if (watching && reader(st, st->str.remove_reader, fd, NULL) < 0)
-        PyErr_Clear();
+    if (watch >= 0)
+        close(watch);
     PyErr_Restore(t, v, tb);
-    Py_XDECREF(timer);
-    Py_XDECREF(stop);
-    Py_XDECREF(delay);
+    Py_DECREF(stop);
     return status;
 }
 

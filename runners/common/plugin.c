@@ -142,9 +142,11 @@ int aa__fd_ready(int fd)
     struct pollfd p = {fd, POLLIN, 0};
 
     /* A pipe whose writer is gone says only POLLHUP: reading it now gives
-     * the end of the input, which is what the caller waits for. */
+     * the end of the input, which is what the caller waits for.  An fd
+     * closed meanwhile (POLLNVAL) ends the wait too: the library tells it
+     * from a readable one. */
     return fd >= 0 && poll(&p, 1, 0) == 1 &&
-           (p.revents & (POLLIN | POLLHUP | POLLERR));
+           (p.revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL));
 }
 
 int aa__plugin_entry(const aa_runner_host *host, const aa_runner **out,

@@ -114,8 +114,9 @@ PyObject *aa__run_wrapper(const char *source, const char *file);
 PyObject *aa__call_on_thread(PyObject *(*fn)(void *arg), void *arg,
                              const char *what);
 
-/* 1 when fd is readable now (poll(2) with no wait), else 0; never for a
- * negative fd. */
+/* 1 when a wait for fd is over now (poll(2) with no wait): fd is readable,
+ * hung up, in error or no longer open; else 0, and always for a negative
+ * fd.  A runner's poll then answers AA_POLL_READY. */
 int aa__fd_ready(int fd);
 
 /*

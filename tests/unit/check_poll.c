@@ -1,10 +1,18 @@
 /*
  * check_poll.c -- aa_session_poll: background tasks run while the host is
- * idle, a descriptor ends the wait, and nothing runs when nothing is there.
+ * idle, a descriptor ends the wait, and nothing runs when nothing is there;
+ * every runner answers a bad fd, a hang-up, a timeout and a readable fd
+ * alike, and the host's wait leaves a cell's own readers alone.
  */
 #define _POSIX_C_SOURCE 200809L
+#include <fcntl.h>
 #include <pthread.h>
 #include <unistd.h>
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include "autoawait/runner.h"
 
 #define TU_SESSION_FIXTURE
 #include "testutil.h"
@@ -32,6 +40,12 @@ START_TEST(background_tasks_progress_while_idle)
     aa_result_free(r);
     /* What the task printed while idle went to the session's callback. */
     ck_assert_ptr_nonnull(strstr(tu_stdout(), "tick 5\n"));
+    /* A timeout of 0 runs what is ready (the next cell is sync: it does
+     * not run the loop). */
+    tu_do(s, "done = []\nasyncio.get_event_loop().call_soon(done.append, 1)",
+          AA_OK);
+    ck_assert_int_eq(aa_session_poll(s, -1, 0), 0);
+    tu_expect(s, "done", "[1]");
     tu_do(s, "t.cancel()", AA_OK);
 }
 END_TEST
@@ -83,7 +97,6 @@ START_TEST(with_nothing_to_run_it_just_waits)
     ck_assert_int_eq(aa_session_poll(s, -1, 100), 0);
     ck_assert_msg(tu_now() - t0 >= 0.09, "returned after %.3f s",
                   tu_now() - t0);
-    ck_assert_int_eq(aa_session_poll(s, -1, -1), 0); /* nothing to wait for */
     ck_assert_int_eq(aa_session_poll(NULL, -1, 0), AA_EINVAL);
 }
 END_TEST
@@ -141,8 +154,212 @@ START_TEST(a_closed_pipe_and_no_timeout_end_the_wait)
     tu_do(s, "import asyncio\nawait asyncio.sleep(0)", AA_OK);
     ck_assert_int_eq(aa_session_poll(s, fds[0], 5000), 1);
     close(fds[0]);
-    /* Nothing to wait for, loop or not: an answer, not a failure. */
-    ck_assert_int_eq(aa_session_poll(s, -1, -1), 0);
+}
+END_TEST
+
+/* Drives a coroutine that never suspends: a runner with no loop, and so
+ * no poll, which leaves the wait to the library. */
+static PyObject *nopoll_run(void *state, PyObject *coro, PyObject *context)
+{
+    PyObject *result = NULL;
+
+    (void)state;
+    (void)context;
+    if (PyIter_Send(coro, Py_None, &result) == PYGEN_RETURN)
+        return result;
+    Py_XDECREF(result);
+    if (!PyErr_Occurred())
+        PyErr_SetString(PyExc_RuntimeError, "the cell suspended");
+    return NULL;
+}
+
+/* Checks that poll of x on fd, a descriptor that is not open, fails with
+ * AA_EINVAL and a message naming fd, with and without a timeout. */
+static void expect_bad_fd(aa_session *x, const char *who, int fd)
+{
+    char name[32];
+    int i, rc;
+
+    snprintf(name, sizeof name, "fd %d", fd);
+    ck_assert_int_eq(fcntl(fd, F_GETFD), -1);
+    for (i = 0; i < 3; i++) {
+        int timeout = i == 0 ? -1 : i == 1 ? 0 : 5000;
+        double t0 = tu_now();
+        rc = aa_session_poll(x, fd, timeout);
+        ck_assert_msg(rc == AA_EINVAL, "%s: fd %d, timeout %d: %d", who, fd,
+                      timeout, rc);
+        ck_assert_msg(tu_now() - t0 < 2.0 * tu_scale(), "%s: took %.3f s", who,
+                      tu_now() - t0);
+        ck_assert_msg(strstr(aa_session_errmsg(x), name) != NULL &&
+                          strstr(aa_session_errmsg(x),
+                                 "not an open file descriptor") != NULL,
+                      "%s: %s", who, aa_session_errmsg(x));
+    }
+}
+
+/*
+ * What every runner answers (H4): a closed fd and one never opened fail
+ * with AA_EINVAL; a pipe whose writer is gone is readable (1); an empty
+ * pipe times out (0); a byte in it is readable (1); no fd and no timeout
+ * is AA_EINVAL, as nothing could end that wait; no fd and a timeout of 0
+ * answers 0 at once.
+ */
+static void expect_answers(aa_session *x, const char *who)
+{
+    int fds[2], closed, rc;
+    double t0;
+    char c;
+
+    ck_assert_int_eq(pipe(fds), 0);
+    closed = fds[0];
+    close(fds[0]);
+    close(fds[1]);
+    expect_bad_fd(x, who, closed);
+    expect_bad_fd(x, who, 100000); /* never opened */
+
+    ck_assert_int_eq(pipe(fds), 0);
+    t0 = tu_now();
+    rc = aa_session_poll(x, fds[0], 100);
+    ck_assert_msg(rc == 0, "%s: an empty pipe: %d", who, rc);
+    ck_assert_msg(tu_now() - t0 >= 0.09, "%s: returned after %.3f s", who,
+                  tu_now() - t0);
+    ck_assert_int_eq(write(fds[1], "x", 1), 1);
+    rc = aa_session_poll(x, fds[0], -1);
+    ck_assert_msg(rc == 1, "%s: a byte in the pipe, no timeout: %d", who, rc);
+    rc = aa_session_poll(x, fds[0], 5000);
+    ck_assert_msg(rc == 1, "%s: a byte in the pipe: %d", who, rc);
+    ck_assert_int_eq(read(fds[0], &c, 1), 1);
+    close(fds[1]);
+    t0 = tu_now();
+    rc = aa_session_poll(x, fds[0], -1);
+    ck_assert_msg(rc == 1, "%s: hung up, no timeout: %d", who, rc);
+    rc = aa_session_poll(x, fds[0], 5000);
+    ck_assert_msg(rc == 1, "%s: hung up: %d", who, rc);
+    ck_assert_msg(tu_now() - t0 < 2.0 * tu_scale(), "%s: took %.3f s", who,
+                  tu_now() - t0);
+    close(fds[0]);
+
+    rc = aa_session_poll(x, -1, -1);
+    ck_assert_msg(rc == AA_EINVAL, "%s: no fd, no timeout: %d", who, rc);
+    ck_assert_msg(strstr(aa_session_errmsg(x), "nothing") != NULL, "%s: %s",
+                  who, aa_session_errmsg(x));
+    t0 = tu_now();
+    rc = aa_session_poll(x, -1, 0);
+    ck_assert_msg(rc == 0, "%s: no fd, no wait: %d", who, rc);
+    ck_assert_msg(tu_now() - t0 < 2.0 * tu_scale(), "%s: took %.3f s", who,
+                  tu_now() - t0);
+}
+
+START_TEST(every_runner_answers_alike)
+{
+    aa_runner vt = AA_RUNNER_INIT;
+    aa_session *x;
+
+    /* asyncio before any loop: the library waits itself. */
+    expect_answers(s, "asyncio, no loop");
+    /* asyncio with a loop and a task on it: the runner waits. */
+    tu_do(s,
+          "import asyncio\nasync def tick():\n    while True:\n"
+          "        await asyncio.sleep(0.01)\n"
+          "t = asyncio.create_task(tick())\nawait asyncio.sleep(0)",
+          AA_OK);
+    expect_answers(s, "asyncio, a task running");
+    tu_do(s, "t.cancel()", AA_OK);
+    /* trio has no poll: the library waits, after a trio cell. */
+    if (!tu_missing("trio", "")) {
+        x = tu_session("trio");
+        tu_do(x, "import trio\nawait trio.sleep(0)", AA_OK);
+        expect_answers(x, "trio");
+        aa_session_free(x);
+    }
+    if (!tu_missing("curio", "")) {
+        x = tu_session("curio");
+        tu_do(x,
+              "import curio\nasync def tick():\n    while True:\n"
+              "        await curio.sleep(0.01)\n"
+              "await curio.spawn(tick, daemon=True)",
+              AA_OK);
+        expect_answers(x, "curio");
+        aa_session_free(x);
+    }
+    /* A runner without poll at all. */
+    vt.name = "nopoll";
+    vt.run = nopoll_run;
+    ck_assert_int_eq(aa_runner_register(&vt, NULL), AA_OK);
+    x = tu_session("nopoll");
+    tu_expect(x, "async def f():\n    return 6\nawait f() * 7", "42");
+    expect_answers(x, "a runner without poll");
+    aa_session_free(x);
+    ck_assert_str_eq(tu_stderr(), "");
+}
+END_TEST
+
+/* The lowest descriptor number free now. */
+static int lowest_free_fd(void)
+{
+    int fd = dup(2);
+
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    return fd;
+}
+
+static int cell_pipe_w;
+
+static void *write_to_cell_pipe(void *arg)
+{
+    (void)arg;
+    tu_sleep_ms(100);
+    ck_assert_int_eq(write(cell_pipe_w, "k", 1), 1);
+    return NULL;
+}
+
+/*
+ * W10: a cell's loop.add_reader on the fd the host waits for.  The host's
+ * wait must not replace or remove the cell's reader: it fires during and
+ * after the host's polls, and stays registered.
+ */
+START_TEST(the_hosts_wait_leaves_a_cells_reader_alone)
+{
+    pthread_t t;
+    aa_result *r;
+    int rfd, free_fd;
+
+    tu_do(s,
+          "import asyncio, os\nr, w = os.pipe()\ngot = []\n"
+          "def cb():\n    got.append(os.read(r, 100))\n"
+          "await asyncio.sleep(0)\n"
+          "loop = asyncio.get_running_loop()\nloop.add_reader(r, cb)",
+          AA_OK);
+    r = tu_run(s, "r", AA_OK);
+    rfd = atoi(aa_result_repr(r));
+    aa_result_free(r);
+    r = tu_run(s, "w", AA_OK);
+    cell_pipe_w = atoi(aa_result_repr(r));
+    aa_result_free(r);
+    free_fd = lowest_free_fd();
+
+    /* Nothing to read: the time runs out, and the reader is still there. */
+    ck_assert_int_eq(aa_session_poll(s, rfd, 50), 0);
+    tu_expect(s, "os.write(w, b'a')\nawait asyncio.sleep(0.2)\ngot", "[b'a']");
+
+    /* A byte comes while the host waits: the cell's reader takes it then
+     * (the sync cell after does not run the loop), and the host, left
+     * with nothing to read, waits on until its time runs out. */
+    ck_assert_int_eq(pthread_create(&t, NULL, write_to_cell_pipe, NULL), 0);
+    ck_assert_int_eq(aa_session_poll(s, rfd, 1000), 0);
+    pthread_join(t, NULL);
+    tu_expect(s, "got", "[b'a', b'k']");
+
+    /* A byte there before the host looks: readable at once, and the cell's
+     * reader still fires at the next turn of the loop. */
+    ck_assert_int_eq(write(cell_pipe_w, "z", 1), 1);
+    ck_assert_int_eq(aa_session_poll(s, rfd, 1000), 1);
+    tu_expect(s, "await asyncio.sleep(0.2)\ngot", "[b'a', b'k', b'z']");
+    tu_expect(s, "loop.remove_reader(r)", "True");
+    ck_assert_int_eq(lowest_free_fd(), free_fd); /* no descriptor left open */
+    tu_do(s, "os.close(r)\nos.close(w)", AA_OK);
+    ck_assert_str_eq(tu_stderr(), "");
 }
 END_TEST
 
@@ -156,6 +373,8 @@ static Suite *poll_suite(void)
     tcase_add_test(tc, a_readable_descriptor_ends_the_wait);
     tcase_add_test(tc, with_nothing_to_run_it_just_waits);
     tcase_add_test(tc, a_closed_pipe_and_no_timeout_end_the_wait);
+    tcase_add_test(tc, every_runner_answers_alike);
+    tcase_add_test(tc, the_hosts_wait_leaves_a_cells_reader_alone);
     tcase_add_test(tc, a_running_cell_makes_poll_busy);
     tcase_add_test(tc,
                    an_escaping_exception_is_reported_and_the_session_goes_on);
