@@ -17,7 +17,10 @@ major=${3:-0}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 src=$(cd "$here/../.." && pwd)
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/aa-install.XXXXXX")
+# The scratch folder is in the build tree, not in /tmp: the loader refuses
+# plugins below a folder that others may write to, /tmp included.
+# (tests/elf/CMakeLists.txt leaves install-scratch.* out of its scan.)
+tmp=$(mktemp -d "$build/tests/install-scratch.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 prefix=$tmp/prefix
 stage=$tmp/stage

@@ -170,10 +170,16 @@ static char *fmt(char *out, const char *format, ...)
     return out;
 }
 
-/* Makes a fresh folder (mode 0755) in the build tree; returns it. */
+/* Makes a fresh folder (mode 0755) in the build tree; returns its real
+ * path, the one the loader's messages name. */
 static char *scratch(char *dir)
 {
-    ck_assert_ptr_nonnull(mkdtemp(fmt(dir, "%s/../loader_XXXXXX", fixtures)));
+    char made[PATH_LEN], *real;
+
+    ck_assert_ptr_nonnull(mkdtemp(fmt(made, "%s/../loader_XXXXXX", fixtures)));
+    ck_assert_ptr_nonnull(real = realpath(made, NULL));
+    fmt(dir, "%s", real);
+    free(real);
     ck_assert_int_eq(chmod(dir, 0755), 0);
     return dir;
 }
