@@ -231,14 +231,17 @@ AA_API int aa_session_autoawait(const aa_session *s);
  * aa_runner_<name>.so, looked for in each absolute folder of
  * AA_RUNNER_PATH, then in the runner folder beside libautoawait.so, then
  * in the folder the library was installed with; never in the current
- * directory, and never from a file or folder others may write to.
+ * directory.  A plugin is loaded only when, on its real path, the file and
+ * every folder up to / belong to root or the process's user and neither
+ * group nor others may write them (/tmp included).
  * On failure the session keeps its runner and aa_session_errmsg says why,
  * naming the paths tried.
  * Thread: any | GIL: taken | Errors: AA_EINVAL (bad name, or the plugin
  * calls itself by another name), AA_ENOTFOUND (no such runner anywhere),
  * AA_EABI (the file is no plugin of this ABI: other version, short vtable,
  * no entry symbol), AA_ERUNNER (dlopen failed, the entry refused, open
- * failed, or the file or its folder is writable by others), AA_EBUSY,
+ * failed, or the plugin's file or a folder on its real path belongs to
+ * another user or may be written by others), AA_EBUSY,
  * AA_ENOMEM
  */
 AA_API int aa_session_set_runner(aa_session *s, const char *name);

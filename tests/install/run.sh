@@ -5,9 +5,10 @@
 # (staged through DESTDIR, so that a file installed outside the prefix is
 # caught instead of landing on the system), then checks the installed tree
 # as a host would use it: headers, the library's SONAME and exported
-# symbols, the runner plugin, aa-shell, embed-host, outside programs built
-# through pkg-config and through the CMake package, and the template runner
-# plugin (examples/runner-plugin) built out of tree against the prefix.
+# symbols, the RUNPATH of every installed program and library, the runner
+# plugin, aa-shell, embed-host, outside programs built through pkg-config
+# and through the CMake package, and the template runner plugin
+# (examples/runner-plugin) built out of tree against the prefix.
 set -euo pipefail
 
 build=$(cd "$1" && pwd)
@@ -16,7 +17,10 @@ major=${3:-0}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 src=$(cd "$here/../.." && pwd)
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/aa-install.XXXXXX")
+# The scratch folder is in the build tree, not in /tmp: the loader refuses
+# plugins below a folder that others may write to, /tmp included.
+# (tests/elf/CMakeLists.txt leaves install-scratch.* out of its scan.)
+tmp=$(mktemp -d "$build/tests/install-scratch.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 prefix=$tmp/prefix
 stage=$tmp/stage
@@ -40,6 +44,14 @@ if [[ -n $outside ]]; then
 fi
 mkdir -p "$(dirname "$prefix")"
 mv "$stage$prefix" "$prefix"
+
+# No installed program or library may search the current directory or a
+# folder relative to it for libraries (tests/elf/runpath.sh says why).
+if out=$("$src/tests/elf/runpath.sh" "$prefix" 2>&1); then
+    ok "RUNPATH: ${out#ok: }"
+else
+    fail "RUNPATH of the installed files:"$'\n'"$out"
+fi
 
 lib=$(find "$prefix" -name "libautoawait.so.$major" | head -n 1)
 if [[ -z $lib ]]; then

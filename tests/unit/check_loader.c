@@ -6,6 +6,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <Python.h>
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -143,24 +144,76 @@ START_TEST(a_broken_run_fails_the_cell_not_the_session)
 }
 END_TEST
 
-/* Copies the echo fixture into a fresh folder; returns the folder. */
-static char *private_copy(char *dir)
-{
-    char cmd[1024];
+/*
+ * Plugins in folders of every shape.  The scratch folders are made beside
+ * the fixtures, in the build tree, whose folders are trusted; /tmp, shared
+ * by everyone, is not (it is world-writable, sticky or not).
+ */
 
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    snprintf(cmd, sizeof cmd, "cp '%s/aa_runner_echo.so' '%s/'",
-             getenv("AA_RUNNER_PATH"), dir);
-    ck_assert_int_eq(system(cmd), 0);
+/* The fixtures' folder, as AA_RUNNER_PATH gave it when the suite started. */
+static char fixtures[1024];
+
+#define PATH_LEN 1024
+
+/* snprintf into out (PATH_LEN bytes), failing the test on truncation. */
+static char *fmt(char *out, const char *format, ...)
+    __attribute__((format(printf, 2, 3)));
+static char *fmt(char *out, const char *format, ...)
+{
+    va_list ap;
+    int n;
+
+    va_start(ap, format);
+    n = vsnprintf(out, PATH_LEN, format, ap);
+    va_end(ap);
+    ck_assert_int_lt(n, PATH_LEN);
+    return out;
+}
+
+/* Makes a fresh folder (mode 0755) in the build tree; returns its real
+ * path, the one the loader's messages name. */
+static char *scratch(char *dir)
+{
+    char made[PATH_LEN], *real;
+
+    ck_assert_ptr_nonnull(mkdtemp(fmt(made, "%s/../loader_XXXXXX", fixtures)));
+    ck_assert_ptr_nonnull(real = realpath(made, NULL));
+    fmt(dir, "%s", real);
+    free(real);
+    ck_assert_int_eq(chmod(dir, 0755), 0);
     return dir;
+}
+
+/* Makes the folder dir (mode 0755) and copies the echo fixture into it,
+ * mode 0755; the plugin's path goes to file. */
+static void put_echo(const char *dir, char *file)
+{
+    char cmd[4 * PATH_LEN];
+
+    ck_assert_int_lt(snprintf(cmd, sizeof cmd,
+                              "mkdir -p '%s' && chmod 0755 '%s' && "
+                              "cp '%s/aa_runner_echo.so' '%s/' && "
+                              "chmod 0755 '%s/aa_runner_echo.so'",
+                              dir, dir, fixtures, dir, dir),
+                     (int)sizeof cmd);
+    ck_assert_int_eq(system(cmd), 0);
+    fmt(file, "%s/aa_runner_echo.so", dir);
+}
+
+static void remove_tree(const char *dir)
+{
+    char cmd[PATH_LEN + 16];
+
+    ck_assert_int_lt(snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir),
+                     (int)sizeof cmd);
+    ck_assert_int_eq(system(cmd), 0);
 }
 
 START_TEST(plugins_writable_by_others_are_refused)
 {
-    char dir[] = "/tmp/aa_loader_XXXXXX", file[512], msg[1024];
+    char dir[PATH_LEN], file[PATH_LEN], msg[PATH_LEN];
 
-    private_copy(dir);
-    snprintf(file, sizeof file, "%s/aa_runner_echo.so", dir);
+    put_echo(scratch(dir), file);
     setenv("AA_RUNNER_PATH", dir, 1);
     ck_assert_int_eq(chmod(file, 0666), 0);
     ck_assert_int_eq(try_runner("echo", msg, sizeof msg), AA_ERUNNER);
@@ -172,8 +225,153 @@ START_TEST(plugins_writable_by_others_are_refused)
     ASSERT_HAS(msg, "(mode 0777)");
     ck_assert_int_eq(chmod(dir, 0755), 0);
     ck_assert_int_eq(try_runner("echo", msg, sizeof msg), AA_OK);
-    unlink(file);
-    rmdir(dir);
+    remove_tree(dir);
+}
+END_TEST
+
+START_TEST(a_symlink_into_a_world_writable_folder_is_refused)
+{
+    char dir[PATH_LEN], open_dir[PATH_LEN], look[PATH_LEN], file[PATH_LEN],
+        link[PATH_LEN];
+    char msg[PATH_LEN];
+
+    scratch(dir);
+    fmt(open_dir, "%s/open", dir);
+    fmt(look, "%s/look", dir);
+    put_echo(open_dir, file);
+    ck_assert_int_eq(chmod(open_dir, 0777), 0);
+    ck_assert_int_eq(mkdir(look, 0755), 0);
+    fmt(link, "%s/aa_runner_echo.so", look);
+    ck_assert_int_eq(symlink("../open/aa_runner_echo.so", link), 0);
+    setenv("AA_RUNNER_PATH", look, 1);
+    /* The link and its folder are fine; the file it leads to is not. */
+    ck_assert_int_eq(try_runner("echo", msg, sizeof msg), AA_ERUNNER);
+    ASSERT_HAS(msg, link);
+    ASSERT_HAS(msg, "real path");
+    ASSERT_HAS(msg, "/open is writable by others (mode 0777)");
+    /* A link is no fault in itself: once its target is safe, it loads. */
+    ck_assert_int_eq(chmod(open_dir, 0755), 0);
+    ck_assert_int_eq(try_runner("echo", msg, sizeof msg), AA_OK);
+    remove_tree(dir);
+}
+END_TEST
+
+START_TEST(group_writable_files_and_folders_are_refused)
+{
+    char dir[PATH_LEN], file[PATH_LEN], msg[PATH_LEN];
+
+    put_echo(scratch(dir), file);
+    setenv("AA_RUNNER_PATH", dir, 1);
+    ck_assert_int_eq(chmod(dir, 0775), 0);
+    ck_assert_int_eq(try_runner("echo", msg, sizeof msg), AA_ERUNNER);
+    ASSERT_HAS(msg, "is group-writable (mode 0775)");
+    ASSERT_HAS(msg, "chmod g-w");
+    ASSERT_HAS(msg, dir);
+    ck_assert_int_eq(chmod(dir, 0755), 0);
+    ck_assert_int_eq(chmod(file, 0775), 0);
+    ck_assert_int_eq(try_runner("echo", msg, sizeof msg), AA_ERUNNER);
+    ASSERT_HAS(msg, "aa_runner_echo.so is group-writable (mode 0775)");
+    ck_assert_int_eq(chmod(file, 0755), 0);
+    ck_assert_int_eq(try_runner("echo", msg, sizeof msg), AA_OK);
+    remove_tree(dir);
+}
+END_TEST
+
+START_TEST(a_writable_folder_above_the_plugin_is_refused)
+{
+    char dir[PATH_LEN], deep[PATH_LEN], file[PATH_LEN], msg[PATH_LEN],
+        want[PATH_LEN];
+
+    scratch(dir);
+    fmt(deep, "%s/a/b", dir);
+    put_echo(deep, file);
+    ck_assert_int_eq(chmod(deep, 0755), 0);
+    setenv("AA_RUNNER_PATH", deep, 1);
+    ck_assert_int_eq(chmod(dir, 0775), 0);
+    ck_assert_int_eq(try_runner("echo", msg, sizeof msg), AA_ERUNNER);
+    fmt(want, "folder %s is group-writable (mode 0775)", dir);
+    ASSERT_HAS(msg, want);
+    /* Sticky, like /tmp, is no excuse: whoever may create entries there
+     * is not trusted with the path to code. */
+    ck_assert_int_eq(chmod(dir, 01777), 0);
+    ck_assert_int_eq(try_runner("echo", msg, sizeof msg), AA_ERUNNER);
+    fmt(want, "folder %s is writable by others (mode 1777", dir);
+    ASSERT_HAS(msg, want);
+    ck_assert_int_eq(chmod(dir, 0755), 0);
+    ck_assert_int_eq(try_runner("echo", msg, sizeof msg), AA_OK);
+    remove_tree(dir);
+}
+END_TEST
+
+START_TEST(the_current_directory_is_not_searched_through_proc)
+{
+    static const char *disguises[] = {"/proc/self/cwd", "//proc/./self/cwd/",
+                                      "/proc/thread-self/cwd"};
+    char dir[PATH_LEN], file[PATH_LEN], msg[PATH_LEN];
+    size_t i;
+
+    put_echo(scratch(dir), file);
+    ck_assert_int_eq(chdir(dir), 0);
+    for (i = 0; i < sizeof disguises / sizeof disguises[0]; i++) {
+        setenv("AA_RUNNER_PATH", disguises[i], 1);
+        ck_assert_msg(try_runner("echo", msg, sizeof msg) == AA_ENOTFOUND,
+                      "AA_RUNNER_PATH=%s: %s", disguises[i], msg);
+    }
+    remove_tree(dir);
+}
+END_TEST
+
+START_TEST(files_and_folders_of_other_users_are_refused)
+{
+    char dir[PATH_LEN], sub[PATH_LEN], file[PATH_LEN], msg[PATH_LEN],
+        want[PATH_LEN];
+
+    /* Root owns what it makes, and only root can give a file away: as
+     * anyone else the case cannot be made. */
+    if (geteuid() != 0) {
+        printf("SKIP: files of other users: needs root to chown to 65534\n");
+        return;
+    }
+    scratch(dir);
+    fmt(sub, "%s/sub", dir);
+    put_echo(sub, file);
+    setenv("AA_RUNNER_PATH", sub, 1);
+    ck_assert_int_eq(chown(file, 65534, 65534), 0);
+    ck_assert_int_eq(try_runner("echo", msg, sizeof msg), AA_ERUNNER);
+    fmt(want, "file %s is owned by uid 65534", file);
+    ASSERT_HAS(msg, want);
+    ck_assert_int_eq(chown(file, 0, 0), 0);
+    ck_assert_int_eq(chown(sub, 65534, 65534), 0);
+    ck_assert_int_eq(try_runner("echo", msg, sizeof msg), AA_ERUNNER);
+    fmt(want, "folder %s is owned by uid 65534", sub);
+    ASSERT_HAS(msg, want);
+    ck_assert_int_eq(chown(sub, 0, 0), 0);
+    ck_assert_int_eq(chown(dir, 65534, 65534), 0);
+    ck_assert_int_eq(try_runner("echo", msg, sizeof msg), AA_ERUNNER);
+    fmt(want, "folder %s is owned by uid 65534", dir);
+    ASSERT_HAS(msg, want);
+    ck_assert_int_eq(chown(dir, 0, 0), 0);
+    ck_assert_int_eq(try_runner("echo", msg, sizeof msg), AA_OK);
+    remove_tree(dir);
+}
+END_TEST
+
+START_TEST(a_plugin_that_is_no_regular_file_is_refused)
+{
+    char dir[PATH_LEN], file[PATH_LEN], msg[PATH_LEN];
+
+    scratch(dir);
+    fmt(file, "%s/aa_runner_echo.so", dir);
+    setenv("AA_RUNNER_PATH", dir, 1);
+    /* A FIFO would block an open for reading (and dlopen) forever. */
+    ck_assert_int_eq(mkfifo(file, 0644), 0);
+    ck_assert_int_eq(try_runner("echo", msg, sizeof msg), AA_ERUNNER);
+    ASSERT_HAS(msg, "is not a regular file");
+    ck_assert_int_eq(unlink(file), 0);
+    ck_assert_int_eq(mkdir(file, 0755), 0);
+    ck_assert_int_eq(try_runner("echo", msg, sizeof msg), AA_ERUNNER);
+    ASSERT_HAS(msg, "is not a regular file");
+    remove_tree(dir);
 }
 END_TEST
 
@@ -272,6 +470,12 @@ static Suite *loader_suite(void)
     tcase_add_test(tc, relative_search_folders_are_ignored);
     tcase_add_test(tc, a_broken_run_fails_the_cell_not_the_session);
     tcase_add_test(tc, plugins_writable_by_others_are_refused);
+    tcase_add_test(tc, a_symlink_into_a_world_writable_folder_is_refused);
+    tcase_add_test(tc, group_writable_files_and_folders_are_refused);
+    tcase_add_test(tc, a_writable_folder_above_the_plugin_is_refused);
+    tcase_add_test(tc, the_current_directory_is_not_searched_through_proc);
+    tcase_add_test(tc, files_and_folders_of_other_users_are_refused);
+    tcase_add_test(tc, a_plugin_that_is_no_regular_file_is_refused);
     tcase_add_test(tc, host_registered_runner_gets_its_userdata);
     tcase_add_test(tc, host_runner_checks_match_the_loaders);
     return suite;
@@ -279,5 +483,12 @@ static Suite *loader_suite(void)
 
 int main(void)
 {
+    const char *env = getenv("AA_RUNNER_PATH");
+
+    if (env == NULL || env[0] != '/') {
+        fprintf(stderr, "AA_RUNNER_PATH must name the fixtures' folder\n");
+        return EXIT_FAILURE;
+    }
+    snprintf(fixtures, sizeof fixtures, "%s", env);
     return tu_main(loader_suite());
 }
