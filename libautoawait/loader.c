@@ -9,12 +9,14 @@
  *
  * A plugin found is trusted as OpenSSH trusts authorized_keys: on its real
  * path, the file and every folder up to / belong to root or to the
- * process's user, and neither group nor others may write them (a sticky
- * folder such as /tmp included).  The file checked is the file loaded: it
- * is opened once, its identity compared with what was checked, and
- * dlopen'ed through /proc/self/fd.  The loader checks what the plugin hands
- * back through aa__runner_check, like any runner, and dlcloses what it
- * refuses.  The registry (registry.c) keeps what it accepts.
+ * process's user, and neither group nor others may write them.  One
+ * exception, for folders above the plugin's own: a sticky folder of root's
+ * such as /tmp, where others may make names but never rename or remove
+ * ours, so the folder below it (checked in turn) stays ours.  The file checked
+ * is the file loaded: it is opened once, its identity compared with what was
+ * checked, and dlopen'ed through /proc/self/fd.  The loader checks what the
+ * plugin hands back through aa__runner_check, like any runner, and dlcloses
+ * what it refuses.  The registry (registry.c) keeps what it accepts.
  */
 #include "internal.h"
 
@@ -106,7 +108,7 @@ static int process_relative(const char *dir)
  * code, into why (with how to fix it); 0 when it is.
  */
 static int untrusted(const char *what, const char *path, const struct stat *st,
-                     char *why, size_t size)
+                     int above, char *why, size_t size)
 {
     unsigned mode = (unsigned)st->st_mode & 07777;
     unsigned me = (unsigned)geteuid();
@@ -116,6 +118,8 @@ static int untrusted(const char *what, const char *path, const struct stat *st,
             "%s %s is owned by uid %u, neither root nor this process's "
             "user (uid %u)",
             what, path, (unsigned)st->st_uid, me);
+    else if (above && st->st_uid == 0 && (mode & S_ISVTX))
+        return 0;
     else if ((mode & S_IWOTH) && (mode & S_ISVTX))
         say(why, size,
             "%s %s is writable by others (mode %04o, shared by all users): "
@@ -139,6 +143,7 @@ static int untrusted_folders(const char *real, char *why, size_t size)
     char dir[PATH_SIZE];
     struct stat st;
     char *slash;
+    int above = 0;
 
     snprintf(dir, sizeof dir, "%s", real);
     while ((slash = strrchr(dir, '/')) != NULL) {
@@ -147,8 +152,9 @@ static int untrusted_folders(const char *real, char *why, size_t size)
             say(why, size, "folder %s: %s", dir, strerror(errno));
             return 1;
         }
-        if (untrusted("folder", dir, &st, why, size))
+        if (untrusted("folder", dir, &st, above, why, size))
             return 1;
+        above = 1;
         if (slash == dir)
             break;
     }
@@ -186,7 +192,7 @@ static int open_trusted(const char *name, const char *path, char *real,
         say(why, sizeof why, "%s: %s", real, strerror(errno));
     else if (!S_ISREG(st.st_mode))
         say(why, sizeof why, "%s is not a regular file", real);
-    else if (untrusted("file", real, &st, why, sizeof why) ||
+    else if (untrusted("file", real, &st, 0, why, sizeof why) ||
              untrusted_folders(real, why, sizeof why))
         ;
     /* O_NONBLOCK: should a FIFO have taken the file's place, the open must
