@@ -353,11 +353,12 @@ AA_API void aa_completions_free(aa_completions *c);
  * session's stderr and answers AA_ERUNNER, the session going on.  Every
  * runner gives these answers.  The host's wait never touches what the
  * session's own code waits for: a cell's loop.add_reader on the same fd
- * keeps firing, and when it reads everything that came, the call waits on
- * (1 means fd is readable as the call returns).  The loop is IPython's
- * missing piece (its terminal freezes tasks while it waits for input); a
- * host with its own event loop calls this with a timeout of 0 from its
- * idle handler, or with its own wake-up fd.
+ * keeps firing (under curio: a task reading it), and when it reads
+ * everything that came, the call waits on (1 means fd is readable as the
+ * call returns).  The loop is IPython's missing piece (its terminal
+ * freezes tasks while it waits for input); a host with its own event loop
+ * calls this with a timeout of 0 from its idle handler, or with its own
+ * wake-up fd.
  * Thread: any | GIL: taken, released while waiting | Errors: AA_EINVAL,
  * AA_EBUSY (a cell runs), AA_ERUNNER, AA_ENOMEM
  */

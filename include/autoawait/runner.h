@@ -129,7 +129,8 @@ typedef struct aa_runner {
      * nothing to run and waited for nothing (the library then waits for fd
      * and the timeout itself), or -1 with a Python exception set.  The
      * wait must leave the session's own watchers of fd alone (asyncio: a
-     * cell's loop.add_reader on it).  Optional: NULL is AA_POLL_IDLE.
+     * cell's loop.add_reader on it; curio: a task waiting to read it).
+     * Optional: NULL is AA_POLL_IDLE.
      */
     int (*poll)(void *state, int fd, int timeout_ms);
 

@@ -15,8 +15,6 @@
  */
 #include "plugin.h"
 
-#include <fcntl.h>
-#include <time.h>
 #include <unistd.h>
 
 /*
@@ -699,42 +697,22 @@ static int reader(runner_state *st, PyObject *name, int fd, PyObject *cb)
     return r != NULL ? 0 : -1;
 }
 
-/*
- * What the loop watches for the host: a duplicate of fd, never fd itself.
- * asyncio keeps one reader per fd number: add_reader would replace the
- * one a cell registered on fd, and remove_reader then drop it, so that the
- * cell's callback never fires again.  A duplicate names the same open file
- * under another number: the selector (epoll, poll or select) sees it
- * become readable when fd does, and the cell's reader on fd stays as it
- * was.  Like every descriptor the library makes, it is >= 3 and
- * close-on-exec.  Returns it, -1 with an OSError set.
- */
-static int watch_open(int fd)
-{
-    int watch = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-
-    if (watch < 0)
-        PyErr_SetFromErrno(PyExc_OSError);
-    return watch;
-}
-
-/* Milliseconds on the monotonic clock, asyncio's own. */
-static double now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
+/* What a poll's wait needs: the runner and the loop's bound stop. */
+typedef struct poll_wait {
+    runner_state *st;
+    PyObject *stop;
+} poll_wait;
 
 /*
  * Runs the loop until stop is called: by the reader on the watched
  * duplicate, by a timer after delay_ms (when >= 0), or by a task.  The
  * timer is cancelled on every way out, or it would stop a later cell.
- * 0, or -1 with an exception set.
+ * 0, or -1 with an exception set.  arg is a poll_wait.
  */
-static int run_until_stopped(runner_state *st, PyObject *stop, double delay_ms)
+static int run_until_stopped(void *arg, double delay_ms)
 {
+    runner_state *st = ((poll_wait *)arg)->st;
+    PyObject *stop = ((poll_wait *)arg)->stop;
     PyObject *delay, *timer = NULL, *r, *t, *v, *tb;
 
     if (delay_ms >= 0) {
@@ -759,61 +737,46 @@ static int run_until_stopped(runner_state *st, PyObject *stop, double delay_ms)
 }
 
 /*
- * Runs the loop until fd is readable or timeout_ms has passed.  A timer
- * and a reader on a duplicate of fd (see watch_open) stop it rather than a
- * sleeping task, so that nothing is left behind when an exception cuts it
- * short; both are removed on every way out.  The loop may stop with fd
- * not readable: a cell's own reader on fd took what came, a task called
- * loop.stop().  The wait then goes on for the time left, so that
- * AA_POLL_READY means fd is readable as poll returns: a host that reads
- * then does not block.  A descriptor the selector cannot watch is always
- * readable to poll(2) (a regular file), so it never gets this far; should
- * one, a wait without a timeout is left to the library.
+ * Runs the loop until fd is readable or timeout_ms has passed (see
+ * aa__poll_until).  A timer and a reader on a duplicate of fd (see
+ * aa__fd_watch) stop it rather than a sleeping task, so that nothing is
+ * left behind when an exception cuts it short; both are removed on every
+ * way out.  A descriptor the selector cannot watch is always readable to
+ * poll(2) (a regular file), so it never gets this far; should one, a wait
+ * without a timeout is left to the library.
  */
 static int asyncio_poll(void *state, int fd, int timeout_ms)
 {
     runner_state *st = state;
-    double deadline = now_ms() + timeout_ms, left = timeout_ms;
-    PyObject *stop, *t, *v, *tb;
-    int status = AA_POLL_TIMEOUT, watch = -1, watching = 0;
+    poll_wait w = {st, NULL};
+    PyObject *t, *v, *tb;
+    int status, watch = -1, watching = 0;
 
     if (st->loop == NULL || loop_usable(st, st->loop) != 1 ||
         loop_busy(st) != 0)
         return PyErr_Occurred() ? -1 : AA_POLL_IDLE;
     if (aa__fd_ready(fd))
         return AA_POLL_READY;
-    if ((stop = PyObject_GetAttr(st->loop, st->str.stop)) == NULL)
+    if ((w.stop = PyObject_GetAttr(st->loop, st->str.stop)) == NULL)
         return -1;
-    if (fd >= 0 && (watch = watch_open(fd)) < 0) {
-        Py_DECREF(stop);
+    if (fd >= 0 && (watch = aa__fd_watch(fd)) < 0) {
+        Py_DECREF(w.stop);
         return -1;
     }
     if (watch >= 0) {
-        watching = reader(st, st->str.add_reader, watch, stop) == 0;
+        watching = reader(st, st->str.add_reader, watch, w.stop) == 0;
         PyErr_Clear();
     }
-    if (timeout_ms < 0 && !watching)
-        status = AA_POLL_IDLE;
-    else
-        for (;;) { /* at least once: a timeout of 0 runs what is ready */
-            if (run_until_stopped(st, stop, left) < 0) {
-                status = -1;
-                break;
-            }
-            if (aa__fd_ready(fd)) {
-                status = AA_POLL_READY;
-                break;
-            }
-            if (timeout_ms >= 0 && (left = deadline - now_ms()) <= 0)
-                break;
-        }
+    status = timeout_ms < 0 && !watching
+                 ? AA_POLL_IDLE
+                 : aa__poll_until(fd, timeout_ms, run_until_stopped, &w);
     PyErr_Fetch(&t, &v, &tb);
     if (watching && reader(st, st->str.remove_reader, watch, NULL) < 0)
         PyErr_Clear();
     if (watch >= 0)
         close(watch);
     PyErr_Restore(t, v, tb);
-    Py_DECREF(stop);
+    Py_DECREF(w.stop);
     return status;
 }
 

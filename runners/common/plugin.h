@@ -120,6 +120,34 @@ PyObject *aa__call_on_thread(PyObject *(*fn)(void *arg), void *arg,
 int aa__fd_ready(int fd);
 
 /*
+ * What a runner's loop watches for the host: a duplicate of fd, never fd
+ * itself.  An async library keeps one reader per fd number (asyncio's
+ * add_reader replaces the one there; curio lets one task at a time wait to
+ * read), so waiting on fd would take it from a cell's own reader, or fail
+ * because of it.  A duplicate names the same open file under another
+ * number: the selector (epoll, poll or select) sees it become readable
+ * when fd does, and the cell's reader on fd stays as it was.  Like every
+ * descriptor the library makes, it is >= 3 and close-on-exec.  Returns it
+ * (the caller closes it once the loop no longer watches it), or -1 with
+ * an OSError set.
+ */
+int aa__fd_watch(int fd);
+
+/*
+ * A runner's poll after its checks: calls wait(arg, left_ms), which runs
+ * the loop until the duplicate it watches is readable or left_ms has
+ * passed (left_ms < 0: no time limit), at least once, so that a timeout
+ * of 0 runs what is ready, and again while fd is not readable and time is
+ * left.  The loop may stop with fd not readable: a cell's own reader took
+ * what came, a task stopped the loop.  Waiting on for the time left makes
+ * AA_POLL_READY mean fd is readable as poll returns: a host that reads
+ * then does not block.  Returns AA_POLL_READY, AA_POLL_TIMEOUT, or -1
+ * when wait did (with a Python exception set).
+ */
+int aa__poll_until(int fd, int timeout_ms,
+                   int (*wait)(void *arg, double left_ms), void *arg);
+
+/*
  * The whole of a plugin's entry: sets *out to runner and answers 0 for a
  * host of this ABI version, -1 for any other or for NULL arguments.
  */

@@ -32,8 +32,12 @@
  */
 #include "plugin.h"
 
+#include <unistd.h>
+
 /*
- * cell is the main task of each cell, idle the main task of a poll.
+ * cell is the main task of each cell, idle the main task of a poll: it
+ * waits for watch, a duplicate of the host's fd (see aa__fd_watch), and
+ * the timeout, and hands its task to the poll in `me`.
  *
  * An interrupt that came before the cell started stops it there.  cell's
  * watcher is a daemon, cancelled when the cell ends.  Only interrupt sets
@@ -97,16 +101,15 @@ static const char wrapper_source[] = AA_UNTIL_SOURCE
     "        where = None\n"
     "def interrupt(stop):\n"
     "    stop.set()\n"
-    "async def idle(curio, fd, timeout):\n"
-    "    async def readable():\n"
-    "        await curio.traps._read_wait(fd)\n"
-    "        return True\n"
-    "    if fd < 0:\n"
+    "async def idle(curio, watch, timeout, me):\n"
+    "    me.append(await curio.current_task())\n"
+    "    if watch < 0:\n"
     "        await curio.sleep(timeout)\n"
-    "        return False\n"
-    "    if timeout < 0:\n"
-    "        return await readable()\n"
-    "    return await curio.ignore_after(timeout, readable) is True\n";
+    "    elif timeout < 0:\n"
+    "        await curio.traps._read_wait(watch)\n"
+    "    else:\n"
+    "        await curio.ignore_after(\n"
+    "            timeout, curio.traps._read_wait, watch)\n";
 
 #define WRAPPER_FILE "<autoawait curio>"
 
@@ -123,7 +126,9 @@ static const char wrapper_source[] = AA_UNTIL_SOURCE
     X(_shutdown_funcs)                                                         \
     X(cell)                                                                    \
     X(interrupt)                                                               \
-    X(idle)
+    X(idle)                                                                    \
+    X(terminated)                                                              \
+    X(cancel)
 
 AA_NAMES(NAMES);
 
@@ -405,18 +410,88 @@ static int curio_interrupt(void *state)
 }
 
 /*
+ * After an exception escaped the kernel during a poll (a task raised
+ * KeyboardInterrupt): cancels idle's task, which the kernel left waiting
+ * on the duplicate the poll is about to close.  Left there, it would make
+ * the next wait on that number fail (curio lets one task wait to read it)
+ * and wake, its coroutine closed, on whatever fd gets the number next.
+ * The escaped exception stays set; one that escapes this run too is
+ * dropped.
+ */
+static void cancel_idle(runner_state *st, PyObject *me)
+{
+    PyObject *t, *v, *tb, *task, *done, *cancel, *r;
+
+    if (PyList_GET_SIZE(me) != 1)
+        return;
+    task = PyList_GET_ITEM(me, 0);
+    PyErr_Fetch(&t, &v, &tb);
+    done = PyObject_GetAttr(task, st->str.terminated);
+    if (done == Py_False && !kernel_crashed(st) &&
+        (cancel = PyObject_GetAttr(task, st->str.cancel)) != NULL) {
+        r = kernel_method(st, st->str.run, cancel, NULL);
+        Py_XDECREF(r);
+        Py_DECREF(cancel);
+    }
+    Py_XDECREF(done);
+    PyErr_Clear();
+    PyErr_Restore(t, v, tb);
+}
+
+/* What a poll's wait needs: the runner and the duplicate it watches. */
+typedef struct poll_wait {
+    runner_state *st;
+    int watch;
+} poll_wait;
+
+/*
+ * Runs the kernel with idle as its main task: the tasks cells left run
+ * until the watched duplicate is readable or timeout_ms has passed (no
+ * duplicate: the timeout alone; timeout_ms < 0: the duplicate alone).
+ * 0, or -1 with an exception set.  arg is a poll_wait.
+ */
+static int run_idle(void *arg, double timeout_ms)
+{
+    runner_state *st = ((poll_wait *)arg)->st;
+    PyObject *args[4], *main = NULL, *r = NULL;
+
+    args[0] = st->curio;
+    args[1] = PyLong_FromLong(((poll_wait *)arg)->watch);
+    args[2] = PyFloat_FromDouble(timeout_ms < 0 ? -1.0 : timeout_ms / 1000.0);
+    args[3] = PyList_New(0);
+    if (args[1] != NULL && args[2] != NULL && args[3] != NULL)
+        main = PyObject_Vectorcall(st->idle_fn, args, 4, NULL);
+    if (main != NULL) {
+        r = kernel_method(st, st->str.run, main, NULL);
+        if (r == NULL)
+            cancel_idle(st, args[3]);
+        aa__close_coro(main, st->str.close);
+        Py_DECREF(main);
+    }
+    Py_XDECREF(args[1]);
+    Py_XDECREF(args[2]);
+    Py_XDECREF(args[3]);
+    Py_XDECREF(r);
+    return r != NULL ? 0 : -1;
+}
+
+/*
  * Lets the tasks cells left behind run until fd is readable or timeout_ms
- * has passed: the kernel's main task is then idle, which waits for both.
- * A timeout of 0 runs one cycle of the kernel (kernel.run() with no main
- * task).  Nothing to run before the first async cell, nor while curio runs
- * on this thread (the host polls from inside a cell); and nothing would
- * end a wait for no fd and no timeout.
+ * has passed (see aa__poll_until).  The kernel waits on a duplicate of fd
+ * (see aa__fd_watch), never on fd itself: curio lets one task at a time
+ * wait to read an fd, and a cell's task may be waiting on fd already
+ * (curio.traps._read_wait, a curio socket's recv), or start to meanwhile;
+ * either would fail.  A timeout of 0 runs one cycle of the kernel
+ * (kernel.run() with no main task).  Nothing to run before the first
+ * async cell, nor while curio runs on this thread (the host polls from
+ * inside a cell); and nothing would end a wait for no fd and no timeout.
  */
 static int curio_poll(void *state, int fd, int timeout_ms)
 {
     runner_state *st = state;
-    PyObject *args[3] = {NULL, NULL, NULL}, *main = NULL, *r;
-    int busy;
+    poll_wait w = {st, -1};
+    int busy, status;
+    PyObject *r;
 
     if (st->kernel == NULL || st->running || (fd < 0 && timeout_ms < 0) ||
         kernel_crashed(st))
@@ -426,24 +501,17 @@ static int curio_poll(void *state, int fd, int timeout_ms)
     if (aa__fd_ready(fd))
         return AA_POLL_READY;
     if (timeout_ms == 0) {
-        r = kernel_method(st, st->str.run, NULL, NULL);
-    } else {
-        args[0] = st->curio;
-        args[1] = PyLong_FromLong(fd);
-        args[2] = PyFloat_FromDouble(timeout_ms / 1000.0);
-        if (args[1] != NULL && args[2] != NULL)
-            main = PyObject_Vectorcall(st->idle_fn, args, 3, NULL);
-        r = main != NULL ? kernel_method(st, st->str.run, main, NULL) : NULL;
-        if (main != NULL)
-            aa__close_coro(main, st->str.close);
-        Py_XDECREF(main);
-        Py_XDECREF(args[1]);
-        Py_XDECREF(args[2]);
+        if ((r = kernel_method(st, st->str.run, NULL, NULL)) == NULL)
+            return -1;
+        Py_DECREF(r);
+        return aa__fd_ready(fd) ? AA_POLL_READY : AA_POLL_TIMEOUT;
     }
-    if (r == NULL)
+    if (fd >= 0 && (w.watch = aa__fd_watch(fd)) < 0)
         return -1;
-    Py_DECREF(r);
-    return aa__fd_ready(fd) ? AA_POLL_READY : AA_POLL_TIMEOUT;
+    status = aa__poll_until(fd, timeout_ms, run_idle, &w);
+    if (w.watch >= 0)
+        close(w.watch);
+    return status;
 }
 
 /* ------------------------------------------------------------- the entry */

@@ -304,6 +304,16 @@ static int lowest_free_fd(void)
     return fd;
 }
 
+/* The int that the expression src, run in x, displays. */
+static int int_of(aa_session *x, const char *src)
+{
+    aa_result *r = tu_run(x, src, AA_OK);
+    int n = atoi(aa_result_repr(r));
+
+    aa_result_free(r);
+    return n;
+}
+
 static int cell_pipe_w;
 
 static void *write_to_cell_pipe(void *arg)
@@ -315,50 +325,151 @@ static void *write_to_cell_pipe(void *arg)
 }
 
 /*
- * W10: a cell's loop.add_reader on the fd the host waits for.  The host's
- * wait must not replace or remove the cell's reader: it fires during and
- * after the host's polls, and stays registered.
+ * W10 on x: setup, a cell, makes a pipe r, w and a reader of r (the
+ * cell's own) that appends what it reads to `got`; nap is a statement
+ * that lets it run.  The host's polls on r leave the reader alone, and
+ * 1 means r is readable as the call returns: when the cell's reader took
+ * what came, the host waits on until its time runs out.  No descriptor
+ * is left open.
  */
-START_TEST(the_hosts_wait_leaves_a_cells_reader_alone)
+static void expect_reader_left_alone(aa_session *x, const char *setup,
+                                     const char *nap)
 {
+    char src[200];
     pthread_t t;
-    aa_result *r;
     int rfd, free_fd;
+    double t0;
 
-    tu_do(s,
-          "import asyncio, os\nr, w = os.pipe()\ngot = []\n"
-          "def cb():\n    got.append(os.read(r, 100))\n"
-          "await asyncio.sleep(0)\n"
-          "loop = asyncio.get_running_loop()\nloop.add_reader(r, cb)",
-          AA_OK);
-    r = tu_run(s, "r", AA_OK);
-    rfd = atoi(aa_result_repr(r));
-    aa_result_free(r);
-    r = tu_run(s, "w", AA_OK);
-    cell_pipe_w = atoi(aa_result_repr(r));
-    aa_result_free(r);
+    tu_do(x, setup, AA_OK);
+    rfd = int_of(x, "r");
+    cell_pipe_w = int_of(x, "w");
     free_fd = lowest_free_fd();
 
     /* Nothing to read: the time runs out, and the reader is still there. */
-    ck_assert_int_eq(aa_session_poll(s, rfd, 50), 0);
-    tu_expect(s, "os.write(w, b'a')\nawait asyncio.sleep(0.2)\ngot", "[b'a']");
+    ck_assert_int_eq(aa_session_poll(x, rfd, 50), 0);
+    snprintf(src, sizeof src, "os.write(w, b'a')\n%s\ngot", nap);
+    tu_expect(x, src, "[b'a']");
 
     /* A byte comes while the host waits: the cell's reader takes it then
      * (the sync cell after does not run the loop), and the host, left
      * with nothing to read, waits on until its time runs out. */
     ck_assert_int_eq(pthread_create(&t, NULL, write_to_cell_pipe, NULL), 0);
-    ck_assert_int_eq(aa_session_poll(s, rfd, 1000), 0);
+    t0 = tu_now();
+    ck_assert_int_eq(aa_session_poll(x, rfd, 1000), 0);
+    ck_assert_msg(tu_now() - t0 >= 0.9, "returned after %.3f s", tu_now() - t0);
     pthread_join(t, NULL);
-    tu_expect(s, "got", "[b'a', b'k']");
+    tu_expect(x, "got", "[b'a', b'k']");
 
-    /* A byte there before the host looks: readable at once, and the cell's
-     * reader still fires at the next turn of the loop. */
+    /* A byte there before the host looks: readable at once, and the
+     * cell's reader still takes it at the next turn of the loop. */
     ck_assert_int_eq(write(cell_pipe_w, "z", 1), 1);
-    ck_assert_int_eq(aa_session_poll(s, rfd, 1000), 1);
-    tu_expect(s, "await asyncio.sleep(0.2)\ngot", "[b'a', b'k', b'z']");
+    ck_assert_int_eq(aa_session_poll(x, rfd, 1000), 1);
+    snprintf(src, sizeof src, "%s\ngot", nap);
+    tu_expect(x, src, "[b'a', b'k', b'z']");
+    ck_assert_int_eq(lowest_free_fd(), free_fd);
+}
+
+/* W10: a cell's loop.add_reader on the fd the host waits for. */
+START_TEST(the_hosts_wait_leaves_a_cells_reader_alone)
+{
+    expect_reader_left_alone(
+        s,
+        "import asyncio, os\nr, w = os.pipe()\ngot = []\n"
+        "def cb():\n    got.append(os.read(r, 100))\n"
+        "await asyncio.sleep(0)\n"
+        "loop = asyncio.get_running_loop()\nloop.add_reader(r, cb)",
+        "await asyncio.sleep(0.2)");
     tu_expect(s, "loop.remove_reader(r)", "True");
-    ck_assert_int_eq(lowest_free_fd(), free_fd); /* no descriptor left open */
     tu_do(s, "os.close(r)\nos.close(w)", AA_OK);
+    ck_assert_str_eq(tu_stderr(), "");
+}
+END_TEST
+
+/*
+ * W10 for curio: a task of the cell waiting on the fd the host waits for,
+ * through curio.traps._read_wait or a curio socket's recv.  curio lets one
+ * task at a time wait to read an fd: the host's wait must neither fail
+ * because a cell's task waits there already, nor make one that starts to
+ * wait meanwhile fail.
+ */
+START_TEST(the_hosts_wait_leaves_a_curio_tasks_reader_alone)
+{
+    aa_session *x;
+    pthread_t t;
+    int free_fd;
+
+    if (tu_missing("curio", " (put its source on PYTHONPATH to run it)"))
+        return;
+    x = tu_session("curio");
+    expect_reader_left_alone(
+        x,
+        "import curio, os\nr, w = os.pipe()\ngot = []\n"
+        "async def reader():\n    while True:\n"
+        "        await curio.traps._read_wait(r)\n"
+        "        got.append(os.read(r, 100))\n"
+        "t = await curio.spawn(reader, daemon=True)\nawait curio.sleep(0)",
+        "await curio.sleep(0.2)");
+    tu_expect(x, "t.terminated", "False");
+
+    /* A task that starts to read a curio socket while the host already
+     * waits on it gets what comes. */
+    free_fd = lowest_free_fd();
+    tu_do(x,
+          "a, b = curio.socket.socketpair()\n"
+          "async def listen():\n    await curio.sleep(0.05)\n"
+          "    return await a.recv(100)\n"
+          "u = await curio.spawn(listen)",
+          AA_OK);
+    cell_pipe_w = int_of(x, "b.fileno()");
+    ck_assert_int_eq(pthread_create(&t, NULL, write_to_cell_pipe, NULL), 0);
+    ck_assert_int_eq(aa_session_poll(x, int_of(x, "a.fileno()"), 1000), 0);
+    pthread_join(t, NULL);
+    tu_expect(x, "await u.join()", "b'k'");
+    tu_do(x, "await a.close()\nawait b.close()", AA_OK);
+    ck_assert_int_eq(lowest_free_fd(), free_fd);
+
+    tu_do(x, "await t.cancel()\nos.close(r)\nos.close(w)", AA_OK);
+    aa_session_free(x);
+    ck_assert_str_eq(tu_stderr(), "");
+}
+END_TEST
+
+/*
+ * An exception that escapes curio's kernel during a poll (a task raised
+ * KeyboardInterrupt) cuts the host's wait short: AA_ERUNNER, as with
+ * asyncio.  The wait it cut short is gone with it: the host waits on the
+ * same fd again, and a task of the cell may wait on it too.
+ */
+START_TEST(a_curio_poll_cut_short_leaves_no_wait_behind)
+{
+    aa_session *x;
+    char src[160];
+    int fds[2], free_fd;
+
+    if (tu_missing("curio", " (put its source on PYTHONPATH to run it)"))
+        return;
+    x = tu_session("curio");
+    ck_assert_int_eq(pipe(fds), 0);
+    tu_do(x,
+          "import curio, os\nasync def boom():\n    await curio.sleep(0.05)\n"
+          "    raise KeyboardInterrupt\nawait curio.spawn(boom, daemon=True)",
+          AA_OK);
+    free_fd = lowest_free_fd();
+    ck_assert_int_eq(aa_session_poll(x, fds[0], 5000), AA_ERUNNER);
+    ck_assert_ptr_nonnull(strstr(aa_session_errmsg(x), "KeyboardInterrupt"));
+    tu_clear();
+
+    ck_assert_int_eq(aa_session_poll(x, fds[0], 50), 0);
+    ck_assert_int_eq(write(fds[1], "x", 1), 1);
+    ck_assert_int_eq(aa_session_poll(x, fds[0], 5000), 1);
+    snprintf(src, sizeof src,
+             "await curio.traps._read_wait(%d)\nos.read(%d, 10)", fds[0],
+             fds[0]);
+    tu_expect(x, src, "b'x'");
+    ck_assert_int_eq(lowest_free_fd(), free_fd); /* no descriptor left open */
+    aa_session_free(x);
+    close(fds[0]);
+    close(fds[1]);
     ck_assert_str_eq(tu_stderr(), "");
 }
 END_TEST
@@ -375,6 +486,8 @@ static Suite *poll_suite(void)
     tcase_add_test(tc, a_closed_pipe_and_no_timeout_end_the_wait);
     tcase_add_test(tc, every_runner_answers_alike);
     tcase_add_test(tc, the_hosts_wait_leaves_a_cells_reader_alone);
+    tcase_add_test(tc, the_hosts_wait_leaves_a_curio_tasks_reader_alone);
+    tcase_add_test(tc, a_curio_poll_cut_short_leaves_no_wait_behind);
     tcase_add_test(tc, a_running_cell_makes_poll_busy);
     tcase_add_test(tc,
                    an_escaping_exception_is_reported_and_the_session_goes_on);
