@@ -192,6 +192,9 @@ AA_API int aa_set_argv(int argc, const char *const *argv);
  *   traceback  formatted like Python's, the user's frames only
  *   exit_code  for AA_SYSTEM_EXIT, the code the process would have exited
  *              with (None is 0, an integer is itself, anything else is 1)
+ * A NUL character in Python's text (a repr or a message may hold one) is
+ * written as the four characters \x00, so that nothing after it is lost;
+ * the same holds for aa_session_errmsg.
  * A NULL result answers AA_EINVAL, 0 or NULL.
  * Thread: any | GIL: not needed | Errors: none
  */
