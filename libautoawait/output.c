@@ -336,8 +336,12 @@ void aa__output_error(const char *text)
     Py_XDECREF(r);
 }
 
-/* The session ends: nothing may reach its callback any more.  When no
- * callback session is left, the process's own streams go back. */
+/*
+ * The session ends: nothing may reach its callback any more.  When no
+ * callback session is left, the process's own streams go back.  The
+ * writers keep them as their fallback all the same: a logging handler or
+ * any other holder of the writers still writes to the process's streams.
+ */
 void aa__output_free(aa_session *s)
 {
     int i;
@@ -352,7 +356,6 @@ void aa__output_free(aa_session *s)
         PyObject *cur = PyDict_GetItemWithError(sysdict, keys[i]);
         if (cur == dispatch[i] && set_stream(keys[i], fallback[i]) < 0)
             PyErr_Clear();
-        Py_CLEAR(fallback[i]);
     }
     PyErr_Clear();
 }
