@@ -84,7 +84,10 @@ AA_API const char *aa_version(void);
 
 /*
  * Receives what a cell writes to sys.stdout (stream 1) or sys.stderr
- * (stream 2), as UTF-8 bytes that are not NUL-terminated.  Called with the
+ * (stream 2), as bytes that are not NUL-terminated: text as UTF-8 (a lone
+ * surrogate raises UnicodeEncodeError on stdout and is escaped on stderr,
+ * as python3's streams do), and what is written to sys.stdout.buffer or
+ * sys.stderr.buffer as it was written.  Called with the
  * GIL held, on the thread that writes: the cell's own, during
  * aa_session_poll (background tasks), or a thread the running cell started
  * (its writes go to the session whose cell began last).  Writes made while
