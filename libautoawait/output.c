@@ -18,6 +18,8 @@
  */
 #include "internal.h"
 
+#include <errno.h>
+
 /*
  * The writers are io.TextIOBase (their binary layers, sys.stdout.buffer,
  * io.BufferedIOBase): made on _io's C bases and registered with io's
@@ -78,12 +80,27 @@ static PyObject *fallback_of(PyObject *self)
     return f;
 }
 
-/* Hands n bytes to the session's callback. */
+/* Where aa_write_fail puts the errno of the callback running on this
+ * thread; NULL while none runs.  Callbacks nest (one may print through a
+ * session of its own), each with its own. */
+static _Thread_local int *write_failure;
+
+/* Hands n bytes to the session's callback; -1 with OSError set when the
+ * callback reported a failure. */
 static int deliver(aa_session *s, int stream, const char *data, Py_ssize_t n)
 {
-    if (n > 0)
-        s->write(s->userdata, stream, data, (size_t)n);
-    return 0;
+    int failed = 0, *outer = write_failure;
+
+    if (n <= 0)
+        return 0;
+    write_failure = &failed;
+    s->write(s->userdata, stream, data, (size_t)n);
+    write_failure = outer;
+    if (failed == 0)
+        return 0;
+    errno = failed;
+    PyErr_SetFromErrno(PyExc_OSError);
+    return -1;
 }
 
 /* A write no session takes: on to the fallback, or dropped when there is
@@ -525,4 +542,12 @@ void aa__output_free(aa_session *s)
             PyErr_Clear();
     }
     PyErr_Clear();
+}
+
+int aa_write_fail(int errnum)
+{
+    if (write_failure == NULL || errnum <= 0)
+        return AA_EINVAL;
+    *write_failure = errnum;
+    return AA_OK;
 }

@@ -98,6 +98,21 @@ AA_API const char *aa_version(void);
 typedef void (*aa_write_fn)(void *userdata, int stream, const char *data,
                             size_t len);
 
+/*
+ * Called by a write callback, from inside the call, to report that the
+ * write it is handling failed with the errno value errnum (EPIPE when the
+ * reader of a pipe has gone, ENOSPC, ...).  When the callback returns, the
+ * Python write that made the call raises OSError for errnum (the subclass
+ * Python picks: BrokenPipeError for EPIPE), as a failed write to python3's
+ * own stdout does; the cell may catch it, and otherwise ends with it.
+ * Without this call a write always succeeds.  It applies to the callback
+ * running on the calling thread; outside one it answers AA_EINVAL and
+ * changes nothing.
+ * Thread: the write callback's | GIL: held by the library for the callback
+ * | Errors: AA_EINVAL (no write callback runs on this thread, errnum <= 0)
+ */
+AA_API int aa_write_fail(int errnum);
+
 typedef struct aa_options {
     size_t size;        /* sizeof(aa_options): lets the struct grow */
     int autoawait;      /* default 1 */

@@ -8,9 +8,10 @@
  * through a pipe put on fd 1 or 2 for the time of the test (Check runs
  * each test in its own process).
  */
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE /* memmem */
 #include <Python.h>
 
+#include <errno.h>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -243,6 +244,71 @@ START_TEST(buffer_outside_cells_reaches_the_process)
 }
 END_TEST
 
+/* ------------------------------------------------ writes that fail */
+
+static int fail_errno; /* what failing_write reports for "fail" */
+
+/* Keeps what it gets, and reports fail_errno for a write holding "fail". */
+static void failing_write(void *userdata, int stream, const char *data,
+                          size_t len)
+{
+    tu_write(userdata, stream, data, len);
+    if (len >= 4 && memmem(data, len, "fail", 4) != NULL)
+        ck_assert_int_eq(aa_write_fail(fail_errno),
+                         fail_errno > 0 ? AA_OK : AA_EINVAL);
+}
+
+START_TEST(a_failed_write_raises_in_the_cell)
+{
+    aa_session *f = tu_session_with(NULL, failing_write);
+    aa_result *r;
+
+    fail_errno = EPIPE;
+    r = tu_run(f, "print('ok')\nprint('fail')\nprint('never')", AA_EXCEPTION);
+    ck_assert_str_eq(aa_result_exception(r), "BrokenPipeError");
+    ck_assert_str_eq(aa_result_message(r), "[Errno 32] Broken pipe");
+    ck_assert_ptr_nonnull(strstr(aa_result_traceback(r), "line 2"));
+    aa_result_free(r);
+    ck_assert_str_eq(tu_stdout(), "ok\nfail");
+    /* Caught, as python3's own would be; the session goes on. */
+    tu_expect(f,
+              "import sys\n"
+              "def errnos(*writes):\n"
+              "    got = []\n"
+              "    for w in writes:\n"
+              "        try:\n            w()\n"
+              "        except OSError as e:\n"
+              "            got.append((type(e).__name__, e.errno))\n"
+              "    return got\n"
+              "errnos(lambda: sys.stderr.write('fail'),\n"
+              "       lambda: sys.stdout.buffer.write(b'fail'),\n"
+              "       lambda: sys.stdout.writelines(['a', 'fail']),\n"
+              "       lambda: sys.stdout.write('fine'))",
+              "[('BrokenPipeError', 32), ('BrokenPipeError', 32), "
+              "('BrokenPipeError', 32)]");
+    fail_errno = ENOSPC;
+    r = tu_run(f, "sys.stdout.write('fail')", AA_EXCEPTION);
+    ck_assert_str_eq(aa_result_exception(r), "OSError");
+    ck_assert_str_eq(aa_result_message(r),
+                     "[Errno 28] No space left on device");
+    aa_result_free(r);
+    /* errnum 0 is no failure: the write stands. */
+    fail_errno = 0;
+    tu_do(f, "print('fail, but not really')", AA_OK);
+    aa_session_free(f);
+}
+END_TEST
+
+START_TEST(write_fail_outside_a_callback_is_refused)
+{
+    ck_assert_int_eq(aa_write_fail(EPIPE), AA_EINVAL);
+    ck_assert_int_eq(aa_write_fail(0), AA_EINVAL);
+    /* Nor does a refused call reach the next write. */
+    tu_do(s, "print('after')", AA_OK);
+    ck_assert_str_eq(tu_stdout(), "after\n");
+}
+END_TEST
+
 static Suite *output_suite(void)
 {
     TCase *tc;
@@ -256,6 +322,8 @@ static Suite *output_suite(void)
     tcase_add_test(tc, writes_of_every_kind_reach_the_callback_in_order);
     tcase_add_test(tc, encoding_errors_are_pythons);
     tcase_add_test(tc, buffer_outside_cells_reaches_the_process);
+    tcase_add_test(tc, a_failed_write_raises_in_the_cell);
+    tcase_add_test(tc, write_fail_outside_a_callback_is_refused);
     return suite;
 }
 
