@@ -266,20 +266,18 @@ static const char *const errors[] = {"strict", "backslashreplace"};
 static const char *const text_modes[] = {"w", "w"};
 static const char *const binary_modes[] = {"wb", "wb"};
 
-/* The host's stream is the host's to close: closing it from a cell is
- * allowed, as on any stream, and changes nothing. */
-static PyMethodDef writer_methods[] = {
-    {"write", writer_write, METH_O, NULL},
-    {"flush", writer_flush, METH_NOARGS, NULL},
-    {"close", writer_none, METH_NOARGS, NULL},
-    {"isatty", writer_isatty, METH_NOARGS, NULL},
-    {"writable", writer_true, METH_NOARGS, NULL},
-    {"fileno", writer_fileno, METH_NOARGS, NULL},
-    {NULL, NULL, 0, NULL},
-};
+/* write takes str on a writer, bytes on a buffer. */
+static PyObject *stream_write(PyObject *self, PyObject *arg)
+{
+    return self == buffers[1] || self == buffers[2] ? buffer_write(self, arg)
+                                                    : writer_write(self, arg);
+}
 
-static PyMethodDef buffer_methods[] = {
-    {"write", buffer_write, METH_O, NULL},
+/* The same methods on the writers and their buffers.  The host's stream is
+ * the host's to close: closing it from a cell is allowed, as on any
+ * stream, and changes nothing. */
+static PyMethodDef stream_methods[] = {
+    {"write", stream_write, METH_O, NULL},
     {"flush", writer_flush, METH_NOARGS, NULL},
     {"close", writer_none, METH_NOARGS, NULL},
     {"isatty", writer_isatty, METH_NOARGS, NULL},
@@ -309,13 +307,13 @@ static PyGetSetDef buffer_getset[] = {
 };
 
 static PyType_Slot writer_slots[] = {
-    {Py_tp_methods, writer_methods},
+    {Py_tp_methods, stream_methods},
     {Py_tp_getset, writer_getset},
     {0, NULL},
 };
 
 static PyType_Slot buffer_slots[] = {
-    {Py_tp_methods, buffer_methods},
+    {Py_tp_methods, stream_methods},
     {Py_tp_getset, buffer_getset},
     {0, NULL},
 };

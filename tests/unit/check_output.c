@@ -61,6 +61,19 @@ static void run_from_c(const char *src)
     ck_assert_int_eq(rc, 0);
 }
 
+/* Runs src from C and checks what reached the process's fd. */
+static void expect_from_c(int fd, const char *src, const char *want)
+{
+    fd_capture c;
+    char *text;
+
+    fd_capture_begin(&c, fd);
+    run_from_c(src);
+    text = fd_capture_end(&c);
+    ck_assert_str_eq(text, want);
+    free(text);
+}
+
 /*
  * A logging handler made on a session's sys.stdout, and the streams
  * themselves, kept in a module after the last session with a callback is
@@ -114,15 +127,9 @@ END_TEST
  * cell, outside any cell, goes to the process's stream too. */
 START_TEST(writes_outside_cells_reach_the_process)
 {
-    fd_capture out;
-    char *text;
-
     tu_do(s, "import sys, builtins\nbuiltins.kept_out = sys.stdout", AA_OK);
-    fd_capture_begin(&out, 1);
-    run_from_c("kept_out.write('between cells\\n')\nkept_out.flush()\n");
-    text = fd_capture_end(&out);
-    ck_assert_str_eq(text, "between cells\n");
-    free(text);
+    expect_from_c(1, "kept_out.write('between cells\\n')\nkept_out.flush()\n",
+                  "between cells\n");
     ck_assert_str_eq(tu_stdout(), "");
     run_from_c("import builtins\ndel builtins.kept_out\n");
 }
@@ -228,17 +235,12 @@ END_TEST
  * process's own stream. */
 START_TEST(buffer_outside_cells_reaches_the_process)
 {
-    fd_capture out;
-    char *text;
-
     tu_do(s, "import sys, builtins\nbuiltins.kept_out = sys.stdout", AA_OK);
-    fd_capture_begin(&out, 1);
-    run_from_c("kept_out.buffer.write(b'raw \\xff\\n')\n"
-               "kept_out.buffer.flush()\n"
-               "assert kept_out.buffer.fileno() == 1\n");
-    text = fd_capture_end(&out);
-    ck_assert_str_eq(text, "raw \xff\n");
-    free(text);
+    expect_from_c(1,
+                  "kept_out.buffer.write(b'raw \\xff\\n')\n"
+                  "kept_out.buffer.flush()\n"
+                  "assert kept_out.buffer.fileno() == 1\n",
+                  "raw \xff\n");
     ck_assert_str_eq(tu_stdout(), "");
     run_from_c("import builtins\ndel builtins.kept_out\n");
 }
