@@ -415,7 +415,9 @@ static int set_stream(PyObject *key, PyObject *value)
 }
 
 /* Puts the writers in sys.stdout and sys.stderr if something else is
- * there; what was there becomes the fallback. */
+ * there; what was there becomes the fallback, unless it is the other
+ * writer (a session without a callback swapped them): a writer falling
+ * back on a writer would call itself. */
 static int install(void)
 {
     int i;
@@ -426,6 +428,11 @@ static int install(void)
             continue;
         if (cur == NULL && PyErr_Occurred())
             return -1;
+        if (cur != NULL && (cur == dispatch[1] || cur == dispatch[2])) {
+            if (set_stream(keys[i], dispatch[i]) < 0)
+                return -1;
+            continue;
+        }
         Py_XINCREF(cur);
         Py_XSETREF(fallback[i], cur);
         if (set_stream(keys[i], dispatch[i]) < 0)

@@ -135,6 +135,24 @@ START_TEST(writes_outside_cells_reach_the_process)
 }
 END_TEST
 
+/* A session without a callback that swaps the writers (sys.stdout is
+ * the stderr writer) never makes one writer the other's fallback: that
+ * was a RecursionError on every print. */
+START_TEST(swapped_writers_do_not_recurse)
+{
+    aa_session *plain = NULL;
+
+    tu_do(s, "1", AA_OK); /* the writers are in sys */
+    ck_assert_int_eq(aa_session_new(&plain, NULL), AA_OK);
+    tu_do(plain, "import sys\nsys.stdout, sys.stderr = sys.stderr, sys.stdout",
+          AA_OK);
+    tu_do(s, "print('in s')", AA_OK);
+    tu_do(plain, "print('in plain', flush=True)", AA_OK);
+    aa_session_free(plain);
+    ck_assert_str_eq(tu_stdout(), "in s\n");
+}
+END_TEST
+
 /* ------------------------------------------------- io.TextIOBase */
 
 /* What each attribute of the session's streams answers (a repr). */
@@ -320,6 +338,7 @@ static Suite *output_suite(void)
     tcase_add_test(
         tc, kept_streams_reach_the_process_after_the_last_callback_session);
     tcase_add_test(tc, writes_outside_cells_reach_the_process);
+    tcase_add_test(tc, swapped_writers_do_not_recurse);
     tcase_add_test(tc, streams_are_text_io);
     tcase_add_test(tc, writes_of_every_kind_reach_the_callback_in_order);
     tcase_add_test(tc, encoding_errors_are_pythons);
