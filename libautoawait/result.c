@@ -13,28 +13,59 @@
 
 static PyObject *format_exception_fn; /* traceback.format_exception */
 
+/*
+ * A malloc'd, NUL-terminated copy of the n bytes at p, in which every NUL
+ * byte becomes the four characters \x00 (how Python writes it): a host
+ * reads these strings up to their first NUL, and must not lose what
+ * follows.  NULL when out of memory.
+ */
+static char *dup_escaping_nul(const char *p, size_t n)
+{
+    const char *nul = memchr(p, '\0', n), *end = p + n;
+    size_t extra = 0;
+    char *out, *o;
+
+    for (; nul != NULL; nul = memchr(nul + 1, '\0', (size_t)(end - nul - 1)))
+        extra += 3;
+    if ((out = malloc(n + extra + 1)) == NULL)
+        return NULL;
+    if (extra == 0) {
+        memcpy(out, p, n);
+        out[n] = '\0';
+        return out;
+    }
+    for (o = out; p < end; p++) {
+        if (*p != '\0') {
+            *o++ = *p;
+        } else {
+            memcpy(o, "\\x00", 4);
+            o += 4;
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
 int aa__result_set_string(char **field, PyObject *str)
 {
     Py_ssize_t n;
     const char *utf8;
+    PyObject *b = NULL;
 
     free(*field);
     *field = NULL;
     utf8 = PyUnicode_AsUTF8AndSize(str, &n);
     if (utf8 == NULL) {
         /* Lone surrogates: keep what can be kept rather than nothing. */
-        PyObject *b;
         PyErr_Clear();
         b = PyUnicode_AsEncodedString(str, "utf-8", "backslashreplace");
         if (b == NULL)
             return -1;
-        *field = strdup(PyBytes_AS_STRING(b));
-        Py_DECREF(b);
-    } else {
-        *field = malloc((size_t)n + 1);
-        if (*field != NULL)
-            memcpy(*field, utf8, (size_t)n + 1);
+        utf8 = PyBytes_AS_STRING(b);
+        n = PyBytes_GET_SIZE(b);
     }
+    *field = dup_escaping_nul(utf8, (size_t)n);
+    Py_XDECREF(b);
     if (*field == NULL) {
         PyErr_NoMemory();
         return -1;

@@ -6,7 +6,8 @@
  *
  * Exit statuses: 0 when everything ran; 1 after an uncaught exception (for
  * piped input: when any cell raised, after running the rest, as a console
- * would); the code of a SystemExit, which also stops piped input.  Ctrl-C
+ * would, unless the exception was standard output failing: that stops it);
+ * the code of a SystemExit, which also stops piped input.  Ctrl-C
  * while a cell runs interrupts it and ends the run (main then dies of
  * SIGINT, as python3 does, so that a calling shell stops too).
  */
@@ -106,6 +107,7 @@ int run_piped(struct shell *sh)
     char *line = NULL;
     size_t cap = 0;
     ssize_t n;
+    int status;
 
     while (!sh->stop) {
         errno = 0;
@@ -122,8 +124,15 @@ int run_piped(struct shell *sh)
         }
         if (cell_state(sh, cell.data, NULL) == AA_INPUT_INCOMPLETE)
             continue;
-        run_cell(sh, cell.data, cell.len);
+        status = run_cell(sh, cell.data, cell.len);
         buf_reset(&cell);
+        /* Standard output is gone (its reader exited): python3 reading a
+         * script stops at the BrokenPipeError the script lets out, and
+         * the rest would print into nothing, forever for endless input. */
+        if (!sh->stop && output_gone(sh, status)) {
+            sh->stop = 1;
+            sh->exit_code = EXIT_FAILURE;
+        }
     }
     /* Input that ends inside a cell runs what there is of it. */
     if (!sh->stop && cell.len > 0)

@@ -143,6 +143,25 @@ static void banner(const struct shell *sh, const char *python)
 
 /* ----------------------------------------------------------------- main */
 
+/*
+ * The shell's own output (Out[n], reports) that could not be written: said
+ * on stderr, and the status becomes 120, as python3's when it cannot flush
+ * its stdout at exit.  What cells wrote is not counted here: a write that
+ * failed raised in its cell.
+ */
+static int check_stdout(struct shell *sh, int rc)
+{
+    flush_stdout(sh);
+    if (!ferror(stdout) && sh->own_out_errno == 0)
+        return rc;
+    if (sh->own_out_errno != 0)
+        fprintf(stderr, "%s: cannot write to standard output: %s\n", PROGNAME,
+                strerror(sh->own_out_errno));
+    else
+        fprintf(stderr, "%s: cannot write to standard output\n", PROGNAME);
+    return EXIT_STDOUT_FAILED;
+}
+
 static int run(struct shell *sh, const struct settings *st)
 {
     int piped =
@@ -168,6 +187,11 @@ int main(int argc, char **argv)
     struct shell sh;
     int rc;
 
+    /* As python3: a write to a pipe whose reader has gone fails with
+     * EPIPE, which the cell gets as BrokenPipeError (its finally blocks
+     * run), instead of killing the shell.  Programs a cell starts through
+     * subprocess get the default back, as from python3. */
+    signal(SIGPIPE, SIG_IGN);
     /* Characters only: numbers keep printing with a '.'. */
     setlocale(LC_CTYPE, "");
     settings_init(&st);
@@ -196,6 +220,7 @@ int main(int argc, char **argv)
     aa_shutdown();
     buf_free(&sh.capture);
     settings_free(&st);
+    rc = check_stdout(&sh, rc);
     /* Killed by Ctrl-C: die of SIGINT, so that a calling shell stops. */
     if (sh.killed) {
         fflush(NULL);

@@ -4,12 +4,14 @@
  * It owns the SIGINT handler (Ctrl-C while a cell runs reaches the cell
  * through aa_interrupt, which is async-signal-safe; a second Ctrl-C while it
  * unwinds calls aa_interrupt again, which forces it), the session's write
- * callback (which must not scribble over a line the console is editing),
- * and the reports: Out[n], tracebacks, SystemExit.  Reading cells is left
+ * callback (which must not scribble over a line the console is editing,
+ * and reports a failed write to the cell through aa_write_fail), and the
+ * reports: Out[n], tracebacks, SystemExit.  Reading cells is left
  * to batch.c and console.c, the %magics to magics.c.
  */
 #define _POSIX_C_SOURCE 200809L
 
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -82,18 +84,43 @@ void output_write(void *userdata, int stream, const char *data, size_t len)
             sh->clear_input(sh);
         sh->line_cleared = 1;
     }
-    fflush(stdout);
-    write_all(stream == 2 ? STDERR_FILENO : STDOUT_FILENO, data, len);
+    flush_stdout(sh);
+    if (write_all(stream == 2 ? STDERR_FILENO : STDOUT_FILENO, data, len) !=
+        0) {
+        int err = errno;
+        /* As for python3's own streams: the cell's write raises OSError
+         * (BrokenPipeError once the reader has gone, SIGPIPE being
+         * ignored), so that the cell stops and its finally blocks run. */
+        if (stream == 1) {
+            sh->out_lost = err;
+            sh->at_line_start = 1; /* no line is left to end */
+        }
+        aa_write_fail(err);
+        return;
+    }
     sh->at_line_start = data[len - 1] == '\n';
 }
 
 void finish_output_line(struct shell *sh)
 {
     if (!sh->at_line_start) {
-        fflush(stdout);
-        write_all(STDOUT_FILENO, "\n", 1);
+        flush_stdout(sh);
+        if (write_all(STDOUT_FILENO, "\n", 1) != 0)
+            sh->own_out_errno = errno;
         sh->at_line_start = 1;
     }
+}
+
+void flush_stdout(struct shell *sh)
+{
+    if (fflush(stdout) != 0 && sh->own_out_errno == 0)
+        sh->own_out_errno = errno;
+}
+
+int output_gone(const struct shell *sh, int status)
+{
+    return ferror(stdout) || sh->own_out_errno != 0 ||
+           (sh->out_lost != 0 && status != AA_OK);
 }
 
 /* ------------------------------------------------------------ reports */
@@ -170,7 +197,7 @@ void show_value(struct shell *sh, const aa_result *r, int n)
                repr);
     else
         printf("Out[%d]: %s%s\n", n, sep, repr);
-    fflush(stdout);
+    flush_stdout(sh);
 }
 
 void report_result(struct shell *sh, const aa_result *r, int status, int n,
@@ -199,7 +226,7 @@ void report_result(struct shell *sh, const aa_result *r, int status, int n,
         show_value(sh, r, n);
     }
     fflush(stderr);
-    fflush(stdout);
+    flush_stdout(sh);
 }
 
 int cell_exit_status(const struct shell *sh, int status)
@@ -217,9 +244,10 @@ int exec_source(struct shell *sh, const char *src, size_t len, aa_result **out)
 {
     int status;
 
-    fflush(stdout);
+    flush_stdout(sh);
     fflush(stderr);
     sigint_count = 0;
+    sh->out_lost = 0;
     sigint_running(1);
     status = aa_execn(sh->session, src, len, out);
     sigint_running(0);

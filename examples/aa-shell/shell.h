@@ -26,6 +26,8 @@
 #define EXIT_USAGE 2
 /* How a shell reports a process that a SIGINT ended. */
 #define EXIT_SIGINT 130
+/* python3's status when its standard output cannot be flushed at exit. */
+#define EXIT_STDOUT_FAILED 120
 
 /* ------------------------------------------------------------- util.c */
 
@@ -51,8 +53,9 @@ double now_seconds(void);
 int text_columns(const char *s, size_t len, int start_col);
 /* The terminal's width, 80 when it cannot be had. */
 int terminal_columns(int fd);
-/* Writes all of data to fd, going on after EINTR. */
-void write_all(int fd, const char *data, size_t len);
+/* Writes all of data to fd, going on after EINTR; 0, or -1 with errno
+ * (EPIPE: the reader has gone). */
+int write_all(int fd, const char *data, size_t len);
 int is_blank_line(const char *s);
 char *xstrdup(const char *s); /* exits on failure: the shell cannot go on */
 
@@ -101,7 +104,9 @@ struct shell {
     int failed;    /* piped input: some cell raised */
     int exit_code; /* of the last SystemExit */
     int stop;      /* SystemExit, or Ctrl-C outside the console: leave */
-    int killed;    /* Ctrl-C ended a batch run: die of SIGINT */
+    int out_lost;  /* errno of this cell's output that could not be written */
+    int own_out_errno; /* errno of the shell's own output that failed */
+    int killed;        /* Ctrl-C ended a batch run: die of SIGINT */
     enum out_mode out_mode;
     int at_line_start; /* the last byte written was '\n' (or none yet) */
     int line_cleared;  /* OUT_PROMPT: the edited input was cleared */
@@ -129,6 +134,12 @@ void report_result(struct shell *sh, const aa_result *r, int status, int n,
 void show_value(struct shell *sh, const aa_result *r, int n);
 /* Ends the line the cell's output left open, before the shell writes. */
 void finish_output_line(struct shell *sh);
+/* fflush(stdout), keeping the errno of a failure in sh->own_out_errno. */
+void flush_stdout(struct shell *sh);
+/* Standard output failed during the last cell, which let the error out, or
+ * for the shell's own output: what is left to run would print into
+ * nothing. */
+int output_gone(const struct shell *sh, int status);
 int cell_exit_status(const struct shell *sh, int status);
 
 /* ----------------------------------------------------------- magics.c */

@@ -181,17 +181,22 @@ int terminal_columns(int fd)
     return 80;
 }
 
-void write_all(int fd, const char *data, size_t len)
+int write_all(int fd, const char *data, size_t len)
 {
     while (len > 0) {
         ssize_t n = write(fd, data, len);
         if (n < 0 && errno == EINTR)
             continue;
-        if (n <= 0)
-            return;
+        if (n < 0)
+            return -1;
+        if (n == 0) {
+            errno = EIO;
+            return -1;
+        }
         data += n;
         len -= (size_t)n;
     }
+    return 0;
 }
 
 int is_blank_line(const char *s)

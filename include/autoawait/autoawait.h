@@ -84,7 +84,10 @@ AA_API const char *aa_version(void);
 
 /*
  * Receives what a cell writes to sys.stdout (stream 1) or sys.stderr
- * (stream 2), as UTF-8 bytes that are not NUL-terminated.  Called with the
+ * (stream 2), as bytes that are not NUL-terminated: text as UTF-8 (a lone
+ * surrogate raises UnicodeEncodeError on stdout and is escaped on stderr,
+ * as python3's streams do), and what is written to sys.stdout.buffer or
+ * sys.stderr.buffer as it was written.  Called with the
  * GIL held, on the thread that writes: the cell's own, during
  * aa_session_poll (background tasks), or a thread the running cell started
  * (its writes go to the session whose cell began last).  Writes made while
@@ -94,6 +97,21 @@ AA_API const char *aa_version(void);
  */
 typedef void (*aa_write_fn)(void *userdata, int stream, const char *data,
                             size_t len);
+
+/*
+ * Called by a write callback, from inside the call, to report that the
+ * write it is handling failed with the errno value errnum (EPIPE when the
+ * reader of a pipe has gone, ENOSPC, ...).  When the callback returns, the
+ * Python write that made the call raises OSError for errnum (the subclass
+ * Python picks: BrokenPipeError for EPIPE), as a failed write to python3's
+ * own stdout does; the cell may catch it, and otherwise ends with it.
+ * Without this call a write always succeeds.  It applies to the callback
+ * running on the calling thread; outside one it answers AA_EINVAL and
+ * changes nothing.
+ * Thread: the write callback's | GIL: held by the library for the callback
+ * | Errors: AA_EINVAL (no write callback runs on this thread, errnum <= 0)
+ */
+AA_API int aa_write_fail(int errnum);
 
 typedef struct aa_options {
     size_t size;        /* sizeof(aa_options): lets the struct grow */
@@ -192,6 +210,9 @@ AA_API int aa_set_argv(int argc, const char *const *argv);
  *   traceback  formatted like Python's, the user's frames only
  *   exit_code  for AA_SYSTEM_EXIT, the code the process would have exited
  *              with (None is 0, an integer is itself, anything else is 1)
+ * A NUL character in Python's text (a repr or a message may hold one) is
+ * written as the four characters \x00, so that nothing after it is lost;
+ * the same holds for aa_session_errmsg.
  * A NULL result answers AA_EINVAL, 0 or NULL.
  * Thread: any | GIL: not needed | Errors: none
  */

@@ -173,11 +173,12 @@ START_TEST(output_goes_to_the_callback_in_order)
     aa_result *r = tu_run(s,
                           "import sys, asyncio\nprint('a')\n"
                           "await asyncio.sleep(0)\nprint('b', file=sys.stderr)"
-                          "\nsys.stdout.write('c\\n')\nprint('\\udce9')",
+                          "\nsys.stdout.write('c\\n')"
+                          "\nprint('\\udce9', file=sys.stderr)",
                           AA_OK);
 
-    ck_assert_str_eq(tu_stdout(), "a\nc\n\\udce9\n");
-    ck_assert_str_eq(tu_stderr(), "b\n");
+    ck_assert_str_eq(tu_stdout(), "a\nc\n");
+    ck_assert_str_eq(tu_stderr(), "b\n\\udce9\n");
     aa_result_free(r);
     /* Between cells the process's own streams are back. */
     tu_expect(s, "sys.stdout.name", "'<stdout>'");
