@@ -44,9 +44,9 @@ static int init_statics(void)
 
     if (compile_fn != NULL)
         return 0;
-    if ((ast = PyImport_ImportModule("_ast")) == NULL)
+    if ((ast = aa__import("_ast")) == NULL)
         return -1;
-    builtins = PyImport_ImportModule("builtins");
+    builtins = aa__import("builtins");
     module_type = PyObject_GetAttrString(ast, "Module");
     expr_type = PyObject_GetAttrString(ast, "Expr");
     assign_type = PyObject_GetAttrString(ast, "Assign");
@@ -302,7 +302,7 @@ static PyObject *transform(PyObject *transformers, PyObject *mod)
         }
     }
     /* Transformers often make nodes without a place in the source. */
-    if (mod != NULL && (ast = PyImport_ImportModule("ast")) != NULL)
+    if (mod != NULL && (ast = aa__import("ast")) != NULL)
         r = PyObject_CallMethod(ast, "fix_missing_locations", "O", mod);
     else
         r = NULL;

@@ -160,11 +160,16 @@ int aa_is_complete(aa_session *s, const char *source, int *indent)
 /*
  * The completer, in Python: it reads namespaces and modules, which is what
  * Python does best.  It evaluates no expression: attributes are reached by
- * getattr along a dotted name, never by calling anything.
+ * getattr along a dotted name, never by calling anything.  Its own imports
+ * (the first lines, and inspect, which pkgutil imports when it lists
+ * modules) go through _own, the library's own imports; a package the user
+ * names after `import` or `from` is imported as the user's cell would.
  */
 static const char completer_source[] =
     "import builtins, keyword, pkgutil, re, sys\n"
     "_top = None\n"
+    "def _names(path):\n"
+    "    return [m.name for m in pkgutil.iter_modules(path)]\n"
     "def _modules(prefix):\n"
     "    global _top\n"
     "    if '.' in prefix:\n"
@@ -173,11 +178,11 @@ static const char completer_source[] =
     "            path = __import__(pkg, fromlist=['_']).__path__\n"
     "        except Exception:\n"
     "            return []\n"
-    "        return [pkg + '.' + m.name for m in pkgutil.iter_modules(path)\n"
-    "                if m.name.startswith(part)]\n"
+    "        return [pkg + '.' + n for n in _own(_names, path)\n"
+    "                if n.startswith(part)]\n"
     "    if _top is None:\n"
     "        _top = set(sys.builtin_module_names)\n"
-    "        _top.update(m.name for m in pkgutil.iter_modules())\n"
+    "        _top.update(_own(_names, None))\n"
     "    names = _top | {m for m in sys.modules if '.' not in m}\n"
     "    return [m for m in names if m.startswith(prefix)]\n"
     "def _lookup(ns, dotted):\n"
@@ -227,24 +232,34 @@ static const char completer_source[] =
 
 static PyObject *completer; /* the complete function above */
 
+/* Runs the completer's source in globals (a PyObject *). */
+static PyObject *run_completer_source(void *globals)
+{
+    PyObject *code = Py_CompileString(completer_source, "<autoawait completer>",
+                                      Py_file_input);
+    PyObject *r = code != NULL ? PyEval_EvalCode(code, globals, globals) : NULL;
+
+    Py_XDECREF(code);
+    return r;
+}
+
 static PyObject *get_completer(void)
 {
-    PyObject *code, *globals, *r;
+    PyObject *globals, *own = NULL, *r;
 
     if (completer != NULL)
         return completer;
-    code = Py_CompileString(completer_source, "<autoawait completer>",
-                            Py_file_input);
-    globals = code != NULL ? PyDict_New() : NULL;
-    if (globals != NULL &&
+    globals = PyDict_New();
+    if (globals != NULL && (own = aa__own_function()) != NULL &&
         PyDict_SetItemString(globals, "__builtins__", PyEval_GetBuiltins()) ==
             0 &&
-        (r = PyEval_EvalCode(code, globals, globals)) != NULL) {
+        PyDict_SetItemString(globals, "_own", own) == 0 &&
+        (r = aa__own_call(run_completer_source, globals)) != NULL) {
         Py_DECREF(r);
         completer = PyDict_GetItemString(globals, "complete");
         Py_XINCREF(completer);
     }
-    Py_XDECREF(code);
+    Py_XDECREF(own);
     Py_XDECREF(globals);
     return completer;
 }

@@ -122,6 +122,15 @@ void aa__interp_leave(PyGILState_STATE gil);
 unsigned aa__interp_session_added(void);
 void aa__interp_session_removed(unsigned id);
 
+/* ----------------------------------------------------------------- imports */
+
+void aa__imports_init(void);
+void aa__own_begin(void);
+void aa__own_end(void);
+PyObject *aa__import(const char *name);
+PyObject *aa__own_call(PyObject *(*fn)(void *arg), void *arg);
+PyObject *aa__own_function(void);
+
 /* ------------------------------------------------------------------- cells */
 
 enum { AA__LAST_OTHER, AA__LAST_EXPR, AA__LAST_UNSURE };

@@ -49,7 +49,7 @@ static void keep_host_sigint(void)
     PyObject *mod, *dfl, *r = NULL;
 
     sigaction(SIGINT, NULL, &before);
-    if ((mod = PyImport_ImportModule("_signal")) == NULL) {
+    if ((mod = aa__import("_signal")) == NULL) {
         PyErr_Clear();
         return;
     }
@@ -96,6 +96,7 @@ static int start_python(void)
     if (PyStatus_Exception(st))
         goto fail;
     PyConfig_Clear(&config);
+    aa__imports_init(); /* sys.path is the interpreter's own, untouched */
     keep_host_sigint();
     interp_owned = 1;
     /* Give the GIL back: every call takes it through PyGILState_Ensure. */
@@ -129,6 +130,8 @@ int aa__interp_enter(PyGILState_STATE *gil)
     pthread_mutex_unlock(&interp_lock);
     if (rc == AA_OK) {
         *gil = PyGILState_Ensure();
+        /* A host's interpreter: before the library's first own import. */
+        aa__imports_init();
         if (!atexit_set)
             atexit_set = Py_AtExit(forget_python) == 0;
     }

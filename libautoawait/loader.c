@@ -260,7 +260,7 @@ static int load_file(const char *name, const char *path, char *err,
                      size_t errlen)
 {
     aa_runner_host host = {AA_RUNNER_ABI_VERSION, sizeof(aa_runner_host),
-                           AA_VERSION_STRING, NULL};
+                           AA_VERSION_STRING, NULL, aa__own_call};
     char real[PATH_SIZE], fdpath[32];
     const aa_runner *vt = NULL;
     aa_runner_entry_fn entry;

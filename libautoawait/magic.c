@@ -93,6 +93,8 @@ static PyObject *find_callable(aa_session *s, const char *arg)
                      arg);
         return NULL;
     }
+    /* The user named the module: it is found as the user's cell would
+     * find it, not as one of the library's own imports. */
     obj = PyUnicode_FromStringAndSize(arg, dot - arg);
     mod = obj != NULL ? PyImport_Import(obj) : NULL;
     Py_XDECREF(obj);

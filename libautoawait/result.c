@@ -122,7 +122,7 @@ static void set_traceback(aa_result *r, PyObject *exc)
     PyObject *lines = NULL, *empty = NULL, *joined = NULL;
 
     if (format_exception_fn == NULL) {
-        PyObject *mod = PyImport_ImportModule("traceback");
+        PyObject *mod = aa__import("traceback");
         if (mod == NULL)
             goto done;
         format_exception_fn = PyObject_GetAttrString(mod, "format_exception");
@@ -131,7 +131,10 @@ static void set_traceback(aa_result *r, PyObject *exc)
             goto done;
     }
     aa__sources_flush();
+    /* Formatting imports too (traceback imports ast for the carets). */
+    aa__own_begin();
     lines = PyObject_CallOneArg(format_exception_fn, exc);
+    aa__own_end();
     if (lines == NULL)
         goto done;
     empty = PyUnicode_FromStringAndSize(NULL, 0);

@@ -31,7 +31,7 @@ int aa__session_fail(aa_session *s, int status, const char *fmt, ...)
 
 static PyObject *make_namespace(void)
 {
-    PyObject *ns = PyDict_New(), *builtins = PyImport_ImportModule("builtins");
+    PyObject *ns = PyDict_New(), *builtins = aa__import("builtins");
     PyObject *name = PyUnicode_FromString("__main__");
 
     if (ns == NULL || builtins == NULL || name == NULL ||
@@ -207,7 +207,11 @@ static int use_entry(aa_session *s, const aa__runner_entry *e,
         o->entry = e;
         o->owned = owned;
         o->py = py;
+        /* What open imports (its async library, say) is the runner's
+         * own, not the user's. */
+        aa__own_begin();
         rc = e->vt.open != NULL ? e->vt.open(e->userdata, &o->state) : 0;
+        aa__own_end();
         if (PyErr_Occurred())
             PyErr_Clear();
         if (rc != 0) {

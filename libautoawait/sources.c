@@ -128,7 +128,7 @@ int aa__sources_add(PyObject *file, const char *src, size_t len, int now)
         return -1;
     into = linecache_cache();
     if (into == NULL && now) {
-        PyObject *mod = PyImport_ImportModule("linecache");
+        PyObject *mod = aa__import("linecache");
         Py_XDECREF(mod);
         PyErr_Clear();
         into = linecache_cache();

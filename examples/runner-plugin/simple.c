@@ -244,6 +244,10 @@ static int simple_interrupt(void *state)
  * 0, or non-zero (the session then keeps its old runner, and the call that
  * asked for this one fails with AA_ERUNNER).  userdata is NULL for a
  * plugin; it is what aa_runner_register was given for a host's runner.
+ * The library runs open with its own imports in force: the asyncio
+ * imported here cannot be an asyncio.py of the current folder.  A runner
+ * that imports later, when a cell first needs its library, does it
+ * through host->own_imports (see docs/runner-plugins.md).
  */
 static int simple_open(void *userdata, void **state)
 {

@@ -54,6 +54,22 @@ typedef struct aa_runner_host {
     size_t struct_size;          /* sizeof(aa_runner_host) of the library */
     const char *library_version; /* aa_version() */
     const char *name;            /* the name the runner is loaded under */
+
+    /*
+     * Calls fn(arg) and returns what it returned, with the library's own
+     * imports in force on this thread meanwhile: a top-level module
+     * imported then, and every module it imports in turn, comes from
+     * sys.path as the interpreter set it up (without '', a script's folder
+     * or what user code put in front since), so that a file in the current
+     * folder cannot stand in for it.  For what a runner imports on its own
+     * behalf: its async library when a cell first needs it, the source of
+     * its Python wrapper.  Never around a cell's coroutine or any other
+     * user code, whose imports follow sys.path.  A module already in
+     * sys.modules is used as it is.  Called with the GIL held.  Read it
+     * only when struct_size covers it (an earlier library has no such
+     * field: import plainly then).
+     */
+    struct _object *(*own_imports)(struct _object *(*fn)(void *arg), void *arg);
 } aa_runner_host;
 
 /*
@@ -71,7 +87,9 @@ typedef struct aa_runner {
      * the runner.  userdata is what aa_runner_register was given (NULL for
      * a plugin).  Returns 0 and sets *state, or non-zero (a failure that
      * leaves the session on its old runner; an exception it leaves set is
-     * cleared).  Optional: NULL means a NULL state.
+     * cleared).  It runs with the library's own imports in force (see
+     * aa_runner_host.own_imports): what it imports is the runner's, not
+     * the user's.  Optional: NULL means a NULL state.
      */
     int (*open)(void *userdata, void **state);
 

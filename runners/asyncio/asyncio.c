@@ -125,7 +125,7 @@ static int import_asyncio(runner_state *st)
 
     if (found != 0)
         return found < 0 ? -1 : 0;
-    st->asyncio = PyImport_Import(st->str.asyncio);
+    st->asyncio = aa__own_import(st->str.asyncio);
     return st->asyncio == NULL ? -1 : 0;
 }
 

@@ -72,11 +72,34 @@ void aa__close_coro(PyObject *coro, PyObject *close)
     PyErr_Restore(t, v, tb);
 }
 
-PyObject *aa__run_wrapper(const char *source, const char *file)
+/* The host's own_imports, when its table has one. */
+static PyObject *(*own_imports)(PyObject *(*fn)(void *arg), void *arg);
+
+static PyObject *own_call(PyObject *(*fn)(void *arg), void *arg)
 {
+    return own_imports != NULL ? own_imports(fn, arg) : fn(arg);
+}
+
+static PyObject *import_here(void *name)
+{
+    return PyImport_Import(name);
+}
+
+PyObject *aa__own_import(PyObject *name)
+{
+    return own_call(import_here, name);
+}
+
+typedef struct wrapper {
+    const char *source, *file;
+} wrapper;
+
+static PyObject *run_wrapper_here(void *arg)
+{
+    const wrapper *w = arg;
     PyObject *code, *globals, *r = NULL;
 
-    code = Py_CompileString(source, file, Py_file_input);
+    code = Py_CompileString(w->source, w->file, Py_file_input);
     if (code == NULL)
         return NULL;
     globals = PyDict_New();
@@ -90,6 +113,13 @@ PyObject *aa__run_wrapper(const char *source, const char *file)
     }
     Py_DECREF(r);
     return globals;
+}
+
+PyObject *aa__run_wrapper(const char *source, const char *file)
+{
+    wrapper w = {source, file};
+
+    return own_call(run_wrapper_here, &w);
 }
 
 /* ------------------------------------------------- a call on a thread */
@@ -190,6 +220,9 @@ int aa__plugin_entry(const aa_runner_host *host, const aa_runner **out,
     if (host == NULL || out == NULL ||
         host->abi_version != AA_RUNNER_ABI_VERSION)
         return -1;
+    if (host->struct_size >=
+        offsetof(aa_runner_host, own_imports) + sizeof(host->own_imports))
+        own_imports = host->own_imports;
     *out = runner;
     return 0;
 }

@@ -3,9 +3,9 @@
  * share: the interned names a runner keeps in its per-session state, making
  * that state, refusing a run inside a run of the same session, closing a
  * coroutine that will not run, a runner's Python wrapper (running it, and
- * the traceback cutting such wrappers start with), a call made on a thread
- * of its own while the caller waits without the GIL, a look at an fd, and
- * the entry's check of the host.
+ * the traceback cutting such wrappers start with), the runner's own
+ * imports, a call made on a thread of its own while the caller waits
+ * without the GIL, a look at an fd, and the entry's check of the host.
  *
  * plugin.c is compiled into every plugin and stays hidden in it: the entry
  * is still the one symbol a plugin exports.  What a runner does with its
@@ -97,10 +97,20 @@ void aa__close_coro(PyObject *coro, PyObject *close);
 
 /*
  * Compiles source, a runner's Python wrapper, under the file name file and
- * runs it in a namespace of its own.  Returns that namespace, a new
- * reference, or NULL with an exception set.
+ * runs it in a namespace of its own, its imports being the runner's own
+ * (see aa__own_import).  Returns that namespace, a new reference, or NULL
+ * with an exception set.
  */
 PyObject *aa__run_wrapper(const char *source, const char *file);
+
+/*
+ * Imports the module called name (a str) for the runner itself, through
+ * the host's own_imports: neither it nor what it imports in turn can come
+ * from the current folder or any folder user code put first on sys.path.
+ * With a library whose host table lacks own_imports, a plain import.
+ * Returns a new reference, or NULL with an exception set.
+ */
+PyObject *aa__own_import(PyObject *name);
 
 /*
  * Calls fn(arg) on a thread of its own, which takes the GIL for it, while
@@ -149,7 +159,8 @@ int aa__poll_until(int fd, int timeout_ms,
 
 /*
  * The whole of a plugin's entry: sets *out to runner and answers 0 for a
- * host of this ABI version, -1 for any other or for NULL arguments.
+ * host of this ABI version, -1 for any other or for NULL arguments.  Keeps
+ * the host's own_imports for aa__own_import and aa__run_wrapper.
  */
 int aa__plugin_entry(const aa_runner_host *host, const aa_runner **out,
                      const aa_runner *runner);

@@ -203,7 +203,7 @@ static int ensure_kernel(runner_state *st)
     if (st->kernel != NULL)
         return 0;
     if (st->curio == NULL &&
-        (st->curio = PyImport_Import(st->str.curio)) == NULL)
+        (st->curio = aa__own_import(st->str.curio)) == NULL)
         return -1;
     st->kernel = PyObject_CallMethodNoArgs(st->curio, st->str.Kernel);
     return st->kernel == NULL ? -1 : 0;

@@ -103,7 +103,7 @@ typedef struct trio_call {
 static int import_trio(runner_state *st)
 {
     if (st->trio == NULL)
-        st->trio = PyImport_Import(st->str.trio);
+        st->trio = aa__own_import(st->str.trio);
     return st->trio == NULL ? -1 : 0;
 }
 
@@ -169,7 +169,7 @@ static int hide_main_thread(runner_state *st)
 
     if (!_PyOS_IsMainThread())
         return 0;
-    signal = PyImport_Import(st->str.signal);
+    signal = aa__own_import(st->str.signal);
     if (signal == NULL)
         return -1;
     st->signal_fn = PyObject_GetAttr(signal, st->str.signal);
