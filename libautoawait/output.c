@@ -360,8 +360,7 @@ static int prepare(void)
 
     if (sysdict != NULL)
         return 0;
-    if ((io = PyImport_ImportModule("io")) == NULL ||
-        (_io = PyImport_ImportModule("_io")) == NULL)
+    if ((io = aa__import("io")) == NULL || (_io = aa__import("_io")) == NULL)
         goto done;
     /* A failure half-way (out of memory) is made good by the next call. */
     if (unsupported == NULL)
