@@ -11,6 +11,8 @@
  */
 #include "internal.h"
 
+#include <unistd.h>
+
 static PyObject *run_sync(aa_session *s, PyObject *code)
 {
     PyObject *value, *type, *exc, *tb;
@@ -104,6 +106,15 @@ int aa__exec_code(aa_session *s, PyObject *code, const aa__display *d,
     PyObject *value = NULL;
 
     r->is_async = is_async;
+    /* In a child of fork, the runner's loop, its tasks and its selector
+     * are the parent's: running them would run the parent's tasks twice
+     * and take the parent's events. */
+    if (is_async && s->pid != getpid())
+        return aa__result_fail(r, AA_ERUNNER,
+                               "this session was made before fork(): its "
+                               "runner and its tasks belong to the parent "
+                               "process; make a new session in the child "
+                               "for async cells");
     if (o->entry->vt.enter != NULL && o->entry->vt.enter(o->state) != 0) {
         entered = 0;
         if (!PyErr_Occurred())

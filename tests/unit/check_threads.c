@@ -782,6 +782,108 @@ START_TEST(interrupts_from_a_signal_handler)
 }
 END_TEST
 
+/* ------------------------------------------- frees from other threads */
+
+typedef struct {
+    aa_session *s;
+    long delay_ms;
+    pthread_barrier_t *start; /* or NULL */
+    atomic_int done;
+    pthread_t thread;
+} freer;
+
+static void *free_main(void *arg)
+{
+    freer *f = arg;
+
+    if (f->start != NULL)
+        pthread_barrier_wait(f->start);
+    tu_sleep_ms((long)(f->delay_ms * tu_scale()));
+    aa_session_free(f->s);
+    atomic_store(&f->done, 1);
+    return NULL;
+}
+
+/* A captured session with an object whose finalizer prints "finalized",
+ * and y = 5. */
+static aa_session *finalizing_session(void)
+{
+    aa_session *s = tu_session(NULL);
+
+    tu_expect(s,
+              "import asyncio\nclass Bye:\n    def __del__(self):\n"
+              "        print('finalized')\nb = Bye()\ny = 5",
+              NULL);
+    return s;
+}
+
+/*
+ * aa_session_free from another thread while a cell of the session runs
+ * (issue 9, C2), an awaiting cell and a busy sync one: the free returns at
+ * once and the session is freed when the cell ends, before its aa_exec
+ * returns; the cell finishes with its namespace and loop intact.
+ */
+START_TEST(free_from_another_thread_waits_for_the_cell)
+{
+    static const char *cells[] = {
+        "await asyncio.sleep(1)\nprint('still here')\ny * 2",
+        "import time\nt = time.time()\nwhile time.time() - t < 1:\n"
+        "    pass\nprint('still here')\ny * 2"};
+    static freer f; /* static: with CK_FORK=no a failure leaves it behind */
+    size_t i;
+
+    alarm(ALARM_SECONDS);
+    for (i = 0; i < sizeof cells / sizeof cells[0]; i++) {
+        aa_result *r;
+
+        tu_clear();
+        memset(&f, 0, sizeof f);
+        f.s = finalizing_session();
+        f.delay_ms = 200;
+        ck_assert_int_eq(pthread_create(&f.thread, NULL, free_main, &f), 0);
+        r = tu_run(f.s, cells[i], AA_OK);
+        ck_assert_str_eq(aa_result_repr(r), "10");
+        ck_assert_msg(atomic_load(&f.done),
+                      "aa_session_free waited for the cell to end");
+        ck_assert_str_eq(tu_stdout(), "still here\nfinalized\n");
+        aa_result_free(r);
+        pthread_join(f.thread, NULL);
+    }
+    tu_clear();
+    alarm(0);
+}
+END_TEST
+
+/* Two threads free one session at the same moment: it is freed once. */
+START_TEST(two_threads_free_one_session)
+{
+    static freer f[2];
+    pthread_barrier_t start;
+    int round, i;
+
+    alarm(ALARM_SECONDS);
+    for (round = 0; round < 20; round++) {
+        aa_session *s = finalizing_session();
+
+        tu_clear();
+        ck_assert_int_eq(pthread_barrier_init(&start, NULL, 2), 0);
+        for (i = 0; i < 2; i++) {
+            memset(&f[i], 0, sizeof f[i]);
+            f[i].s = s;
+            f[i].start = &start;
+            ck_assert_int_eq(
+                pthread_create(&f[i].thread, NULL, free_main, &f[i]), 0);
+        }
+        for (i = 0; i < 2; i++)
+            pthread_join(f[i].thread, NULL);
+        pthread_barrier_destroy(&start);
+        ck_assert_str_eq(tu_stdout(), "finalized\n");
+    }
+    tu_clear();
+    alarm(0);
+}
+END_TEST
+
 static Suite *threads_suite(void)
 {
     TCase *tc;
@@ -794,6 +896,8 @@ static Suite *threads_suite(void)
     tcase_add_test(tc, a_cell_while_another_thread_imports_asyncio);
     tcase_add_test(tc, interrupts_from_another_thread);
     tcase_add_test(tc, interrupts_from_a_signal_handler);
+    tcase_add_test(tc, free_from_another_thread_waits_for_the_cell);
+    tcase_add_test(tc, two_threads_free_one_session);
     return suite;
 }
 
