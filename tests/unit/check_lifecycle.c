@@ -138,7 +138,7 @@ START_TEST(ten_thousand_sessions_flat)
            rss_end - rss_settled, fds_settled, open_fds(), threads_settled,
            proc_status("Threads"));
     ck_assert_int_lt(rss_end - rss_settled, RSS_GROWTH_KB);
-    /* Each session has a pipe, a watcher thread and, when it ran async,
+    /* Each session has a socket pair, a watcher thread and, when it ran async,
      * a loop with a selector and a self-pipe: none may outlive it. */
     ck_assert_int_eq(open_fds(), fds_settled);
     ck_assert_int_eq(proc_status("Threads"), threads_settled);
