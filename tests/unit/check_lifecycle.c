@@ -391,7 +391,8 @@ START_TEST(free_from_its_own_callback_during_a_poll)
           "t = asyncio.get_running_loop().create_task(later())\n"
           "await asyncio.sleep(0)",
           AA_OK);
-    ck_assert_int_eq(aa_session_poll(self_freeing, -1, 500), 0);
+    ck_assert_int_eq(
+        aa_session_poll(self_freeing, -1, (int)(1000 * tu_scale())), 0);
     ck_assert_str_eq(tu_stdout(), "free me\nstill here\nfinalized\n");
     tu_clear();
 }

@@ -786,21 +786,24 @@ END_TEST
 
 typedef struct {
     aa_session *s;
-    long delay_ms;
+    int wait_fd;              /* a byte to read before freeing, or -1 */
+    int done_fd;              /* a byte written once the free returned, or -1 */
     pthread_barrier_t *start; /* or NULL */
-    atomic_int done;
     pthread_t thread;
 } freer;
 
 static void *free_main(void *arg)
 {
     freer *f = arg;
+    char c;
 
     if (f->start != NULL)
         pthread_barrier_wait(f->start);
-    tu_sleep_ms((long)(f->delay_ms * tu_scale()));
+    if (f->wait_fd >= 0 && read(f->wait_fd, &c, 1) != 1)
+        return NULL;
     aa_session_free(f->s);
-    atomic_store(&f->done, 1);
+    if (f->done_fd >= 0 && write(f->done_fd, "x", 1) != 1)
+        return NULL;
     return NULL;
 }
 
@@ -819,35 +822,53 @@ static aa_session *finalizing_session(void)
 
 /*
  * aa_session_free from another thread while a cell of the session runs
- * (issue 9, C2), an awaiting cell and a busy sync one: the free returns at
- * once and the session is freed when the cell ends, before its aa_exec
- * returns; the cell finishes with its namespace and loop intact.
+ * (issue 9, C2): a cell waiting on the loop, one blocked in C, one busy in
+ * Python.  Each tells the freeing thread it runs, then waits for the free
+ * to have returned: the free never waits for the cell.  The session is
+ * freed when the cell ends, before its aa_exec returns; the cell finishes
+ * with its namespace and loop intact.
  */
 START_TEST(free_from_another_thread_waits_for_the_cell)
 {
-    static const char *cells[] = {
-        "await asyncio.sleep(1)\nprint('still here')\ny * 2",
-        "import time\nt = time.time()\nwhile time.time() - t < 1:\n"
-        "    pass\nprint('still here')\ny * 2"};
+    static const char *waits[] = {
+        "L = asyncio.get_running_loop()\nfut = L.create_future()\n"
+        "L.add_reader(FREED, fut.set_result, None)\n"
+        "await asyncio.wait_for(fut, 30)\nL.remove_reader(FREED)\n",
+        "select.select([FREED], [], [], 30)\n",
+        "t = time.time()\n"
+        "while not select.select([FREED], [], [], 0)[0] and "
+        "time.time() - t < 30:\n    pass\n"};
     static freer f; /* static: with CK_FORK=no a failure leaves it behind */
+    char cell[512];
     size_t i;
 
     alarm(ALARM_SECONDS);
-    for (i = 0; i < sizeof cells / sizeof cells[0]; i++) {
+    for (i = 0; i < sizeof waits / sizeof waits[0]; i++) {
+        int started[2], freed[2];
         aa_result *r;
 
         tu_clear();
+        ck_assert_int_eq(pipe(started), 0);
+        ck_assert_int_eq(pipe(freed), 0);
         memset(&f, 0, sizeof f);
         f.s = finalizing_session();
-        f.delay_ms = 200;
+        f.wait_fd = started[0];
+        f.done_fd = freed[1];
         ck_assert_int_eq(pthread_create(&f.thread, NULL, free_main, &f), 0);
-        r = tu_run(f.s, cells[i], AA_OK);
+        snprintf(cell, sizeof cell,
+                 "import os, select, time\nFREED = %d\nos.write(%d, b'x')\n"
+                 "%sprint('freed' if select.select([FREED], [], [], 0)[0] "
+                 "else 'not freed')\ny * 2",
+                 freed[0], started[1], waits[i]);
+        r = tu_run(f.s, cell, AA_OK);
         ck_assert_str_eq(aa_result_repr(r), "10");
-        ck_assert_msg(atomic_load(&f.done),
-                      "aa_session_free waited for the cell to end");
-        ck_assert_str_eq(tu_stdout(), "still here\nfinalized\n");
+        ck_assert_str_eq(tu_stdout(), "freed\nfinalized\n");
         aa_result_free(r);
         pthread_join(f.thread, NULL);
+        close(started[0]);
+        close(started[1]);
+        close(freed[0]);
+        close(freed[1]);
     }
     tu_clear();
     alarm(0);
@@ -870,6 +891,7 @@ START_TEST(two_threads_free_one_session)
         for (i = 0; i < 2; i++) {
             memset(&f[i], 0, sizeof f[i]);
             f[i].s = s;
+            f[i].wait_fd = f[i].done_fd = -1;
             f[i].start = &start;
             ck_assert_int_eq(
                 pthread_create(&f[i].thread, NULL, free_main, &f[i]), 0);
