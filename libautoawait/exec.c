@@ -5,11 +5,16 @@
  * contextvars.Context; an async cell (its code object is CO_COROUTINE) is
  * evaluated to a coroutine that the session's runner runs, handed the same
  * Context.  Around both: the runner's enter and leave, and the marks that
- * let aa_interrupt reach the cell.  Then the value of a last expression is
+ * let aa_interrupt reach the cell (a runner whose enter fails fails the
+ * cell, which then does not run).  Then the value of a last expression is
  * displayed: bound to `_`, its repr put in the result.  Compiling is left
  * to cell.c; turning exceptions into results to result.c.
  */
 #include "internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 static PyObject *run_sync(aa_session *s, PyObject *code)
 {
@@ -95,26 +100,54 @@ static void leave(aa__opened *o)
     PyErr_Restore(type, exc, tb);
 }
 
+/*
+ * The runner's enter failed: the cell, sync or async, does not run, and
+ * fails with AA_ERUNNER, a failure of the runner rather than an outcome of
+ * the user's code.  The message names the runner and its exception, whose
+ * class is the result's exception; there is no traceback, since no frame
+ * is the user's.
+ */
+static int enter_failed(aa_session *s, const aa__opened *o, aa_result *r)
+{
+    char msg[AA__ERRMSG_SIZE];
+
+    if (!PyErr_Occurred()) {
+        snprintf(msg, sizeof msg,
+                 "runner '%s' could not start the cell (its enter failed "
+                 "without an exception)",
+                 o->entry->name);
+        return aa__result_fail(r, AA_ERUNNER, msg);
+    }
+    aa__result_from_exception(s, r, AA__PHASE_RUN);
+    snprintf(msg, sizeof msg, "runner '%s' could not start the cell: %s%s%s",
+             o->entry->name, r->exception ? r->exception : "an exception",
+             r->message && *r->message ? ": " : "",
+             r->message ? r->message : "");
+    free(r->traceback);
+    r->traceback = NULL;
+    return aa__result_fail(r, AA_ERUNNER, msg);
+}
+
 int aa__exec_code(aa_session *s, PyObject *code, const aa__display *d,
                   aa_result *r)
 {
     aa__opened *o = s->runner;
     int is_async = (((PyCodeObject *)code)->co_flags & CO_COROUTINE) != 0;
-    int broken = 0, ok, entered = 1;
+    int broken = 0, ok;
     PyObject *value = NULL;
 
     r->is_async = is_async;
-    if (o->entry->vt.enter != NULL && o->entry->vt.enter(o->state) != 0) {
-        entered = 0;
-        if (!PyErr_Occurred())
-            PyErr_Format(PyExc_RuntimeError, "runner '%s' failed to start",
-                         o->entry->name);
-        /* A sync cell needs no runner: it runs (the one that repairs what
-         * broke the runner, say) without the loop made current. */
-        if (is_async)
-            return aa__result_from_exception(s, r, AA__PHASE_RUN);
-        PyErr_Clear();
-    }
+    /* In a child of fork, the runner's loop, its tasks and its selector
+     * are the parent's: running them would run the parent's tasks twice
+     * and take the parent's events. */
+    if (is_async && s->pid != getpid())
+        return aa__result_fail(r, AA_ERUNNER,
+                               "this session was made before fork(): its "
+                               "runner and its tasks belong to the parent "
+                               "process; make a new session in the child "
+                               "for async cells");
+    if (o->entry->vt.enter != NULL && o->entry->vt.enter(o->state) != 0)
+        return enter_failed(s, o, r);
     aa__interrupt_cell_begin(s, is_async ? AA__CELL_ASYNC : AA__CELL_SYNC);
     value = is_async ? run_async(s, code, &broken) : run_sync(s, code);
     ok = value != NULL;
@@ -126,8 +159,7 @@ int aa__exec_code(aa_session *s, PyObject *code, const aa__display *d,
     if (d->how == AA__DISPLAY_KEPT && take_kept(s, ok ? r : NULL) < 0 && ok)
         ok = 0;
     aa__interrupt_cell_end(s);
-    if (entered)
-        leave(o);
+    leave(o);
     if (broken) {
         return aa__result_fail(r, AA_ERUNNER,
                                "the runner returned neither a result nor an "

@@ -13,6 +13,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/types.h>
 
 #include "autoawait/autoawait.h"
 #include "autoawait/runner.h"
@@ -65,26 +66,37 @@ struct aa_session {
     int autoawait;
     aa_write_fn write;
     void *userdata;
-    unsigned id;               /* smallest free id: names the cell files */
-    unsigned long cells;       /* cells run, for <cell-N> */
-    PyObject *ns;              /* globals and locals of every cell */
-    PyObject *context;         /* contextvars.Context of every cell */
-    PyObject *transformers;    /* autoawait.ast_transformers: a list */
-    int capture;               /* keep the objects below (Session.exec) */
-    PyObject *captured_value;  /* the displayed value of the last cell */
-    PyObject *captured_exc;    /* the exception of the last cell */
-    PyObject *cell_file;       /* the running cell's file name, borrowed */
-    aa__opened *opened;        /* every runner opened, current first */
-    aa__opened *runner;        /* the current one */
-    int busy;                  /* a cell runs; guarded by the GIL */
-    struct aa_session *inner;  /* a session whose cell runs in this cell */
-    struct aa_session *outer;  /* the session whose cell runs this one */
-    int cell_kind;             /* AA__CELL_*; guarded by the GIL */
+    unsigned id;              /* smallest free id: names the cell files */
+    unsigned long cells;      /* cells run, for <cell-N> */
+    PyObject *ns;             /* globals and locals of every cell */
+    PyObject *context;        /* contextvars.Context of every cell */
+    PyObject *transformers;   /* autoawait.ast_transformers: a list */
+    int capture;              /* keep the objects below (Session.exec) */
+    PyObject *captured_value; /* the displayed value of the last cell */
+    PyObject *captured_exc;   /* the exception of the last cell */
+    PyObject *cell_file;      /* the running cell's file name, borrowed */
+    aa__opened *opened;       /* every runner opened, current first */
+    aa__opened *runner;       /* the current one */
+    int busy;                 /* a cell runs; guarded by the GIL */
+    pthread_t busy_thread;    /* the thread it runs on */
+    atomic_int freeing;       /* aa_session_free took it; see session.c */
+    int free_pending;         /* freed while busy: freed when the cell ends */
+    pid_t pid;                /* the process that made it: see session.c */
+    struct aa_session *inner; /* a session whose cell runs in this cell */
+    struct aa_session *outer; /* the session whose cell runs this one */
+    /* What interrupt.c keeps: the plain fields are guarded by the GIL, the
+     * atomic ones are what aa_interrupt, in a signal handler, touches. */
+    int cell_kind;             /* AA__CELL_* */
     unsigned long cell_thread; /* PyThread ident of the cell's thread */
+    unsigned long cell_seq;    /* cells begun */
     int async_exc_set;         /* an async KeyboardInterrupt is pending */
-    int intr_delivered;        /* the runner was asked to stop this cell */
-    atomic_int intr_pending;   /* aa_interrupt was called */
-    int intr_pipe[2];          /* aa_interrupt writes, the watcher reads */
+    int intr_asked;            /* the runner was asked to stop this cell */
+    int intr_refused;          /* and answered that it could not */
+    atomic_ulong cell_running; /* cell_seq of the cell running, or 0 */
+    atomic_ulong intr_target;  /* the cell aa_interrupt was called for */
+    atomic_int intr_senders;   /* aa_interrupt calls between check and send */
+    atomic_int intr_closing;   /* the channel is closing: send nothing */
+    int intr_fd[2]; /* aa_interrupt sends on 1, the watcher reads 0 */
     pthread_t watcher;
     int watcher_started;
     char errmsg[AA__ERRMSG_SIZE];
@@ -96,6 +108,9 @@ int aa__session_use_callable(aa_session *s, const char *name, PyObject *fn);
 int aa__session_exec(aa_session *s, const char *src, size_t len,
                      const char *path, aa_result *r);
 aa_session *aa__current_session(void);
+int aa__live_add(aa_session *s);
+void aa__live_remove(const aa_session *s);
+int aa__live_claim(aa_session *s);
 int aa__session_fail(aa_session *s, int status, const char *fmt, ...);
 
 /* ----------------------------------------------------------------- results */
@@ -179,6 +194,7 @@ void aa__output_error(const char *text);
 
 /* --------------------------------------------------------------- interrupt */
 
+int aa__fd_above_stdio(int fd);
 int aa__interrupt_start(aa_session *s);
 void aa__interrupt_stop(aa_session *s);
 void aa__interrupt_cell_begin(aa_session *s, int kind);

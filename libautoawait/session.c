@@ -7,6 +7,15 @@
  * contextvars.Context, the runners it has opened, its output streams and
  * its interrupt watcher.  Compiling and running a cell is left to cell.c
  * and exec.c; the interpreter and the GIL to interp.c.
+ *
+ * Its end is guarded against a careless host.  Every live session is in a
+ * list, so that a second aa_session_free of the same pointer is seen
+ * without reading it.  A free that comes while a cell of the session runs
+ * (from its own write callback, from inside the cell, from another thread)
+ * cannot wait for the cell, which may be waiting for it: it is deferred to
+ * the cell's end.  And a session made before a fork() is the parent's: in
+ * the child, its free only forgets the library's own memory (see
+ * forget_inherited).
  */
 #include "internal.h"
 
@@ -15,9 +24,11 @@
 #include <errno.h>
 #include <poll.h>
 #include <stdarg.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 int aa__session_fail(aa_session *s, int status, const char *fmt, ...)
 {
@@ -28,6 +39,8 @@ int aa__session_fail(aa_session *s, int status, const char *fmt, ...)
     va_end(ap);
     return status;
 }
+
+/* ----------------------------------------------------------------- making */
 
 static PyObject *make_namespace(void)
 {
@@ -113,7 +126,50 @@ static void destroy(aa_session *s)
     if (PyErr_Occurred())
         PyErr_Clear();
     aa__interp_session_removed(s->id);
+    aa__live_remove(s);
     free(s);
+}
+
+/*
+ * Ends a session the parent made, in a child of fork().  The watcher
+ * thread is not there; the interrupt channel and the loop's selector and
+ * self-pipe are shared with the parent, and closing the loop would
+ * unregister the parent's; the interpreter may not even be usable (a host
+ * that forked in C without PyOS_AfterFork_Child).  So only the library's
+ * own memory is released and the child's copies of the channel closed; the
+ * session's Python objects are left to the child's interpreter, and the
+ * session still counts for aa_shutdown in the child.  No GIL needed.
+ */
+static void forget_inherited(aa_session *s)
+{
+    aa__interrupt_stop(s);
+    while (s->opened != NULL) {
+        aa__opened *o = s->opened;
+        s->opened = o->next;
+        free(o->owned);
+        free(o);
+    }
+    aa__live_remove(s);
+    free(s);
+}
+
+/* Ends s, in this process or in a child of fork. */
+static void end_session(aa_session *s)
+{
+    if (s->pid != getpid())
+        forget_inherited(s);
+    else
+        destroy(s);
+}
+
+/* Ends a call that held s busy: a free asked for meanwhile happens now.
+ * 1 when s is gone.  The GIL is held. */
+static int end_call(aa_session *s)
+{
+    if (!s->free_pending || s->busy)
+        return 0;
+    end_session(s);
+    return 1;
 }
 
 int aa_session_new(aa_session **out, const aa_options *opts)
@@ -132,7 +188,8 @@ int aa_session_new(aa_session **out, const aa_options *opts)
                               "runner name outside [a-z0-9_]+)");
     if ((s = calloc(1, sizeof *s)) == NULL)
         return new_failed(AA_ENOMEM, "aa_session_new: out of memory");
-    s->intr_pipe[0] = s->intr_pipe[1] = -1;
+    s->intr_fd[0] = s->intr_fd[1] = -1;
+    s->pid = getpid();
     s->autoawait = o.autoawait != 0;
     s->write = o.write;
     s->userdata = o.userdata;
@@ -156,6 +213,9 @@ int aa_session_new(aa_session **out, const aa_options *opts)
         goto fail;
     if ((rc = aa__session_use_runner(s, o.runner)) != AA_OK)
         goto fail;
+    rc = AA_ENOMEM;
+    if (aa__live_add(s) < 0)
+        goto fail;
     aa__interp_leave(g);
     s->errmsg[0] = '\0';
     *out = s;
@@ -173,13 +233,25 @@ void aa_session_free(aa_session *s)
 {
     PyGILState_STATE g;
 
-    if (s == NULL)
+    if (s == NULL || !aa__live_claim(s))
+        return; /* freed already, or being freed by another call */
+    if (s->pid != getpid()) {
+        /* os.fork() in a cell, and the child frees from inside it. */
+        if (s->busy && pthread_equal(s->busy_thread, pthread_self()))
+            s->free_pending = 1;
+        else
+            forget_inherited(s);
         return;
+    }
     if (aa__interp_enter(&g) != AA_OK) {
+        aa__live_remove(s);
         free(s); /* the interpreter is gone, and its objects with it */
         return;
     }
-    destroy(s);
+    if (s->busy)
+        s->free_pending = 1; /* the cell's end frees it */
+    else
+        destroy(s);
     aa__interp_leave(g);
 }
 
@@ -341,7 +413,10 @@ int aa__session_exec(aa_session *s, const char *src, size_t len,
 
     if (s->busy)
         return aa__result_fail(r, AA_EBUSY, "a cell of the session is running");
+    if (atomic_load(&s->freeing))
+        return aa__result_fail(r, AA_EBUSY, "the session is being freed");
     s->busy = 1;
+    s->busy_thread = pthread_self();
     current = s;
     s->outer = outer;
     if (outer != NULL)
@@ -373,7 +448,7 @@ static int exec_into(aa_session *s, const char *src, size_t len,
 {
     aa_result *r;
     PyGILState_STATE g;
-    int rc;
+    int rc, gone = 0;
 
     if ((r = calloc(1, sizeof *r)) == NULL)
         return AA_ENOMEM;
@@ -384,10 +459,12 @@ static int exec_into(aa_session *s, const char *src, size_t len,
             aa__result_fail(r, AA_EPYTHON, "cannot set __file__");
         else
             aa__session_exec(s, src, len, path, r);
+        /* Freed, or being freed by another thread: s is not ours now. */
+        gone = end_call(s) || atomic_load(&s->freeing);
         aa__interp_leave(g);
     }
     rc = r->status;
-    if (rc < 0 && r->message != NULL)
+    if (rc < 0 && r->message != NULL && !gone)
         aa__session_fail(s, rc, "%s", r->message);
     if (out != NULL)
         *out = r;
@@ -406,16 +483,21 @@ int aa_execn(aa_session *s, const char *source, size_t len, aa_result **out)
     return exec_into(s, source != NULL ? source : "", len, NULL, out);
 }
 
-/* Reads a whole file into a malloc'd buffer; NULL with errno set. */
+/* Reads a whole file into a malloc'd buffer; NULL with errno set.  Its
+ * descriptor, short-lived as it is, is never 0, 1 or 2 either. */
 static char *read_file(const char *path, size_t *len)
 {
-    FILE *f = fopen(path, "rb");
+    int fd = aa__fd_above_stdio(open(path, O_RDONLY | O_CLOEXEC));
+    FILE *f = fd >= 0 ? fdopen(fd, "rb") : NULL;
     char *buf = NULL, *more;
     size_t cap = 0, n;
 
     *len = 0;
-    if (f == NULL)
+    if (f == NULL) {
+        if (fd >= 0)
+            close(fd);
         return NULL;
+    }
     do {
         if (*len == cap) {
             cap = cap ? cap * 2 : 65536;
@@ -603,6 +685,10 @@ int aa_session_poll(aa_session *s, int fd, int timeout_ms)
         return AA_EINVAL;
     if ((rc = aa__interp_enter(&g)) != AA_OK)
         return rc;
+    if (atomic_load(&s->freeing)) {
+        aa__interp_leave(g);
+        return AA_EBUSY;
+    }
     if (s->busy) {
         aa__interp_leave(g);
         return aa__session_fail(s, AA_EBUSY, "a cell of the session runs");
@@ -612,11 +698,17 @@ int aa_session_poll(aa_session *s, int fd, int timeout_ms)
         return rc;
     }
     s->busy = 1;
+    s->busy_thread = pthread_self();
     outer = current;
     current = s;
-    rc = poll_runner(s, fd, timeout_ms);
+    /* In a child of fork the background tasks are the parent's. */
+    rc = s->pid == getpid() ? poll_runner(s, fd, timeout_ms) : AA_POLL_IDLE;
     current = outer;
     s->busy = 0;
+    if (end_call(s)) { /* its write callback freed it */
+        aa__interp_leave(g);
+        return rc == AA_POLL_IDLE ? 0 : rc;
+    }
     if (rc == AA_POLL_IDLE)
         rc = wait_idle(s, fd, timeout_ms);
     else if (rc == AA_POLL_READY && fd >= 0)

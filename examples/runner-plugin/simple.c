@@ -211,11 +211,13 @@ done:
 
 /*
  * Asks the running cell to stop.  Called with the GIL from the library's
- * interrupt thread while run is in progress, at most once per cell; it
- * must not block.  Cancelling a task from another thread is not safe, so
- * the loop is asked to do it (call_soon_threadsafe also wakes it).
- * Returns 0, or non-zero when it could not: the library then raises
- * KeyboardInterrupt in the cell's thread itself.
+ * interrupt thread while run is in progress, once per aa_interrupt that
+ * reaches the cell; it must not block.  Cancelling a task from another
+ * thread is not safe, so the loop is asked to do it (call_soon_threadsafe
+ * also wakes it, which is what a second call, after the library raised
+ * KeyboardInterrupt in the cell's thread, is for).  Returns 0, or non-zero
+ * when it could not: the library then raises KeyboardInterrupt in the
+ * cell's thread itself.
  */
 static int simple_interrupt(void *state)
 {

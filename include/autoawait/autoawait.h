@@ -148,8 +148,17 @@ AA_API int aa_session_new(aa_session **out, const aa_options *opts);
 /*
  * Frees a session: cancels and drains what is left on its runner (for
  * asyncio, the pending tasks of its loop), closes the runner, drops the
- * namespace.  NULL is fine.  Must not be called while one of its cells runs.
- * Thread: any | GIL: taken | Errors: none
+ * namespace.  NULL is fine.  Called while a cell of the session (or its
+ * aa_session_poll) runs, from the session's write callback, from inside the
+ * cell or from another thread, it returns at once and the session is freed
+ * when that call ends, before it returns.  A second free of the same
+ * session, or two at once, free it once; the others do nothing (unless a
+ * new session got the same address in between).  aa_interrupt(s) may be
+ * called until aa_session_free(s) returns, not after.  In a child of
+ * fork(), a session the parent made is only forgotten: the library's
+ * memory is released, nothing shared with the parent is touched.
+ * Thread: any | GIL: taken (not for a parent's session in a child) |
+ * Errors: none
  */
 AA_API void aa_session_free(aa_session *s);
 
@@ -293,11 +302,14 @@ AA_API const char *aa_session_errmsg(const aa_session *s);
 AA_API const char *aa_errmsg(void);
 
 /*
- * Asks the running cell of s to stop: an awaiting cell is cancelled through
- * its runner (its finally blocks and __aexit__ run) and reports
+ * Asks the cell of s running now to stop: an awaiting cell is cancelled
+ * through its runner (its finally blocks and __aexit__ run) and reports
  * KeyboardInterrupt; a busy sync cell gets KeyboardInterrupt.  With no cell
- * running it does nothing.  Async-signal-safe: it only writes a byte to a
- * pipe; it never allocates and never takes the GIL.
+ * running it does nothing, and nothing is kept for the next cell.
+ * Async-signal-safe: it only sends a byte on the session's socket (never
+ * raising SIGPIPE); it never allocates and takes no lock and no GIL.  It
+ * may be called until aa_session_free(s) returns.  In a child of fork(),
+ * on a session the parent made, it does nothing.
  * Thread: any, a signal handler included | GIL: not taken | Errors: none
  */
 AA_API void aa_interrupt(aa_session *s);

@@ -124,14 +124,22 @@ typedef struct aa_runner {
      * Asks the cell that run is running to stop, so that its cleanup runs
      * and run returns with KeyboardInterrupt.  Called with the GIL from a
      * library-owned thread, not the one inside run, while run is in
-     * progress (its thread waiting in the loop, or running Python code), at
-     * most once per cell.  It must not block; typically it schedules a
-     * cancellation thread-safely.  Returns 0, or non-zero when it could not
-     * (the library then raises KeyboardInterrupt in the cell's thread).  A
-     * cancellation lands only at the cell's next await: a second interrupt
-     * of the same cell is not passed to the runner but raises
-     * KeyboardInterrupt in the cell's thread.  An exception it leaves set is
-     * cleared.  Optional.
+     * progress (its thread waiting in the loop, or running Python code),
+     * once for each aa_interrupt that reaches the cell:
+     *   - the first asks the runner to cancel the cell.  It must not block;
+     *     typically it schedules a cancellation thread-safely.  Returns 0,
+     *     or non-zero when it could not: the library then raises
+     *     KeyboardInterrupt in the cell's thread itself, and never calls
+     *     interrupt again for that cell;
+     *   - each later one comes right after the library raised
+     *     KeyboardInterrupt in the cell's thread (a cancellation lands only
+     *     at the cell's next await, and a busy cell never gets there).  That
+     *     exception fires only when the thread runs Python code, so the
+     *     runner must wake its loop if it sleeps (the cell may have caught
+     *     the cancellation and awaited again): scheduling the cancellation
+     *     again, thread-safely, does it.  Its return value is ignored.
+     * An exception it leaves set is cleared.  Optional: without it every
+     * interrupt raises KeyboardInterrupt in the cell's thread.
      */
     int (*interrupt)(void *state);
 
@@ -155,9 +163,14 @@ typedef struct aa_runner {
     /*
      * Called before and after every cell of the session, sync or async, on
      * the cell's thread, and around poll.  A runner with a loop makes it the
-     * thread's current loop here.  enter returns 0, or non-zero with a Python
-     * exception set (the cell then fails with it and does not run, and leave is
-     * not called); leave must not raise.  Optional.
+     * thread's current loop here.  enter returns 0, or non-zero with a
+     * Python exception set: the cell, sync or async, then does not run and
+     * fails with AA_ERUNNER, its message "runner 'NAME' could not start the
+     * cell: Class: text" and aa_result_exception the exception's class, and
+     * leave is not called.  So a runner should fail enter only when no cell
+     * can run: a loop it cannot make is better reported by run, so that sync
+     * cells (the one that repairs the loop, say) still run.  leave must not
+     * raise.  Optional.
      */
     int (*enter)(void *state);
     void (*leave)(void *state);

@@ -619,7 +619,11 @@ static void asyncio_close(void *state)
 
 /*
  * Before a cell.  Until some code imports asyncio there is nothing to do:
- * importing it here would cost every session's start-up.
+ * importing it here would cost every session's start-up.  A loop that
+ * cannot be made or made current now (a cell took asyncio.new_event_loop
+ * away, say) is no reason to refuse the cell: a failing enter fails sync
+ * cells too, and one of them may be the cell that puts asyncio back.  An
+ * async cell's run tries again and raises why.
  */
 static int asyncio_enter(void *state)
 {
@@ -632,7 +636,7 @@ static int asyncio_enter(void *state)
             return found;
     }
     if (ensure_loop(st) < 0 || make_current(st) < 0)
-        return -1;
+        PyErr_Clear();
     return 0;
 }
 

@@ -19,6 +19,10 @@
  *                              C stdio buffers alone) and aa_shutdown
  *                              finalizes it; after that aa_session_new
  *                              answers AA_EPYTHON
+ *   aa_lifecycle_host nostdio  a daemon: fds 0, 1 and 2 are closed before
+ *                              the first session; the library takes none
+ *                              of them, its own are close-on-exec, and
+ *                              interrupts still work
  *
  * Prints what it checked on stdout and "done" at the end; exits 0 when
  * everything went as autoawait.h says, else 1 with the first thing that
@@ -27,6 +31,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include <Python.h>
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -34,18 +40,22 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "autoawait/autoawait.h"
+
+/* Where fail reports: stderr, or the copy of it nostdio keeps. */
+static int report_fd = 2;
 
 static _Noreturn void fail(const char *what, ...)
 {
     va_list ap;
 
-    fprintf(stderr, "aa_lifecycle_host: ");
+    dprintf(report_fd, "aa_lifecycle_host: ");
     va_start(ap, what);
-    vfprintf(stderr, what, ap);
+    vdprintf(report_fd, what, ap);
     va_end(ap);
-    fprintf(stderr, "\n");
+    dprintf(report_fd, "\n");
     exit(1);
 }
 
@@ -310,18 +320,83 @@ static int library_owned(void)
     return 0;
 }
 
+/* Marks in open[] the descriptors below FDS_SEEN that are open now. */
+#define FDS_SEEN 1024
+static void list_fds(unsigned char *open)
+{
+    DIR *d = opendir("/proc/self/fd");
+    struct dirent *e;
+
+    if (d == NULL)
+        fail("cannot list /proc/self/fd");
+    memset(open, 0, FDS_SEEN);
+    while ((e = readdir(d)) != NULL) {
+        int fd = atoi(e->d_name);
+        if (e->d_name[0] != '.' && fd != dirfd(d) && fd < FDS_SEEN)
+            open[fd] = 1;
+    }
+    closedir(d);
+}
+
+static int no_stdio(void)
+{
+    static const char *names[] = {"stdin", "stdout", "stderr"};
+    unsigned char before[FDS_SEEN], after[FDS_SEEN];
+    int out = fcntl(1, F_DUPFD_CLOEXEC, 3), err = fcntl(2, F_DUPFD_CLOEXEC, 3);
+    aa_session *s;
+    pthread_t t;
+    int fd;
+
+    if (out < 0 || err < 0)
+        fail("cannot keep stdout and stderr");
+    report_fd = err;
+    close(0);
+    close(1);
+    close(2);
+    list_fds(before);
+    s = new_session();
+    list_fds(after);
+    for (fd = 0; fd < FDS_SEEN; fd++) {
+        if (!after[fd] || before[fd])
+            continue;
+        if (fd < 3)
+            fail("the session took fd %d, the host's %s", fd, names[fd]);
+        if (!(fcntl(fd, F_GETFD) & FD_CLOEXEC))
+            fail("fd %d of the session is not close-on-exec", fd);
+    }
+    /* What the host's code writes to fd 1 reaches no library descriptor. */
+    expect(s,
+           "import os\ntry:\n    os.write(1, b'qqqq')\n"
+           "except OSError as e:\n    err = e.errno\nerr",
+           AA_OK, "9");
+    if (pthread_create(&t, NULL, interrupt_later, s) != 0)
+        fail("pthread_create");
+    expect(s, "while True:\n    pass", AA_EXCEPTION, NULL);
+    pthread_join(t, NULL);
+    aa_session_free(s);
+    dup2(out, 1);
+    dup2(err, 2);
+    close(out);
+    close(err);
+    report_fd = 2;
+    printf("interrupts with 0, 1 and 2 closed: ok\n");
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     int rc;
 
     if (argc != 2)
-        fail("usage: aa_lifecycle_host host|restart|library");
+        fail("usage: aa_lifecycle_host host|restart|library|nostdio");
     if (strcmp(argv[1], "host") == 0)
         rc = host_owned();
     else if (strcmp(argv[1], "restart") == 0)
         rc = host_restarts();
     else if (strcmp(argv[1], "library") == 0)
         rc = library_owned();
+    else if (strcmp(argv[1], "nostdio") == 0)
+        rc = no_stdio();
     else
         fail("unknown mode %s", argv[1]);
     printf("done\n");

@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <spawn.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -137,7 +138,7 @@ START_TEST(ten_thousand_sessions_flat)
            rss_end - rss_settled, fds_settled, open_fds(), threads_settled,
            proc_status("Threads"));
     ck_assert_int_lt(rss_end - rss_settled, RSS_GROWTH_KB);
-    /* Each session has a pipe, a watcher thread and, when it ran async,
+    /* Each session has a socket pair, a watcher thread and, when it ran async,
      * a loop with a selector and a self-pipe: none may outlive it. */
     ck_assert_int_eq(open_fds(), fds_settled);
     ck_assert_int_eq(proc_status("Threads"), threads_settled);
@@ -329,6 +330,213 @@ START_TEST(free_with_a_task_that_refuses_to_stop)
 }
 END_TEST
 
+/* --------------------------------------------- frees that come early */
+
+/* A session with an object whose finalizer prints "finalized", and y = 5:
+ * what shows when, and whether, the session was torn down. */
+static aa_session *finalizing_session(aa_write_fn out)
+{
+    aa_session *s = tu_session_with(NULL, out);
+
+    tu_do(s,
+          "import asyncio\nclass Bye:\n    def __del__(self):\n"
+          "        print('finalized')\nb = Bye()\ny = 5",
+          AA_OK);
+    return s;
+}
+
+static aa_session *self_freeing;
+
+/* Captures, and frees the session when the cell prints "free me". */
+static void free_on_request(void *userdata, int stream, const char *data,
+                            size_t len)
+{
+    tu_write(userdata, stream, data, len);
+    if (len >= 7 && memcmp(data, "free me", 7) == 0)
+        aa_session_free(self_freeing);
+}
+
+/*
+ * aa_session_free from the session's own write callback, in the middle of
+ * a cell (issue 9, C2): it cannot wait for the cell, which waits for it, so
+ * the free is deferred to the cell's end.  The cell finishes with its
+ * namespace and loop intact, then the session is freed before aa_exec
+ * returns (its finalizer's output comes last).
+ */
+START_TEST(free_from_its_own_callback_waits_for_the_cell)
+{
+    aa_result *r;
+
+    self_freeing = finalizing_session(free_on_request);
+    r = tu_run(self_freeing,
+               "print('free me')\nawait asyncio.sleep(0.05)\n"
+               "print('still here')\ny * 2",
+               AA_OK);
+    ck_assert_str_eq(aa_result_repr(r), "10");
+    ck_assert_str_eq(tu_stdout(), "free me\nstill here\nfinalized\n");
+    aa_result_free(r);
+    tu_clear();
+}
+END_TEST
+
+/* The same from a task left on the loop, which prints while the host
+ * waits in aa_session_poll: the free waits for the poll to end. */
+START_TEST(free_from_its_own_callback_during_a_poll)
+{
+    self_freeing = finalizing_session(free_on_request);
+    tu_do(self_freeing,
+          "async def later():\n    await asyncio.sleep(0.05)\n"
+          "    print('free me')\n    await asyncio.sleep(0.05)\n"
+          "    print('still here')\n"
+          "t = asyncio.get_running_loop().create_task(later())\n"
+          "await asyncio.sleep(0)",
+          AA_OK);
+    ck_assert_int_eq(
+        aa_session_poll(self_freeing, -1, (int)(1000 * tu_scale())), 0);
+    ck_assert_str_eq(tu_stdout(), "free me\nstill here\nfinalized\n");
+    tu_clear();
+}
+END_TEST
+
+/* A session freed twice: the second free is seen and ignored (C2). */
+START_TEST(free_twice_is_ignored)
+{
+    aa_session *s = finalizing_session(tu_write);
+
+    aa_session_free(s);
+    aa_session_free(s);
+    ck_assert_str_eq(tu_stdout(), "finalized\n");
+    s = tu_session(NULL);
+    tu_expect(s, "import asyncio\nawait asyncio.sleep(0, result=1)", "1");
+    aa_session_free(s);
+    tu_clear();
+}
+END_TEST
+
+/* ------------------------------------------------------------- fork */
+
+/* Waits up to seconds for the child pid, killing it if it has not ended;
+ * answers its exit status, or -1 when it did not exit. */
+static int reap(pid_t pid, double seconds)
+{
+    double t0 = now();
+    int status;
+
+    while (waitpid(pid, &status, WNOHANG) == 0) {
+        if (now() - t0 > seconds * tu_scale()) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+            return -1;
+        }
+        tu_sleep_ms(10);
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* After a child freed its copy of s: a busy sync cell and an awaiting
+ * async cell of the parent still stop at an interrupt. */
+static void parent_still_interrupts(aa_session *s)
+{
+    tu_interrupter it = {.delay_ms = 300, .count = 1};
+
+    aa_result_free(tu_run_stopped(s,
+                                  "import time\nt = time.time()\n"
+                                  "while time.time() - t < 10:\n    pass",
+                                  &it, 5.0));
+    aa_result_free(tu_run_stopped(s, "await asyncio.sleep(10)", &it, 5.0));
+    tu_expect(s, "await asyncio.sleep(0, result='fine')", "'fine'");
+}
+
+/*
+ * A host forks in C, and the child frees the session it inherited and
+ * exits (issue 9, H1).  The child shares the session's descriptors and its
+ * loop's selector with the parent: freeing must touch none of them, and
+ * the parent's cells must still stop at an interrupt.
+ */
+START_TEST(a_child_of_fork_freeing_a_session_leaves_the_parent_alone)
+{
+    aa_session *s = tu_session(NULL);
+    pid_t pid;
+    int child;
+
+    tu_do(s, "import asyncio\nawait asyncio.sleep(0)", AA_OK);
+    pid = fork();
+    if (pid == 0) {
+        aa_session_free(s);
+        _exit(0);
+    }
+    ck_assert_int_gt(pid, 0);
+    child = reap(pid, 10);
+    parent_still_interrupts(s);
+    ck_assert_msg(child == 0,
+                  "the child's aa_session_free did not return (status %d)",
+                  child);
+    aa_session_free(s);
+    tu_clear();
+}
+END_TEST
+
+/* What a child of fork may do with the parent's session: sync cells run;
+ * async cells and background tasks would run the parent's loop (its
+ * tasks, its selector), so they are refused.  Exits 0 when so. */
+static _Noreturn void child_uses_parents_session(aa_session *s)
+{
+    aa_result *r = NULL;
+    int rc = aa_exec(s, "21 * 2", &r);
+    const char *repr = aa_result_repr(r);
+    char mine[64];
+
+    if (rc != AA_OK || repr == NULL || strcmp(repr, "42") != 0)
+        _exit(2);
+    aa_result_free(r);
+    if (aa_exec(s, "await asyncio.sleep(0, result=1)", &r) != AA_ERUNNER ||
+        strstr(aa_result_message(r), "fork") == NULL)
+        _exit(3);
+    aa_result_free(r);
+    if (aa_session_poll(s, -1, 100) != 0)
+        _exit(4);
+    snprintf(mine, sizeof mine, "tick %ld", (long)getpid());
+    if (strstr(tu_stdout(), mine) != NULL)
+        _exit(5); /* the parent's task ran in the child */
+    aa_session_free(s);
+    _exit(0);
+}
+
+/* The same with os.fork() in a cell: the child's aa_exec returns too; the
+ * child's host uses the session as it may, frees it and exits. */
+START_TEST(os_fork_in_a_cell_leaves_the_parent_alone)
+{
+    aa_session *s = tu_session(NULL);
+    pid_t parent = getpid(), pid;
+    aa_result *r;
+    int child;
+
+    tu_do(s,
+          "import asyncio, os\nasync def tick():\n    while True:\n"
+          "        await asyncio.sleep(0.01)\n"
+          "        print('tick', os.getpid())\n"
+          "t = asyncio.get_running_loop().create_task(tick())\n"
+          "await asyncio.sleep(0)",
+          AA_OK);
+    r = tu_run(s, "pid = os.fork()\npid", AA_OK);
+    if (getpid() != parent) {
+        aa_result_free(r);
+        child_uses_parents_session(s);
+    }
+    pid = (pid_t)atol(aa_result_repr(r));
+    aa_result_free(r);
+    ck_assert_int_gt(pid, 0);
+    child = reap(pid, 10);
+    parent_still_interrupts(s);
+    ck_assert_msg(child == 0,
+                  "the child did not use its copy of the session as it may: "
+                  "status %d (see child_uses_parents_session)",
+                  child);
+    aa_session_free(s);
+    tu_clear();
+}
+END_TEST
+
 /* ------------------------------------------ who owns the interpreter */
 
 /* The host program: $AA_LIFECYCLE_HOST, or ../lifecycle/ next to this
@@ -430,6 +638,14 @@ START_TEST(library_initializes_and_finalizes_python)
 }
 END_TEST
 
+/* A daemon's start, fds 0, 1 and 2 closed (issue 9, H2): the library's
+ * descriptors stay above them. */
+START_TEST(library_descriptors_stay_above_stdio)
+{
+    run_host("nostdio", "interrupts with 0, 1 and 2 closed: ok\n");
+}
+END_TEST
+
 static Suite *lifecycle_suite(void)
 {
     TCase *tc;
@@ -441,9 +657,16 @@ static Suite *lifecycle_suite(void)
     tcase_add_test(tc, free_with_pending_tasks_and_a_callback);
     tcase_add_test(tc, free_with_pending_tasks_without_a_callback);
     tcase_add_test(tc, free_with_a_task_that_refuses_to_stop);
+    tcase_add_test(tc, free_from_its_own_callback_waits_for_the_cell);
+    tcase_add_test(tc, free_from_its_own_callback_during_a_poll);
+    tcase_add_test(tc, free_twice_is_ignored);
+    tcase_add_test(tc,
+                   a_child_of_fork_freeing_a_session_leaves_the_parent_alone);
+    tcase_add_test(tc, os_fork_in_a_cell_leaves_the_parent_alone);
     tcase_add_test(tc, host_initializes_python_itself);
     tcase_add_test(tc, host_starts_python_a_second_time);
     tcase_add_test(tc, library_initializes_and_finalizes_python);
+    tcase_add_test(tc, library_descriptors_stay_above_stdio);
     return suite;
 }
 

@@ -145,9 +145,39 @@ START_TEST(a_broken_run_fails_the_cell_not_the_session)
 END_TEST
 
 /*
+ * A runner whose enter fails: no cell runs, sync or async, and each fails
+ * with AA_ERUNNER and the runner's exception in its message (issue 9, W8);
+ * the session goes on, and another runner works.
+ */
+START_TEST(a_failing_enter_fails_the_cell)
+{
+    static const char *cells[] = {"ran = 1", "async def f():\n    pass\n"
+                                             "await f()\nran = 1"};
+    aa_session *s = tu_session("enterfail");
+    aa_result *r;
+    size_t i;
+
+    for (i = 0; i < 2; i++) {
+        r = tu_run(s, cells[i], AA_ERUNNER);
+        ASSERT_HAS(aa_result_message(r), "runner 'enterfail'");
+        ASSERT_HAS(aa_result_message(r),
+                   "RuntimeError: the enterfail runner cannot enter");
+        ck_assert_str_eq(aa_result_exception(r), "RuntimeError");
+        ck_assert_int_eq(aa_result_is_async(r), (int)i);
+        ASSERT_HAS(aa_session_errmsg(s), "cannot enter");
+        aa_result_free(r);
+    }
+    ck_assert_int_eq(aa_session_set_runner(s, "echo"), AA_OK);
+    tu_expect(s, "'ran' in globals()", "False");
+    aa_session_free(s);
+    tu_clear();
+}
+END_TEST
+
+/*
  * Plugins in folders of every shape.  The scratch folders are made beside
- * the fixtures, in the build tree, whose folders are trusted; /tmp, shared
- * by everyone, is not (it is world-writable, sticky or not).
+ * the fixtures, in the build tree, whose folders are trusted; /tmp itself,
+ * where everyone may make names, can never be a plugin's folder.
  */
 
 /* The fixtures' folder, as AA_RUNNER_PATH gave it when the suite started. */
@@ -480,6 +510,7 @@ static Suite *loader_suite(void)
     tcase_add_test(tc, names_outside_the_alphabet_are_refused);
     tcase_add_test(tc, relative_search_folders_are_ignored);
     tcase_add_test(tc, a_broken_run_fails_the_cell_not_the_session);
+    tcase_add_test(tc, a_failing_enter_fails_the_cell);
     tcase_add_test(tc, plugins_writable_by_others_are_refused);
     tcase_add_test(tc, a_symlink_into_a_world_writable_folder_is_refused);
     tcase_add_test(tc, group_writable_files_and_folders_are_refused);

@@ -782,6 +782,130 @@ START_TEST(interrupts_from_a_signal_handler)
 }
 END_TEST
 
+/* ------------------------------------------- frees from other threads */
+
+typedef struct {
+    aa_session *s;
+    int wait_fd;              /* a byte to read before freeing, or -1 */
+    int done_fd;              /* a byte written once the free returned, or -1 */
+    pthread_barrier_t *start; /* or NULL */
+    pthread_t thread;
+} freer;
+
+static void *free_main(void *arg)
+{
+    freer *f = arg;
+    char c;
+
+    if (f->start != NULL)
+        pthread_barrier_wait(f->start);
+    if (f->wait_fd >= 0 && read(f->wait_fd, &c, 1) != 1)
+        return NULL;
+    aa_session_free(f->s);
+    if (f->done_fd >= 0 && write(f->done_fd, "x", 1) != 1)
+        return NULL;
+    return NULL;
+}
+
+/* A captured session with an object whose finalizer prints "finalized",
+ * and y = 5. */
+static aa_session *finalizing_session(void)
+{
+    aa_session *s = tu_session(NULL);
+
+    tu_expect(s,
+              "import asyncio\nclass Bye:\n    def __del__(self):\n"
+              "        print('finalized')\nb = Bye()\ny = 5",
+              NULL);
+    return s;
+}
+
+/*
+ * aa_session_free from another thread while a cell of the session runs
+ * (issue 9, C2): a cell waiting on the loop, one blocked in C, one busy in
+ * Python.  Each tells the freeing thread it runs, then waits for the free
+ * to have returned: the free never waits for the cell.  The session is
+ * freed when the cell ends, before its aa_exec returns; the cell finishes
+ * with its namespace and loop intact.
+ */
+START_TEST(free_from_another_thread_waits_for_the_cell)
+{
+    static const char *waits[] = {
+        "L = asyncio.get_running_loop()\nfut = L.create_future()\n"
+        "L.add_reader(FREED, fut.set_result, None)\n"
+        "await asyncio.wait_for(fut, 30)\nL.remove_reader(FREED)\n",
+        "select.select([FREED], [], [], 30)\n",
+        "t = time.time()\n"
+        "while not select.select([FREED], [], [], 0)[0] and "
+        "time.time() - t < 30:\n    pass\n"};
+    static freer f; /* static: with CK_FORK=no a failure leaves it behind */
+    char cell[512];
+    size_t i;
+
+    alarm(ALARM_SECONDS);
+    for (i = 0; i < sizeof waits / sizeof waits[0]; i++) {
+        int started[2], freed[2];
+        aa_result *r;
+
+        tu_clear();
+        ck_assert_int_eq(pipe(started), 0);
+        ck_assert_int_eq(pipe(freed), 0);
+        memset(&f, 0, sizeof f);
+        f.s = finalizing_session();
+        f.wait_fd = started[0];
+        f.done_fd = freed[1];
+        ck_assert_int_eq(pthread_create(&f.thread, NULL, free_main, &f), 0);
+        snprintf(cell, sizeof cell,
+                 "import os, select, time\nFREED = %d\nos.write(%d, b'x')\n"
+                 "%sprint('freed' if select.select([FREED], [], [], 0)[0] "
+                 "else 'not freed')\ny * 2",
+                 freed[0], started[1], waits[i]);
+        r = tu_run(f.s, cell, AA_OK);
+        ck_assert_str_eq(aa_result_repr(r), "10");
+        ck_assert_str_eq(tu_stdout(), "freed\nfinalized\n");
+        aa_result_free(r);
+        pthread_join(f.thread, NULL);
+        close(started[0]);
+        close(started[1]);
+        close(freed[0]);
+        close(freed[1]);
+    }
+    tu_clear();
+    alarm(0);
+}
+END_TEST
+
+/* Two threads free one session at the same moment: it is freed once. */
+START_TEST(two_threads_free_one_session)
+{
+    static freer f[2];
+    pthread_barrier_t start;
+    int round, i;
+
+    alarm(ALARM_SECONDS);
+    for (round = 0; round < 20; round++) {
+        aa_session *s = finalizing_session();
+
+        tu_clear();
+        ck_assert_int_eq(pthread_barrier_init(&start, NULL, 2), 0);
+        for (i = 0; i < 2; i++) {
+            memset(&f[i], 0, sizeof f[i]);
+            f[i].s = s;
+            f[i].wait_fd = f[i].done_fd = -1;
+            f[i].start = &start;
+            ck_assert_int_eq(
+                pthread_create(&f[i].thread, NULL, free_main, &f[i]), 0);
+        }
+        for (i = 0; i < 2; i++)
+            pthread_join(f[i].thread, NULL);
+        pthread_barrier_destroy(&start);
+        ck_assert_str_eq(tu_stdout(), "finalized\n");
+    }
+    tu_clear();
+    alarm(0);
+}
+END_TEST
+
 static Suite *threads_suite(void)
 {
     TCase *tc;
@@ -794,6 +918,8 @@ static Suite *threads_suite(void)
     tcase_add_test(tc, a_cell_while_another_thread_imports_asyncio);
     tcase_add_test(tc, interrupts_from_another_thread);
     tcase_add_test(tc, interrupts_from_a_signal_handler);
+    tcase_add_test(tc, free_from_another_thread_waits_for_the_cell);
+    tcase_add_test(tc, two_threads_free_one_session);
     return suite;
 }
 

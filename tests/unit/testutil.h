@@ -256,6 +256,23 @@ static inline aa_result *tu_run_interrupted(aa_session *s, const char *src,
     return r;
 }
 
+/*
+ * Runs src while it interrupts s, as tu_run_interrupted does, and checks
+ * that the cell ended with KeyboardInterrupt within bound_s seconds
+ * (stretched by tu_scale()).  Returns the result, which the caller frees.
+ */
+static inline aa_result *tu_run_stopped(aa_session *s, const char *src,
+                                        tu_interrupter *it, double bound_s)
+{
+    double took;
+    aa_result *r = tu_run_interrupted(s, src, AA_EXCEPTION, it, &took);
+
+    ck_assert_str_eq(aa_result_exception(r), "KeyboardInterrupt");
+    ck_assert_msg(took < bound_s * tu_scale(), "the cell took %.2f s to stop",
+                  took);
+    return r;
+}
+
 /* Runs a Check suite; the exit status says whether all passed. */
 /* A suite of one test case, both called name, whose tests may each take
  * seconds (Check's CK_TIMEOUT_MULTIPLIER stretches it); the tests go to
