@@ -161,19 +161,6 @@ static int untrusted_folders(const char *real, char *why, size_t size)
     return 0;
 }
 
-/* fd, moved above 0, 1 and 2 so that it never stands for a standard
- * stream the host closed; -1 (fd closed) when that fails. */
-static int above_stdio(int fd)
-{
-    int moved;
-
-    if (fd > 2)
-        return fd;
-    moved = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-    close(fd);
-    return moved;
-}
-
 /*
  * Opens the plugin at path after checking its real path (put in real).
  * Returns the fd of the very file checked, or -1 with err set.
@@ -199,7 +186,7 @@ static int open_trusted(const char *name, const char *path, char *real,
      * not wait for a writer. */
     else if ((fd = open(real, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)) <
                  0 ||
-             (fd = above_stdio(fd)) < 0)
+             (fd = aa__fd_above_stdio(fd)) < 0)
         say(why, sizeof why, "%s: %s", real, strerror(errno));
     else if (fstat(fd, &fst) != 0 || fst.st_dev != st.st_dev ||
              fst.st_ino != st.st_ino)
