@@ -437,17 +437,10 @@ static void host_close(void *state)
  * cells, and no event loop involved. */
 static PyObject *host_run(void *state, PyObject *coro, PyObject *context)
 {
-    PyObject *result = NULL;
-
     (void)context;
     ck_assert_ptr_eq(state, &host_opens);
     host_runs++;
-    if (PyIter_Send(coro, Py_None, &result) == PYGEN_RETURN)
-        return result;
-    Py_XDECREF(result);
-    if (!PyErr_Occurred())
-        PyErr_SetString(PyExc_RuntimeError, "the cell suspended");
-    return NULL;
+    return tu_send_once(coro);
 }
 
 START_TEST(host_registered_runner_gets_its_userdata)

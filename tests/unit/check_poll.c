@@ -161,16 +161,9 @@ END_TEST
  * no poll, which leaves the wait to the library. */
 static PyObject *nopoll_run(void *state, PyObject *coro, PyObject *context)
 {
-    PyObject *result = NULL;
-
     (void)state;
     (void)context;
-    if (PyIter_Send(coro, Py_None, &result) == PYGEN_RETURN)
-        return result;
-    Py_XDECREF(result);
-    if (!PyErr_Occurred())
-        PyErr_SetString(PyExc_RuntimeError, "the cell suspended");
-    return NULL;
+    return tu_send_once(coro);
 }
 
 /* Checks that poll of x on fd, a descriptor that is not open, fails with

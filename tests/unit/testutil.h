@@ -273,6 +273,22 @@ static inline aa_result *tu_run_stopped(aa_session *s, const char *src,
     return r;
 }
 
+#ifdef Py_PYTHON_H
+/* The whole of a test runner's run for cells that never suspend: drives
+ * coro once, its result or NULL with an exception set. */
+static inline PyObject *tu_send_once(PyObject *coro)
+{
+    PyObject *result = NULL;
+
+    if (PyIter_Send(coro, Py_None, &result) == PYGEN_RETURN)
+        return result;
+    Py_XDECREF(result);
+    if (!PyErr_Occurred())
+        PyErr_SetString(PyExc_RuntimeError, "the cell suspended");
+    return NULL;
+}
+#endif
+
 /* Runs a Check suite; the exit status says whether all passed. */
 /* A suite of one test case, both called name, whose tests may each take
  * seconds (Check's CK_TIMEOUT_MULTIPLIER stretches it); the tests go to
