@@ -14,6 +14,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 
+#include <locale.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -425,11 +426,33 @@ static void on_signal(int signo)
         continued = 1;
 }
 
+/*
+ * libedit decodes keys with the C library's LC_CTYPE, which in the C or
+ * POSIX locale is ASCII: every other byte typed would be dropped.  As
+ * python3 reads UTF-8 there (PEP 538 and 540; the interpreter the library
+ * started has already done the same for Python's streams and, when LC_ALL
+ * is not set, put LC_CTYPE=C.UTF-8 in the environment), so does the
+ * console.
+ */
+static void utf8_in_c_locale(void)
+{
+    static const char *const utf8[] = {"C.UTF-8", "C.utf8", "UTF-8"};
+    const char *now = setlocale(LC_CTYPE, NULL);
+    size_t i;
+
+    if (now == NULL || (strcmp(now, "C") != 0 && strcmp(now, "POSIX") != 0))
+        return;
+    for (i = 0; i < sizeof utf8 / sizeof utf8[0]; i++)
+        if (setlocale(LC_CTYPE, utf8[i]) != NULL)
+            return;
+}
+
 static void console_setup(struct shell *sh, const struct settings *st)
 {
     const char *term = getenv("TERM");
     struct sigaction sa;
 
+    utf8_in_c_locale();
     con.sh = sh;
     con.fancy = term == NULL || strcmp(term, "dumb") != 0;
     sh->clear_input = clear_input;
