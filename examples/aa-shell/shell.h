@@ -41,6 +41,9 @@ int buf_puts(struct buf *b, const char *s);
 int buf_printf(struct buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void buf_reset(struct buf *b);
+/* Appends a Python bytes literal (b'...') of len bytes of s: printable
+ * ASCII as it is, every other byte, quote and backslash as \xNN. */
+void buf_py_bytes(struct buf *b, const char *s, size_t len);
 void buf_free(struct buf *b);
 
 /* "1.23 ms", as IPython prints a time span of seconds. */
