@@ -29,13 +29,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <editline/readline.h>
+#include <histedit.h>
 
 #include "shell.h"
 
 #define HISTORY_MAX 2000
 #define HISTORY_NAME ".aa_shell_history"
 
+static History *hist;
 static char *history_path;
 static char *last_entry;
 
@@ -73,7 +74,9 @@ static void decode(char *s)
 
 static void remember(const char *entry)
 {
-    add_history(entry);
+    HistEvent ev;
+
+    history(hist, &ev, H_ENTER, entry);
     free(last_entry);
     last_entry = xstrdup(entry);
 }
@@ -192,24 +195,27 @@ static size_t read_entries(FILE *f, char ***out)
     return n;
 }
 
-void history_open(void)
+History *history_open(void)
 {
     const char *home = home_dir();
     struct buf path = {NULL, 0, 0};
     char **entries = NULL;
     size_t n = 0, i;
+    HistEvent ev;
     FILE *f;
     int fd;
 
-    stifle_history(HISTORY_MAX);
+    if ((hist = history_init()) == NULL)
+        return NULL;
+    history(hist, &ev, H_SETSIZE, HISTORY_MAX);
     if (home == NULL || buf_printf(&path, "%s/%s", home, HISTORY_NAME) != 0)
-        return;
+        return hist;
     history_path = path.data;
     if ((fd = open_history(O_RDONLY)) < 0)
-        return;
+        return hist;
     if ((f = fdopen(fd, "r")) == NULL) {
         close(fd);
-        return;
+        return hist;
     }
     n = read_entries(f, &entries);
     fclose(f);
@@ -220,6 +226,7 @@ void history_open(void)
     for (i = 0; i < n; i++)
         free(entries[i]);
     free(entries);
+    return hist;
 }
 
 void history_add_cell(const char *cell)
@@ -250,6 +257,9 @@ void history_add_cell(const char *cell)
 
 void history_close(void)
 {
+    if (hist != NULL)
+        history_end(hist);
+    hist = NULL;
     free(history_path);
     free(last_entry);
     history_path = last_entry = NULL;

@@ -6,9 +6,12 @@ does, PEP 538 and 540) and in lines far longer than a screen.
 
 import os
 import subprocess
+import threading
+
+import pexpect
 
 import harness
-from harness import ShellTest
+from harness import ShellTest, TIMEOUT
 
 TEXT = "héllo €"
 RESULT = "('héllo €', 7, b'h\\xc3\\xa9llo \\xe2\\x82\\xac')"
@@ -62,6 +65,53 @@ class CLocale(ShellTest):
             [], ('s = "%s"\ns, len(s), s.encode()\n' % TEXT).encode())
         self.assertEqual((r.returncode, r.stderr), (0, b""))
         self.assertEqual(r.stdout.decode(), "Out[2]: %s\n" % RESULT)
+
+
+class LongLines(ShellTest):
+    """One line of 4 KiB, 64 KiB or 1 MiB, pasted: python3 and IPython take
+    them, and so does the console, which stays alive after."""
+
+    def paste_in_chunks(self, child, data):
+        # The console echoes what it reads: write from a thread while
+        # pexpect reads, or both sides end up waiting on full buffers.
+        def write():
+            view = memoryview(data)
+            try:
+                while view:
+                    n = os.write(child.child_fd, view[:4096])
+                    view = view[n:]
+            except OSError:  # the console died: the test says so
+                pass
+        writer = threading.Thread(target=write, daemon=True)
+        writer.start()
+        return writer
+
+    def check(self, size):
+        child = self.console()
+        writer = self.paste_in_chunks(
+            child, ('x = "' + "a" * size + '"\r').encode())
+        i = child.expect_exact(["In [2]: ", pexpect.EOF], timeout=120,
+                               searchwindowsize=4096)
+        self.assertEqual(i, 0, "the console died: " + child.before[-300:])
+        writer.join(TIMEOUT)
+        self.assertEqual(self.value(child, "len(x), set(x)", 2),
+                         "(%d, {'a'})" % size)
+        child.send("\x1b[A\x1b[A")  # Up, Up: the long line from history
+        child.expect_exact("aaaa", timeout=120)
+        child.send("\x15")  # Ctrl-U drops it
+        self.cell(child, "", 3)
+        self.assertEqual(self.value(child, "6 * 7", 3), "42")
+        child.sendeof()
+        self.assertEqual(self.wait_exit(child), (0, None))
+
+    def test_4_kib(self):
+        self.check(4 * 1024)
+
+    def test_64_kib(self):
+        self.check(64 * 1024)
+
+    def test_1_mib(self):
+        self.check(1024 * 1024)
 
 
 if __name__ == "__main__":
