@@ -7,7 +7,7 @@
  * cell is appended as it runs (one write, O_APPEND), so two consoles at
  * once lose nothing and a console that dies keeps what it ran.  The file
  * is rewritten with its last HISTORY_MAX entries once it has twice that.
- * Line editing itself is libedit's (console.c).
+ * Line editing itself is libedit's (editor.c).
  *
  * The file is the user's own or it is not used: whoever can write its
  * folder must not make the console write anywhere else.  Every open is
