@@ -1,19 +1,19 @@
 /*
- * console.c -- the interactive console: IPython's prompts, line editing
- * through libedit, multi-line cells with auto-indent, Ctrl-C and Ctrl-D.
+ * console.c -- the interactive console: IPython's prompts, multi-line
+ * cells with auto-indent, Ctrl-C and Ctrl-D.
  *
- * It reads keys with libedit's readline-compatible callback interface, so
- * that between keys it is the shell, not libedit, that waits: it waits in
- * aa_session_poll, which runs the session's background asyncio tasks until
- * a key arrives (IPython's terminal freezes them: its issue #11303).  What
- * those tasks print arrives through the session's write callback in
- * OUT_PROMPT mode, which clears the cell being typed (clear_input); once
- * the poll returns, the cell is drawn again below the output (redraw).
- * Completion is complete.c's, the history file history.c's, running cells
- * run.c's.
+ * It hands libedit (editor.c) one key at a time, so that between keys it
+ * is the shell, not libedit, that waits: it waits in aa_session_poll,
+ * which runs the session's background asyncio tasks until a key arrives
+ * (IPython's terminal freezes them: its issue #11303).  What those tasks
+ * print arrives through the session's write callback in OUT_PROMPT mode,
+ * which clears the cell being typed (clear_input); once the poll returns,
+ * the cell is drawn again below the output (redraw).  Completion is
+ * complete.c's, the history history.c's, running cells run.c's.
  */
 #define _POSIX_C_SOURCE 200809L
 
+#include <locale.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -21,8 +21,6 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
-
-#include <editline/readline.h>
 
 #include "shell.h"
 
@@ -36,17 +34,14 @@ struct console {
     struct shell *sh;
     struct buf cell; /* the lines typed so far, each ending in '\n' */
     int nlines;
-    char prompt[160]; /* libedit's: escapes between \1 and \2 */
+    char prompt[160]; /* libedit's: escapes between two \1 */
     int prompt_cols;  /* the width it takes on the screen */
-    char *line;       /* what libedit's callback handed over */
-    int have_line;
+    struct buf line;  /* the line Enter ended */
     int fancy;        /* the terminal takes ANSI cursor movement */
-    int fresh;        /* no key read since the prompt: see edited_line */
-    int indent;       /* what prefill put in the line */
     int cleared_cell; /* clear_input took the whole cell off the screen */
 };
 
-/* libedit's callback has no user data: there is one console. */
+/* clear_input and libedit's bound keys have no user data: one console. */
 static struct console con;
 static volatile sig_atomic_t winched, continued;
 
@@ -61,7 +56,7 @@ static volatile sig_atomic_t winched, continued;
 static int make_prompt(const struct console *c, int first, int markers,
                        char *out, size_t size)
 {
-    const char *s = markers ? "\001" : "", *e = markers ? "\002" : "";
+    const char *s = markers ? "\001" : "", *e = s;
     int n = c->sh->count;
     int width = snprintf(NULL, 0, "In [%d]: ", n);
 
@@ -134,25 +129,6 @@ static void print_cell(const struct console *c)
 /* ------------------------------------------------------ output at the prompt
  */
 
-/*
- * The line being edited and the cursor's byte offset in it.  libedit
- * brings rl_line_buffer and rl_point up to date only once it has read a
- * key: until then they still hold the last line, and the line is the
- * prompt's auto-indent.
- */
-static const char *edited_line(const struct console *c, size_t *point)
-{
-    static const char spaces[] = "                                        "
-                                 "                                        ";
-
-    if (c->fresh) {
-        *point = (size_t)c->indent;
-        return spaces + (sizeof spaces - 1 - (size_t)c->indent);
-    }
-    *point = (size_t)rl_point;
-    return rl_line_buffer;
-}
-
 /* Moves up `up` rows and clears from there to the end of the screen. */
 static void erase_rows(int up)
 {
@@ -176,7 +152,7 @@ static void clear_input(struct shell *sh)
     struct console *c = &con;
     int cols = terminal_columns(STDOUT_FILENO);
     size_t point;
-    const char *line = edited_line(c, &point);
+    const char *line = editor_line(&point);
     int up = rows_to(line, point, c->prompt_cols, cols);
     int above = cell_rows(c, cols);
     struct winsize ws;
@@ -193,43 +169,29 @@ static void clear_input(struct shell *sh)
     sh->at_line_start = 1;
 }
 
-void console_redisplay(const char *line, size_t point)
-{
-    struct console *c = &con;
-    int cols = terminal_columns(STDOUT_FILENO);
-
-    if (c->fancy)
-        erase_rows(rows_to(line, point, c->prompt_cols, cols));
-    else
-        fputs("\r", stdout);
-    rl_forced_update_display();
-}
-
 static void redraw(struct console *c)
 {
     finish_output_line(c->sh);
     if (c->cleared_cell)
         print_cell(c);
     fflush(stdout);
-    rl_forced_update_display();
+    editor_redraw();
     c->sh->line_cleared = 0;
     c->cleared_cell = 0;
 }
 
+void console_print_above(const char *text, size_t len)
+{
+    struct console *c = &con;
+
+    clear_input(c->sh);
+    fflush(stdout);
+    write_all(STDOUT_FILENO, text, len);
+    c->sh->at_line_start = len > 0 && text[len - 1] == '\n';
+    redraw(c);
+}
+
 /* ----------------------------------------------------------------- keys */
-
-static void on_line(char *line)
-{
-    con.line = line;
-    con.have_line = 1;
-}
-
-static int stdin_ready(void)
-{
-    struct pollfd p = {STDIN_FILENO, POLLIN, 0};
-
-    return poll(&p, 1, 0) == 1;
-}
 
 static int typed_ahead(void)
 {
@@ -239,20 +201,17 @@ static int typed_ahead(void)
 }
 
 /* Feeds libedit the keys that are there, up to the end of a line. */
-static void read_keys(struct console *c)
+static int read_keys(struct console *c)
 {
-    int avail = 0;
+    int r = EDIT_MORE;
 
-    do {
-        /* Readable with nothing to read: the terminal is gone. */
-        if (ioctl(STDIN_FILENO, FIONREAD, &avail) != 0 || avail <= 0) {
-            c->line = NULL;
-            c->have_line = 1;
-            return;
-        }
-        rl_callback_read_char();
-        c->fresh = 0;
-    } while (!c->have_line && sigint_count == 0 && stdin_ready());
+    /* Readable with nothing to read: the terminal is gone. */
+    if (!typed_ahead())
+        return EDIT_EOF;
+    do
+        r = editor_key(&c->line);
+    while (r == EDIT_MORE && sigint_count == 0 && typed_ahead());
+    return r;
 }
 
 /* Auto-indent: the next line starts with the spaces the block wants. */
@@ -262,9 +221,23 @@ static void prefill(int indent)
 
     memset(spaces, ' ', (size_t)indent);
     spaces[indent] = '\0';
-    rl_insert_text(spaces);
+    editor_insert(spaces);
     fputs("\r", stdout);
-    rl_forced_update_display();
+    editor_redraw();
+}
+
+/* Draws the edited line again after a change libedit does not show; line
+ * and point are what the screen shows now. */
+static void redraw_line(const char *line, size_t point)
+{
+    struct console *c = &con;
+    int cols = terminal_columns(STDOUT_FILENO);
+
+    if (c->fancy)
+        erase_rows(rows_to(line, point, c->prompt_cols, cols));
+    else
+        fputs("\r", stdout);
+    editor_redraw();
 }
 
 /* Ctrl-C at the prompt: the line stays on the screen with ^C after it. */
@@ -273,7 +246,7 @@ static void interrupted(struct console *c)
     char prompt[160];
     int cols = terminal_columns(STDOUT_FILENO);
     size_t point;
-    const char *line = edited_line(c, &point);
+    const char *line = editor_line(&point);
 
     sigint_count = 0;
     make_prompt(c, c->nlines == 0, 0, prompt, sizeof prompt);
@@ -283,7 +256,7 @@ static void interrupted(struct console *c)
         fputs("\n", stdout);
     printf("%s%s^C\n", prompt, line);
     fflush(stdout);
-    rl_callback_handler_remove();
+    editor_finish();
     buf_reset(&c->cell);
     c->nlines = 0;
 }
@@ -292,18 +265,18 @@ static void after_signals(void)
 {
     if (winched) {
         winched = 0;
-        rl_resize_terminal();
+        editor_resize();
     }
     if (continued) {
         /* Back from Ctrl-Z: the shell that resumed us left the terminal
          * cooked, and libedit still thinks it is raw. */
         size_t point;
-        const char *line = edited_line(&con, &point);
+        const char *line = editor_line(&point);
 
         continued = 0;
-        rl_deprep_terminal();
-        rl_prep_terminal(0);
-        console_redisplay(line, point);
+        editor_terminal(0);
+        editor_terminal(1);
+        redraw_line(line, point);
     }
 }
 
@@ -311,21 +284,18 @@ static void after_signals(void)
 static int read_line(struct console *c, int indent)
 {
     struct shell *sh = c->sh;
-    int r;
+    int r, key = EDIT_MORE;
 
-    c->have_line = 0;
-    c->line = NULL;
     c->prompt_cols =
         make_prompt(c, c->nlines == 0, 1, c->prompt, sizeof c->prompt);
-    fflush(stdout);
-    rl_callback_handler_install(c->prompt, on_line);
-    c->fresh = 1;
     /* Keys already waiting are typed ahead or pasted: they bring their
      * own indentation. */
-    c->indent = indent > 80 || typed_ahead() ? 0 : indent;
-    if (c->indent > 0)
-        prefill(c->indent);
-    while (!c->have_line) {
+    if (indent > 80 || typed_ahead())
+        indent = 0;
+    editor_start(c->prompt);
+    if (indent > 0)
+        prefill(indent);
+    while (key == EDIT_MORE) {
         if (sigint_count > 0) {
             interrupted(c);
             return LINE_INTERRUPT;
@@ -339,10 +309,10 @@ static int read_line(struct console *c, int indent)
         if (r < 0) /* the runner's loop failed; it said why */
             r = poll(&(struct pollfd){STDIN_FILENO, POLLIN, 0}, 1, POLL_MS);
         if (r == 1)
-            read_keys(c);
+            key = read_keys(c);
     }
-    rl_callback_handler_remove();
-    return c->line != NULL ? LINE_OK : LINE_EOF;
+    editor_finish();
+    return key == EDIT_LINE ? LINE_OK : LINE_EOF;
 }
 
 /* ---------------------------------------------------------------- cells */
@@ -363,7 +333,7 @@ static void add_line(struct console *c, const char *line)
 static int recalled_cell_state(struct console *c, int state, int *indent)
 {
     if (state != AA_INPUT_INCOMPLETE || c->nlines != 1 ||
-        strchr(c->line, '\n') == NULL)
+        strchr(c->line.data, '\n') == NULL)
         return state;
     buf_puts(&c->cell, "\n");
     state = cell_state(c->sh, c->cell.data, indent);
@@ -389,14 +359,11 @@ static int read_cell(struct console *c)
             fputs("\n", stdout); /* past the prompt Ctrl-D left */
             return c->nlines > 0 ? CELL_READY : CELL_EOF;
         }
-        if (c->nlines == 0 && is_blank_line(c->line)) {
-            free(c->line);
+        if (c->nlines == 0 && is_blank_line(c->line.data))
             continue;
-        }
-        add_line(c, c->line);
+        add_line(c, c->line.data);
         state = cell_state(c->sh, c->cell.data, &indent);
         state = recalled_cell_state(c, state, &indent);
-        free(c->line);
         if (state != AA_INPUT_INCOMPLETE)
             return CELL_READY;
     }
@@ -425,22 +392,39 @@ static void on_signal(int signo)
         continued = 1;
 }
 
+/*
+ * libedit decodes keys with the C library's LC_CTYPE, which in the C or
+ * POSIX locale is ASCII: every other byte typed would be dropped.  As
+ * python3 reads UTF-8 there (PEP 538 and 540; the interpreter the library
+ * started has already done the same for Python's streams and, when LC_ALL
+ * is not set, put LC_CTYPE=C.UTF-8 in the environment), so does the
+ * console.
+ */
+static void utf8_in_c_locale(void)
+{
+    static const char *const utf8[] = {"C.UTF-8", "C.utf8", "UTF-8"};
+    const char *now = setlocale(LC_CTYPE, NULL);
+    size_t i;
+
+    if (now == NULL || (strcmp(now, "C") != 0 && strcmp(now, "POSIX") != 0))
+        return;
+    for (i = 0; i < sizeof utf8 / sizeof utf8[0]; i++)
+        if (setlocale(LC_CTYPE, utf8[i]) != NULL)
+            return;
+}
+
 static void console_setup(struct shell *sh, const struct settings *st)
 {
     const char *term = getenv("TERM");
     struct sigaction sa;
 
+    utf8_in_c_locale();
     con.sh = sh;
     con.fancy = term == NULL || strcmp(term, "dumb") != 0;
     sh->clear_input = clear_input;
-    rl_readline_name = PROGNAME;
-    rl_catch_signals = 0; /* SIGINT is ours (run.c), not libedit's */
-    rl_instream = stdin;
-    rl_outstream = stdout;
-    rl_initialize();
-    if (st->history)
-        history_open();
+    editor_open(st->history ? history_open() : NULL);
     completion_install(sh);
+    editor_source_editrc();
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
     sa.sa_flags = SA_RESTART;
@@ -466,7 +450,9 @@ int run_console(struct shell *sh, const struct settings *st)
     fflush(stdout);
     signal(SIGWINCH, SIG_DFL);
     signal(SIGCONT, SIG_DFL);
+    editor_close();
     history_close();
     buf_free(&con.cell);
+    buf_free(&con.line);
     return sh->stop ? sh->exit_code : EXIT_SUCCESS;
 }

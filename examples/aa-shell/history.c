@@ -7,25 +7,36 @@
  * cell is appended as it runs (one write, O_APPEND), so two consoles at
  * once lose nothing and a console that dies keeps what it ran.  The file
  * is rewritten with its last HISTORY_MAX entries once it has twice that.
- * Line editing itself is libedit's (console.c).
+ * Line editing itself is libedit's (editor.c).
+ *
+ * The file is the user's own or it is not used: whoever can write its
+ * folder must not make the console write anywhere else.  Every open is
+ * O_NOFOLLOW (and O_NONBLOCK, so that a FIFO cannot hang it), and what it
+ * opened must be a regular file of the user with one link; else the
+ * history file is off for the run, with one warning.  The compaction
+ * writes a file of its own (mkstemp, beside the history) and renames it
+ * over.  OpenSSH's StrictModes likewise refuses the user's files when
+ * someone else could have put them there.
  */
 #define _POSIX_C_SOURCE 200809L
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <editline/readline.h>
+#include <histedit.h>
 
 #include "shell.h"
 
 #define HISTORY_MAX 2000
 #define HISTORY_NAME ".aa_shell_history"
 
+static History *hist;
 static char *history_path;
 static char *last_entry;
 
@@ -63,39 +74,99 @@ static void decode(char *s)
 
 static void remember(const char *entry)
 {
-    add_history(entry);
+    HistEvent ev;
+
+    history(hist, &ev, H_ENTER, entry);
     free(last_entry);
     last_entry = xstrdup(entry);
 }
 
-/* Opens the file for appending, creating it 0600 (whatever the umask). */
-static int open_for_append(const char *path)
+/* The history file is off for this run: says why, once. */
+static void refuse(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void refuse(const char *fmt, ...)
 {
-    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL, 0600);
+    va_list ap;
 
-    if (fd >= 0) {
-        fchmod(fd, 0600);
-        return fd;
-    }
-    return errno == EEXIST ? open(path, O_WRONLY | O_APPEND) : -1;
+    fprintf(stderr, "%s: history off: %s ", PROGNAME, history_path);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputs("\n", stderr);
+    fflush(stderr);
+    free(history_path);
+    history_path = NULL;
 }
 
-/* Keeps the last HISTORY_MAX entries: a new file renamed over the old. */
+/*
+ * Opens the history file with flags, and only if it is the user's own
+ * regular file, which it then makes mode 0600.  -1 if it is not there
+ * (errno ENOENT) or was refused (the history file is then off).
+ */
+static int open_history(int flags)
+{
+    struct stat st;
+    int fd =
+        open(history_path, flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
+
+    if (fd < 0) {
+        int e = errno;
+        if (e == ENOENT)
+            return -1;
+        if (lstat(history_path, &st) == 0 && S_ISLNK(st.st_mode))
+            refuse("is a symbolic link");
+        else if (e == ENXIO) /* a FIFO without a reader */
+            refuse("is not a regular file");
+        else
+            refuse("cannot be opened: %s", strerror(e));
+        errno = e;
+        return -1;
+    }
+    if (fstat(fd, &st) != 0)
+        refuse("cannot be read: %s", strerror(errno));
+    else if (!S_ISREG(st.st_mode))
+        refuse("is not a regular file");
+    else if (st.st_uid != geteuid())
+        refuse("is owned by uid %ld, not by you (uid %ld)", (long)st.st_uid,
+               (long)geteuid());
+    else if (st.st_nlink != 1)
+        refuse("has %ld hard links", (long)st.st_nlink);
+    else if ((st.st_mode & 07777) != 0600 && fchmod(fd, 0600) != 0)
+        refuse("cannot be made mode 0600: %s", strerror(errno));
+    if (history_path == NULL) {
+        close(fd);
+        return -1;
+    }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    return fd;
+}
+
+/*
+ * Keeps the last HISTORY_MAX entries: a new file of our own, made beside
+ * the history by mkstemp, renamed over it once all of it is written.
+ */
 static void compact(char **entries, size_t n)
 {
     struct buf tmp = {NULL, 0, 0}, text = {NULL, 0, 0};
     size_t i = n > HISTORY_MAX ? n - HISTORY_MAX : 0;
-    int fd;
+    FILE *f = NULL;
+    int fd = -1, ok;
 
     for (; i < n; i++)
         encode(&text, entries[i]);
-    buf_printf(&tmp, "%s.%ld.tmp", history_path, (long)getpid());
-    fd = tmp.data ? open(tmp.data, O_WRONLY | O_CREAT | O_TRUNC, 0600) : -1;
+    if (buf_printf(&tmp, "%s.XXXXXX", history_path) == 0)
+        fd = mkstemp(tmp.data);
     if (fd >= 0) {
-        fchmod(fd, 0600);
-        write_all(fd, text.data ? text.data : "", text.len);
-        if (close(fd) != 0 || rename(tmp.data, history_path) != 0)
+        fcntl(fd, F_SETFD, FD_CLOEXEC);
+        if (fchmod(fd, 0600) != 0 || (f = fdopen(fd, "w")) == NULL)
+            close(fd);
+    }
+    if (f != NULL) {
+        ok = fwrite(text.data ? text.data : "", 1, text.len, f) == text.len;
+        ok = fclose(f) == 0 && ok;
+        if (!ok || rename(tmp.data, history_path) != 0)
             unlink(tmp.data);
+    } else if (fd >= 0) {
+        unlink(tmp.data);
     }
     buf_free(&tmp);
     buf_free(&text);
@@ -124,20 +195,28 @@ static size_t read_entries(FILE *f, char ***out)
     return n;
 }
 
-void history_open(void)
+History *history_open(void)
 {
     const char *home = home_dir();
     struct buf path = {NULL, 0, 0};
     char **entries = NULL;
     size_t n = 0, i;
+    HistEvent ev;
     FILE *f;
+    int fd;
 
-    stifle_history(HISTORY_MAX);
+    if ((hist = history_init()) == NULL)
+        return NULL;
+    history(hist, &ev, H_SETSIZE, HISTORY_MAX);
     if (home == NULL || buf_printf(&path, "%s/%s", home, HISTORY_NAME) != 0)
-        return;
+        return hist;
     history_path = path.data;
-    if ((f = fopen(history_path, "r")) == NULL)
-        return;
+    if ((fd = open_history(O_RDONLY)) < 0)
+        return hist;
+    if ((f = fdopen(fd, "r")) == NULL) {
+        close(fd);
+        return hist;
+    }
     n = read_entries(f, &entries);
     fclose(f);
     for (i = n > HISTORY_MAX ? n - HISTORY_MAX : 0; i < n; i++)
@@ -147,6 +226,7 @@ void history_open(void)
     for (i = 0; i < n; i++)
         free(entries[i]);
     free(entries);
+    return hist;
 }
 
 void history_add_cell(const char *cell)
@@ -165,7 +245,8 @@ void history_add_cell(const char *cell)
         return;
     }
     remember(entry.data);
-    if (history_path != NULL && (fd = open_for_append(history_path)) >= 0) {
+    if (history_path != NULL &&
+        (fd = open_history(O_WRONLY | O_APPEND | O_CREAT)) >= 0) {
         encode(&line, entry.data);
         write_all(fd, line.data, line.len);
         close(fd);
@@ -176,6 +257,9 @@ void history_add_cell(const char *cell)
 
 void history_close(void)
 {
+    if (hist != NULL)
+        history_end(hist);
+    hist = NULL;
     free(history_path);
     free(last_entry);
     history_path = last_entry = NULL;

@@ -3,12 +3,15 @@
  * its issues #11314 and #14157), as console magics on top of the library.
  *
  * %time STMT runs STMT as the cell and prints the CPU and wall time before
- * its Out[n].  %timeit STMT times STMT without compiling it again for each
- * loop: its cell defines an async function that runs STMT in a loop (so
- * await works there, and so do plain statements), awaits it for each run,
- * prints the times for the shell to read, and deletes the function, whose
- * name is the shell's own.  %%time and %%timeit do the same for the rest
- * of the cell.  %autoawait is the library's.
+ * its Out[n].  %timeit STMT times STMT as IPython does: the session's AST
+ * transformers apply to STMT alone, never to the timing code, which is
+ * Python's compile()'s, not a cell's.  Its cell hands STMT to a harness
+ * (TIMEIT_HARNESS) that transforms it, puts it in the loop of a function
+ * (async, so await works there, and so do plain statements), runs that,
+ * and prints the times for the shell to read.  %%time and %%timeit do the
+ * same for the rest of the cell; %%timeit's first line is setup, run
+ * before the timer starts in each run, in the statement's scope, as in
+ * IPython.  %autoawait is the library's.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -23,7 +26,6 @@
 #include "shell.h"
 
 #define TIMEIT_REPEAT 7
-#define TIMEIT_MIN_SECONDS 0.2
 
 /* A magic's parsed form. */
 struct magic {
@@ -147,6 +149,8 @@ struct timeit {
     char name[64];
     const char *stmt;
     size_t stmt_len;
+    const char *setup; /* %%timeit's first line, after the options */
+    size_t setup_len;
 };
 
 /* "-n 100", "-n100", "-r 3": IPython's options; *p moves past them. */
@@ -167,63 +171,137 @@ static int timeit_options(const char **p, const char *end, struct timeit *t)
     return 0;
 }
 
-/* Appends the statement, each line indented by 12 spaces. */
-static void indent_lines(struct buf *b, const char *s, size_t len)
-{
-    const char *end = s + len;
-
-    while (s < end) {
-        const char *nl = memchr(s, '\n', (size_t)(end - s));
-        size_t n = nl ? (size_t)(nl - s) : (size_t)(end - s);
-        buf_puts(b, "            ");
-        buf_append(b, s, n);
-        buf_puts(b, "\n");
-        s += n + (nl ? 1 : 0);
-    }
-}
+/*
+ * The harness, run by Python's exec() (no AST transformer sees it) in a
+ * dict of its own.  run(ns, stmt, setup, number, repeat, is_async) parses
+ * setup and stmt, applies the session's transformers to each (in order,
+ * dropping one that fails, as the library does for cells), puts them in
+ * inner(), whose loop runs stmt over itertools.repeat with the garbage
+ * collector off as timeit does, and compiles that once, with ns (the
+ * session's namespace) as its globals.  Its result is [LOOPS, SECONDS...]:
+ * with no LOOPS given, 1, 10, 100, ... until a run takes 0.2 s, as
+ * IPython does.  The user's lines are in linecache as <timeit>, so
+ * tracebacks show them.
+ */
+static const char TIMEIT_HARNESS[] =
+    "import ast, gc, itertools, linecache, time\n"
+    "import autoawait\n"
+    "\n"
+    "FILE = '<aa-shell %timeit>'\n"
+    "USER = '<timeit>'\n"
+    "LOOP = '# the timing loop of %timeit\\n'\n"
+    "TEMPLATE = \"\"\"\\\n"
+    "{a}def inner(__aa_n, __aa_clock, __aa_gc, __aa_repeat):\n"
+    "    __aa_gc_was_on = __aa_gc.isenabled()\n"
+    "    __aa_gc.disable()\n"
+    "    try:\n"
+    "        pass\n"
+    "        __aa_t0 = __aa_clock()\n"
+    "        for __aa_i in __aa_repeat(None, __aa_n):\n"
+    "            pass\n"
+    "        return __aa_clock() - __aa_t0\n"
+    "    finally:\n"
+    "        if __aa_gc_was_on:\n"
+    "            __aa_gc.enable()\n"
+    "\"\"\"\n"
+    "\n"
+    "\n"
+    "def remember(name, text):\n"
+    "    linecache.cache[name] = (len(text), None, text.splitlines(True), "
+    "name)\n"
+    "\n"
+    "\n"
+    "def transformed(src, first_line):\n"
+    "    tree = ast.parse(src, USER)\n"
+    "    ast.increment_lineno(tree, first_line - 1)\n"
+    "    transformers = autoawait.ast_transformers\n"
+    "    for t in tuple(transformers):\n"
+    "        try:\n"
+    "            tree = t.visit(tree)\n"
+    "            if not isinstance(tree, ast.Module):\n"
+    "                raise TypeError('AST transformer %r returned %.100s, not "
+    "an '\n"
+    "                                'ast.Module' % (t, type(tree).__name__))\n"
+    "        except BaseException as e:\n"
+    "            e.add_note('raised by the AST transformer %r, so the cell did "
+    "'\n"
+    "                       'not run; the transformer was taken off '\n"
+    "                       'autoawait.ast_transformers' % (t,))\n"
+    "            if t in transformers:\n"
+    "                transformers.remove(t)\n"
+    "            raise\n"
+    "    return tree.body\n"
+    "\n"
+    "\n"
+    "def timer(ns, stmt, setup, is_async):\n"
+    "    text = setup + '\\n' + stmt + '\\n'\n"
+    "    loop_line = text.count('\\n') + 1\n"
+    "    remember(USER, text + LOOP)\n"
+    "    tree = ast.parse(TEMPLATE.format(a='async ' if is_async else ''))\n"
+    "    for node in ast.walk(tree):\n"
+    "        if 'lineno' in node._attributes:\n"
+    "            node.lineno = node.end_lineno = loop_line\n"
+    "            node.col_offset, node.end_col_offset = 0, len(LOOP) - 1\n"
+    "    body = tree.body[0].body[2].body\n"
+    "    body[2].body = transformed(stmt, setup.count('\\n') + 2) + "
+    "[ast.Pass()]\n"
+    "    body[0:1] = transformed(setup, 1)\n"
+    "    ast.fix_missing_locations(tree)\n"
+    "    where = {}\n"
+    "    exec(compile(tree, USER, 'exec'), ns, where)\n"
+    "    inner = where['inner']\n"
+    "    return lambda n: inner(n, time.perf_counter, gc, itertools.repeat)\n"
+    "\n"
+    "\n"
+    "def run(ns, stmt, setup, number, repeat, is_async):\n"
+    "    remember(FILE, source)\n"
+    "    number, repeat = int(number), int(repeat)\n"
+    "    inner = timer(ns, stmt, setup, bool(is_async))\n"
+    "\n"
+    "    def sync_runs(number):\n"
+    "        if not number:\n"
+    "            for k in range(10):\n"
+    "                number = 10 ** k\n"
+    "                if inner(number) >= 0.2:\n"
+    "                    break\n"
+    "        return [number] + [inner(number) for _ in range(repeat)]\n"
+    "\n"
+    "    async def async_runs(number):\n"
+    "        if not number:\n"
+    "            for k in range(10):\n"
+    "                number = 10 ** k\n"
+    "                if await inner(number) >= 0.2:\n"
+    "                    break\n"
+    "        return [number] + [await inner(number) for _ in range(repeat)]\n"
+    "\n"
+    "    return (async_runs if is_async else sync_runs)(number)\n";
 
 /*
  * The one cell a %timeit runs (one, so that the traceback names of later
- * cells still match their In [n]).  NAME runs the statement in a loop over
- * itertools.repeat (cheaper than range), with the garbage collector off, as
- * timeit does, and returns the seconds it took; NAME_all finds the number
- * of loops as IPython does (1, 10, 100, ... until a run takes 0.2 s) and
- * makes the runs.  The cell prints "LOOPS SECONDS..." and deletes both.
+ * cells still match their In [n]).  Everything the user gave is a string in
+ * it, so that a transformer of the session sees no more than IPython's
+ * run_line_magic call: a few names and strings.  It prints
+ * "LOOPS SECONDS..." and deletes its one name, which is the shell's own.
  */
 static void timeit_source(const struct timeit *t, int async, struct buf *b)
 {
-    const char *a = async ? "async " : "", *w = async ? "await " : "";
-
+    buf_printf(b, "%s = {'source': ", t->name);
+    buf_py_bytes(b, TIMEIT_HARNESS, sizeof TIMEIT_HARNESS - 1);
     buf_printf(b,
-               "%sdef %s(__aa_n, __aa_clock=__import__('time').perf_counter,\n"
-               "        __aa_gc=__import__('gc'),\n"
-               "        __aa_repeat=__import__('itertools').repeat):\n"
-               "    __aa_gc_was_on = __aa_gc.isenabled()\n"
-               "    __aa_gc.disable()\n"
-               "    try:\n"
-               "        __aa_t0 = __aa_clock()\n"
-               "        for __aa_i in __aa_repeat(None, __aa_n):\n",
-               a, t->name);
-    indent_lines(b, t->stmt, t->stmt_len);
-    buf_printf(b,
-               "            pass\n"
-               "        return __aa_clock() - __aa_t0\n"
-               "    finally:\n"
-               "        if __aa_gc_was_on:\n"
-               "            __aa_gc.enable()\n"
-               "%sdef %s_all(__aa_number, __aa_runs):\n"
-               "    for __aa_k in range(10 if not __aa_number else 0):\n"
-               "        __aa_number = 10 ** __aa_k\n"
-               "        if %s%s(__aa_number) >= %g:\n"
-               "            break\n"
-               "    return [__aa_number] + [%s%s(__aa_number)\n"
-               "                            for __aa_i in range(__aa_runs)]\n"
+               ".decode()}\n"
                "try:\n"
-               "    print(*%s%s_all(%ld, %d))\n"
+               "    exec(compile(%s['source'], '<aa-shell %%timeit>', "
+               "'exec'), %s)\n"
+               "    print(*%s%s['run'](globals(), ",
+               t->name, t->name, async ? "await " : "", t->name);
+    buf_py_bytes(b, t->stmt, t->stmt_len);
+    buf_puts(b, ".decode(), ");
+    buf_py_bytes(b, t->setup, t->setup_len);
+    buf_printf(b,
+               ".decode(), '%ld', '%d', '%s'))\n"
                "finally:\n"
-               "    del %s, %s_all\n",
-               a, t->name, w, t->name, TIMEIT_MIN_SECONDS, w, t->name, w,
-               t->name, t->number, t->repeat, t->name, t->name);
+               "    del %s\n",
+               t->number, t->repeat, async ? "1" : "", t->name);
 }
 
 /* "LOOPS SECONDS..." into *number and per_loop; 0, or -1 if malformed. */
@@ -317,39 +395,58 @@ static int timeit_measure(struct shell *sh, struct timeit *t, int n)
     return status;
 }
 
+/* Shows the SyntaxError of code that cannot compile as the user wrote it,
+ * as cell n; 0 when it may compile. */
+static int invalid_code(struct shell *sh, const char *code, size_t len, int n,
+                        int *status)
+{
+    aa_result *r = NULL;
+
+    if (is_blank_line(code) ||
+        aa_is_complete(sh->session, code, NULL) != AA_INPUT_INVALID)
+        return 0;
+    *status = exec_source(sh, code, len, &r);
+    report_result(sh, r, *status, n, 0);
+    aa_result_free(r);
+    return 1;
+}
+
 static int magic_timeit(struct shell *sh, const struct magic *m, int n)
 {
     static unsigned serial;
-    struct timeit t = {0, TIMEIT_REPEAT, "", NULL, 0};
-    struct buf stmt = {NULL, 0, 0};
+    struct timeit t = {0, TIMEIT_REPEAT, "", NULL, 0, NULL, 0};
+    struct buf stmt = {NULL, 0, 0}, setup = {NULL, 0, 0};
     const char *p = m->args, *end = m->args + m->args_len;
     int status;
 
     if (timeit_options(&p, end, &t) != 0)
-        return usage_error(sh, "%timeit [-n LOOPS] [-r RUNS] STATEMENT");
-    if (m->cell)
+        return usage_error(sh, m->cell ? "%%timeit [-n LOOPS] [-r RUNS] [SETUP]"
+                                       : "%timeit [-n LOOPS] [-r RUNS] "
+                                         "STATEMENT");
+    if (m->cell) {
         buf_puts(&stmt, m->body);
-    else
+        buf_append(&setup, p, (size_t)(end - p));
+    } else {
         buf_append(&stmt, p, (size_t)(end - p));
-    if (stmt.data == NULL || is_blank_line(stmt.data)) {
+    }
+    buf_puts(&setup, "");
+    if (stmt.data == NULL || is_blank_line(stmt.data) || setup.data == NULL) {
         buf_free(&stmt);
+        buf_free(&setup);
         return usage_error(sh, "%timeit needs a statement: %timeit STATEMENT");
     }
     t.stmt = stmt.data;
     t.stmt_len = stmt.len;
-    /* A statement that cannot compile is shown as the user wrote it. */
-    if (aa_is_complete(sh->session, t.stmt, NULL) == AA_INPUT_INVALID) {
-        aa_result *r = NULL;
-        status = exec_source(sh, t.stmt, t.stmt_len, &r);
-        report_result(sh, r, status, n, 0);
-        aa_result_free(r);
-        buf_free(&stmt);
-        return status;
+    t.setup = setup.data;
+    t.setup_len = setup.len;
+    if (!invalid_code(sh, t.setup, t.setup_len, n, &status) &&
+        !invalid_code(sh, t.stmt, t.stmt_len, n, &status)) {
+        snprintf(t.name, sizeof t.name, "__aa_shell_timeit_%ld_%u",
+                 (long)getpid(), ++serial);
+        status = timeit_measure(sh, &t, n);
     }
-    snprintf(t.name, sizeof t.name, "__aa_shell_timeit_%ld_%u", (long)getpid(),
-             ++serial);
-    status = timeit_measure(sh, &t, n);
     buf_free(&stmt);
+    buf_free(&setup);
     if (status != AA_OK)
         sh->failed = 1;
     return status;

@@ -52,19 +52,6 @@ static void capture_write(void *userdata, int stream, const char *data,
         write_all(STDERR_FILENO, data, len);
 }
 
-/* b'...' with every byte that is not plainly safe as \xNN. */
-static void bytes_literal(struct buf *b, const char *s)
-{
-    buf_puts(b, "b'");
-    for (; *s; s++) {
-        if (isalnum((unsigned char)*s) || strchr("/._-+", *s) != NULL)
-            buf_append(b, s, 1);
-        else
-            buf_printf(b, "\\x%02x", (unsigned char)*s);
-    }
-    buf_puts(b, "'");
-}
-
 /*
  * What python3 does before the first line of the program runs and the
  * library does not: sys.path[0] is the script's folder, or '' (the current
@@ -90,7 +77,7 @@ static void prepare_python(const char *script, char *version, size_t size)
         buf_puts(&src, "sys.path.insert(0, ");
         if (script != NULL) {
             buf_puts(&src, "os.path.dirname(os.path.realpath(os.fsdecode(");
-            bytes_literal(&src, script);
+            buf_py_bytes(&src, script, strlen(script));
             buf_puts(&src, "))))\n");
         } else {
             buf_puts(&src, "'')\n");

@@ -9,7 +9,8 @@
  *   run.c      running one cell: SIGINT, where output goes, reporting
  *   magics.c   %time, %%time, %timeit and %%timeit
  *   batch.c    -c, FILE and standard input that is not a terminal
- *   console.c  the interactive console: libedit, prompts, Ctrl-C, redraws
+ *   console.c  the interactive console: prompts, cells, Ctrl-C, redraws
+ *   editor.c   the line editor: libedit, driven one key at a time
  *   complete.c Tab completion through aa_complete
  *   history.c  the history file
  *   util.c     growable strings, time formatting, terminal widths
@@ -43,6 +44,9 @@ int buf_puts(struct buf *b, const char *s);
 int buf_printf(struct buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void buf_reset(struct buf *b);
+/* Appends a Python bytes literal (b'...') of len bytes of s: printable
+ * ASCII as it is, every other byte, quote and backslash as \xNN. */
+void buf_py_bytes(struct buf *b, const char *s, size_t len);
 void buf_free(struct buf *b);
 
 /* "1.23 ms", as IPython prints a time span of seconds. */
@@ -161,18 +165,61 @@ int cell_state(struct shell *sh, const char *src, int *indent);
 /* ---------------------------------------------------------- console.c */
 
 int run_console(struct shell *sh, const struct settings *st);
-/* Draws the edited line again after a change libedit does not show; line
- * and point are what the screen shows now. */
-void console_redisplay(const char *line, size_t point);
+
+/* Prints text (ending in '\n') above the cell being typed, which is then
+ * drawn again below it, as output of background tasks is. */
+void console_print_above(const char *text, size_t len);
+
+/* ----------------------------------------------------------- editor.c */
+
+/* libedit's EditLine and History (<histedit.h>). */
+struct editline;
+struct history;
+
+enum { EDIT_MORE, EDIT_LINE, EDIT_EOF };
+
+/* Starts libedit on the terminal, with history (may be NULL) for Up and
+ * Down; exits if it cannot. */
+void editor_open(struct history *history);
+/* Binds key (editrc(5) notation) to fn, under name; name and help must
+ * last as long as the editor. */
+void editor_add_key(const char *key, const wchar_t *name, const wchar_t *help,
+                    unsigned char (*fn)(struct editline *, int));
+void editor_source_editrc(void);
+void editor_close(void);
+/* A new, empty line after prompt (libedit's invisible text between two
+ * \1), with the terminal raw; editor_finish gives the terminal back. */
+void editor_start(const char *prompt);
+void editor_finish(void);
+/* Edits the line by the key that is waiting (one command; a key still
+ * coming is waited for).  EDIT_LINE: Enter ended the line, which is then
+ * in *line (UTF-8, without the newline); EDIT_EOF: Ctrl-D on an empty
+ * line; else EDIT_MORE. */
+int editor_key(struct buf *line);
+/* The line being edited, UTF-8, and the cursor's byte offset in it; valid
+ * until the next call of this file. */
+const char *editor_line(size_t *point);
+/* Inserts UTF-8 text at the cursor, or deletes chars characters before it;
+ * what the screen shows follows when libedit next draws. */
+void editor_insert(const char *text);
+void editor_delete(size_t chars);
+/* Draws the prompt and the line again, from the start of the cursor's
+ * row, forgetting what libedit thought the screen showed. */
+void editor_redraw(void);
+void editor_resize(void);
+/* The terminal as libedit edits (raw 1) or as it found it (raw 0). */
+void editor_terminal(int raw);
 
 /* --------------------------------------------------------- complete.c */
 
+/* Binds Tab to completion through aa_complete. */
 void completion_install(struct shell *sh);
 
 /* ---------------------------------------------------------- history.c */
 
-/* Loads the history file into libedit; remembers where to save. */
-void history_open(void);
+/* Makes the console's history, with the last cells of the history file
+ * in it (unless the file is refused: see history.c); NULL if it cannot. */
+struct history *history_open(void);
 /* Adds a whole cell (lines joined by '\n') and appends it to the file. */
 void history_add_cell(const char *cell);
 void history_close(void);

@@ -181,6 +181,21 @@ int terminal_columns(int fd)
     return 80;
 }
 
+void buf_py_bytes(struct buf *b, const char *s, size_t len)
+{
+    const char *end = s + len;
+
+    buf_puts(b, "b'");
+    for (; s < end; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c >= 0x20 && c < 0x7f && c != '\\' && c != '\'')
+            buf_append(b, s, 1);
+        else
+            buf_printf(b, "\\x%02x", c);
+    }
+    buf_puts(b, "'");
+}
+
 int write_all(int fd, const char *data, size_t len)
 {
     while (len > 0) {

@@ -111,5 +111,72 @@ class Magics(ShellTest):
         self.assertRegex(r.stdout, TIMEIT)
 
 
+# Adds 1 to every integer constant of the cells after the one that adds it.
+ADD_ONE = (
+    "import ast, autoawait\n"
+    "class AddOne(ast.NodeTransformer):\n"
+    "    def visit_Constant(self, node):\n"
+    "        if type(node.value) is int:\n"
+    "            return ast.copy_location(ast.Constant(node.value + 1), node)\n"
+    "        return node\n"
+    "\n"
+    "autoawait.ast_transformers.append(AddOne())\n"
+    "seen = []\n"
+)
+
+
+class TimeitAsIPython(ShellTest):
+    """The session's AST transformers apply to the user's statement (and
+    setup) only, never to the timing code; %%timeit's first line is setup."""
+
+    def piped(self, text):
+        return self.run_shell(input="import asyncio\n" + text)
+
+    def test_transformers_apply_to_the_statement_only(self):
+        r = self.piped(ADD_ONE + "%timeit -n 3 -r 2 seen.append(1)\n"
+                       "sorted(set(seen)), len(seen)\n")
+        self.assertEqual((r.returncode, r.stderr), (0, ""))
+        m = re.search(TIMEIT, r.stdout)
+        self.assertTrue(m, r.stdout)
+        self.assertEqual((m.group(3), m.group(4)), ("2", "3"))
+        self.assertIn("Out[7]: ([2], 6)", r.stdout)
+
+    def test_transformers_and_autoscale_and_await(self):
+        r = self.piped(ADD_ONE + "%timeit seen.append(0); await asyncio.sleep(0.0)\n"
+                       "sorted(set(seen))\n")
+        self.assertEqual((r.returncode, r.stderr), (0, ""))
+        m = re.search(TIMEIT, r.stdout)
+        self.assertTrue(m, r.stdout)
+        self.assertEqual(m.group(3), "7")
+        loops = int(m.group(4).replace(",", ""))
+        self.assertGreaterEqual(loops, 100)
+        self.assertEqual(str(loops).strip("0"), "1")  # 1, 10, 100, ...
+        self.assertIn("Out[7]: [1]", r.stdout)
+
+    def test_cell_setup_line_runs_before_each_run(self):
+        r = self.piped("log = []\n"
+                       "%%timeit -n 3 -r 2 log.append('s'); acc = []\n"
+                       "acc.append(1); log.append(len(acc))\n"
+                       "log\n")
+        self.assertEqual((r.returncode, r.stderr), (0, ""))
+        self.assertRegex(r.stdout, TIMEIT)
+        self.assertIn("Out[4]: ['s', 1, 2, 3, 's', 1, 2, 3]", r.stdout)
+
+    def test_cell_setup_is_transformed_too(self):
+        r = self.piped(ADD_ONE + "%%timeit -n1 -r1 base = 0\n"
+                       "seen.append(base)\n"
+                       "\n"
+                       "seen\n")
+        self.assertEqual((r.returncode, r.stderr), (0, ""))
+        self.assertRegex(r.stdout, TIMEIT)
+        self.assertIn("Out[7]: [1]", r.stdout)
+
+    def test_cell_setup_syntax_error_is_the_users(self):
+        r = self.piped("%%timeit -n1 -r1 x = (\nx\n\n")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("SyntaxError", r.stderr)
+        self.assertIn("x = (", r.stderr)
+
+
 if __name__ == "__main__":
     harness.main()
