@@ -319,6 +319,25 @@ static PyTypeObject session_type = {
 
 /* ----------------------------------------------------------------- module */
 
+/* import_trusted(name): the module, imported as the library imports its
+ * own (imports.c), for consoles and tools whose helpers run in cells. */
+static PyObject *m_import_trusted(PyObject *self, PyObject *name)
+{
+    PyObject *mod;
+
+    (void)self;
+    if (!PyUnicode_Check(name)) {
+        PyErr_Format(PyExc_TypeError,
+                     "import_trusted() takes a module name, not %.100s",
+                     Py_TYPE(name)->tp_name);
+        return NULL;
+    }
+    aa__own_begin();
+    mod = PyImport_Import(name);
+    aa__own_end();
+    return mod;
+}
+
 static PyMethodDef module_methods[] = {
     {"runner", m_runner, METH_NOARGS,
      "runner() -> the name of the session's runner"},
@@ -326,6 +345,9 @@ static PyMethodDef module_methods[] = {
      "set_runner(name or callable): switch the session's runner"},
     {"register_runner", m_register_runner, METH_VARARGS,
      "register_runner(name, fn): make fn(coro) a runner of every session"},
+    {"import_trusted", m_import_trusted, METH_O,
+     "import_trusted(name): import a module as the library imports its own, "
+     "never from a folder put in front of sys.path"},
     {"__getattr__", m_getattr, METH_O, NULL},
     {NULL, NULL, 0, NULL},
 };

@@ -173,7 +173,10 @@ static int timeit_options(const char **p, const char *end, struct timeit *t)
 
 /*
  * The harness, run by Python's exec() (no AST transformer sees it) in a
- * dict of its own.  run(ns, stmt, setup, number, repeat, is_async) parses
+ * dict of its own.  What it imports is the library's kind of import: gc,
+ * itertools and time are built into the interpreter, ast and linecache
+ * come through autoawait.import_trusted, so an ast.py in the current
+ * folder never runs because of a %timeit.  run(ns, stmt, setup, number, repeat, is_async) parses
  * setup and stmt, applies the session's transformers to each (in order,
  * dropping one that fails, as the library does for cells), puts them in
  * inner(), whose loop runs stmt over itertools.repeat with the garbage
@@ -184,8 +187,9 @@ static int timeit_options(const char **p, const char *end, struct timeit *t)
  * tracebacks show them.
  */
 static const char TIMEIT_HARNESS[] =
-    "import ast, gc, itertools, linecache, time\n"
-    "import autoawait\n"
+    "import autoawait, gc, itertools, time\n"
+    "ast = autoawait.import_trusted('ast')\n"
+    "linecache = autoawait.import_trusted('linecache')\n"
     "\n"
     "FILE = '<aa-shell %timeit>'\n"
     "USER = '<timeit>'\n"

@@ -93,6 +93,26 @@ class Planted(ShellTest):
         self.wait_exit(child)
         self.assertEqual(self.ran(), [])
 
+    def test_a_first_timeit_imports_nothing_from_the_folder(self):
+        # Its harness needs ast and linecache, which nothing before it in
+        # this console has imported.
+        child = self.console()
+        self.cell(child, "%timeit -n1 -r1 6 * 7", 2)
+        child.sendcontrol("d")
+        self.wait_exit(child)
+        self.assertEqual(self.ran(), [])
+
+    def test_import_trusted_skips_the_folder(self):
+        r = self.run_shell("-c", "import autoawait, os\n"
+                           "m = autoawait.import_trusted('keyword')\n"
+                           "print(m.__file__ != os.path.abspath('keyword.py'),"
+                           " m.iskeyword('await'))\n"
+                           "autoawait.import_trusted(b'keyword')")
+        self.assertEqual(self.ran(), [])
+        self.assertEqual((r.returncode, r.stdout), (1, "True True\n"))
+        self.assertIn("TypeError: import_trusted() takes a module name, "
+                      "not bytes", r.stderr)
+
     def test_the_users_own_import_still_finds_the_folder(self):
         # As python3 -c 'import traceback' does: the user's choice.
         r = self.run_shell("-c", "import traceback, keyword\n"
