@@ -176,7 +176,8 @@ static int timeit_options(const char **p, const char *end, struct timeit *t)
  * dict of its own.  What it imports is the library's kind of import: gc,
  * itertools and time are built into the interpreter, ast and linecache
  * come through autoawait.import_trusted, so an ast.py in the current
- * folder never runs because of a %timeit.  run(ns, stmt, setup, number, repeat, is_async) parses
+ * folder never runs because of a %timeit.
+ * run(ns, stmt, setup, number, repeat, is_async) parses
  * setup and stmt, applies the session's transformers to each (in order,
  * dropping one that fails, as the library does for cells), puts them in
  * inner(), whose loop runs stmt over itertools.repeat with the garbage
