@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# abi-update.sh [BUILD] -- records the ABI of BUILD/lib/libautoawait.so
+# (default build/, where scripts/test.sh builds) in abi/libautoawait.abi,
+# the reference the ABI check (ctest abi_check) compares every build with.
+#
+# Prints what changed against the reference and refuses a break that keeps
+# the SONAME: a break needs the next major version in CMakeLists.txt's
+# project(VERSION) and in autoawait.h, which gives the library a new SONAME.
+# Commit the new reference with the change it records.  See docs/abi.md.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+reference=$root/abi/libautoawait.abi
+build=${1:-$root/build}
+library=$build/lib/libautoawait.so
+
+fail() {
+    echo "abi-update: $*" >&2
+    exit 1
+}
+
+if (($# > 1)) || [[ ${1-} == -* ]]; then
+    sed -n '2,9s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+    exit 2
+fi
+[[ -f $library ]] || fail "no $library; build first (scripts/test.sh --quick)"
+command -v abidw >/dev/null ||
+    fail "abidw not found; scripts/setup.sh installs it (abigail-tools)"
+[[ $(LC_ALL=C readelf -S "$library") == *.debug_info* ]] ||
+    fail "$library has no DWARF; configure with the tests" \
+        "(AA_BUILD_TESTS, the default), which build the library with -g"
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+# The public interface only: types the library defines in its own sources
+# stay opaque (--headers-dir, --drop-private-types), the functions it calls
+# in libpython and libc go (--drop-undefined-syms), and nothing names the
+# build's paths or the libraries it needs.  Locations stay in abidw's
+# output for abi-normalize.py, which needs them and then drops them.
+abidw --headers-dir "$root/include/autoawait" --drop-private-types \
+    --drop-undefined-syms --no-corpus-path --no-comp-dir-path \
+    --no-elf-needed --type-id-style hash "$library" >"$tmp/abidw.xml"
+python3 "$root/scripts/abi-normalize.py" "$root" \
+    <"$tmp/abidw.xml" >"$tmp/new.abi"
+
+soname() {
+    sed -n 's/^<abi-corpus .*soname="\([^"]*\)".*/\1/p' "$1"
+}
+
+if [[ -f $reference ]]; then
+    rc=0
+    "$root/tests/abi/check.sh" --compare "$reference" "$tmp/new.abi" || rc=$?
+    case $rc in
+    0)
+        if cmp -s "$reference" "$tmp/new.abi"; then
+            echo "abi-update: $reference is up to date"
+            exit 0
+        fi
+        echo "abi-update: the same ABI, written anew (another abidw or toolchain)" ;;
+    3)
+        echo "abi-update: compatible additions (above) recorded" ;;
+    1)
+        old=$(soname "$reference") new=$(soname "$tmp/new.abi")
+        if [[ $old == "$new" ]]; then
+            fail "the changes above break the ABI of $old; if that is" \
+                "deliberate, bump the major version (CMakeLists.txt's" \
+                "project(VERSION), AA_VERSION_* in autoawait.h), rebuild" \
+                "and run this again (docs/abi.md)"
+        fi
+        echo "abi-update: a new ABI, $old -> $new (changes above), recorded" ;;
+    *)
+        fail "abidiff could not compare the reference with the build" ;;
+    esac
+fi
+mv "$tmp/new.abi" "$reference"
+echo "abi-update: wrote $reference"
