@@ -42,6 +42,7 @@ def make_declaration(elem):
     """Turns a struct or union definition into a declaration only."""
     for child in list(elem):
         elem.remove(child)
+    elem.text = None
     for name in ("size-in-bits", "alignment-in-bits"):
         elem.attrib.pop(name, None)
     elem.set("is-declaration-only", "yes")
