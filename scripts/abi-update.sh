@@ -24,8 +24,6 @@ if (($# > 1)) || [[ ${1-} == -* ]]; then
     exit 2
 fi
 [[ -f $library ]] || fail "no $library; build first (scripts/test.sh --quick)"
-command -v abidw >/dev/null ||
-    fail "abidw not found; scripts/setup.sh installs it (abigail-tools)"
 [[ $(LC_ALL=C readelf -S "$library") == *.debug_info* ]] ||
     fail "$library has no DWARF; configure with the tests" \
         "(AA_BUILD_TESTS, the default), which build the library with -g"
@@ -33,16 +31,7 @@ command -v abidw >/dev/null ||
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-# The public interface only: types the library defines in its own sources
-# stay opaque (--headers-dir, --drop-private-types), the functions it calls
-# in libpython and libc go (--drop-undefined-syms), and nothing names the
-# build's paths or the libraries it needs.  Locations stay in abidw's
-# output for abi-normalize.py, which needs them and then drops them.
-abidw --headers-dir "$root/include/autoawait" --drop-private-types \
-    --drop-undefined-syms --no-corpus-path --no-comp-dir-path \
-    --no-elf-needed --type-id-style hash "$library" >"$tmp/abidw.xml"
-python3 "$root/scripts/abi-normalize.py" "$root" \
-    <"$tmp/abidw.xml" >"$tmp/new.abi"
+python3 "$root/scripts/abi-dump.py" "$library" >"$tmp/new.abi"
 
 soname() {
     sed -n 's/^<abi-corpus .*soname="\([^"]*\)".*/\1/p' "$1"
