@@ -22,8 +22,8 @@ CPython's ABI, not ours, and differs between 3.11, 3.12 and 3.13.  So:
     checkout and with every edit above a declaration), and so do the
     translation units left empty.
 
---sized-as REFERENCE shows the structs that may grow (SIZED below) as a
-caller built against REFERENCE sees them: the members past REFERENCE's size are
+--sized-as REFERENCE (a library or an .abi file) shows the structs that may
+grow (SIZED below) as a caller built against REFERENCE sees them: the members past REFERENCE's size are
 cut off and the size is REFERENCE's.  tests/abi/check.sh compares that view
 with REFERENCE to tell members appended at the end, which break nothing,
 from any other change of those structs.
@@ -175,13 +175,14 @@ def main():
     parser = argparse.ArgumentParser(
         description="The ABI of libautoawait as abi/libautoawait.abi has it.")
     parser.add_argument("--sized-as", metavar="REFERENCE",
-                        help="cut the sized structs down to REFERENCE's size")
+                        help="cut the structs that may grow down to their "
+                        "size in REFERENCE (a library or an .abi file)")
     parser.add_argument("input", help="libautoawait.so or an .abi file")
     args = parser.parse_args()
 
     corpus = read(args.input)
     if args.sized_as:
-        cut_to(corpus, ET.parse(args.sized_as).getroot())
+        cut_to(corpus, read(args.sized_as))
     ET.indent(corpus, space="  ")
     sys.stdout.write(ET.tostring(corpus, encoding="unicode"))
     sys.stdout.write("\n")
