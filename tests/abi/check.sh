@@ -35,39 +35,40 @@ reference=$src/abi/libautoawait.abi
 # has_data_member_inserted_at = end, was tried and hid a member's changed
 # type and two members swapped.)
 verdict() {
-    local old=$1 new=$2 rc
-    rc=0
-    abidiff --no-added-syms "$old" "$new" >"$tmp/breaks.txt" 2>&1 || rc=$?
-    if ((rc & 3)); then
-        cat "$tmp/breaks.txt"
-        echo "abidiff failed (exit status $rc)"
-        return 2
-    elif ((rc)); then
+    local old=$1 new=$2 rc=0
+    abidiff_to "$tmp/breaks.txt" --no-added-syms "$old" "$new" || rc=$?
+    if ((rc == 1)); then
         python3 "$src/scripts/abi-dump.py" --sized-as "$old" "$new" \
             >"$tmp/cut.abi" || return 2
         rc=0
-        abidiff --no-added-syms "$old" "$tmp/cut.abi" >"$tmp/cut.txt" 2>&1 ||
+        abidiff_to "$tmp/cut.txt" --no-added-syms "$old" "$tmp/cut.abi" ||
             rc=$?
-        if ((rc & 3)); then
-            cat "$tmp/cut.txt"
-            echo "abidiff failed (exit status $rc)"
-            return 2
-        elif ((rc)); then
+        if ((rc == 1)); then
             cat "$tmp/breaks.txt"
-            return 1
         fi
     fi
-    rc=0
-    abidiff "$old" "$new" >"$tmp/all.txt" 2>&1 || rc=$?
-    if ((rc & 3)); then
-        cat "$tmp/all.txt"
-        echo "abidiff failed (exit status $rc)"
-        return 2
-    elif ((rc)); then
+    ((rc == 0)) || return $rc
+    abidiff_to "$tmp/all.txt" "$old" "$new" || rc=$?
+    if ((rc == 1)); then
         cat "$tmp/all.txt"
         return 3
     fi
-    return 0
+    return $rc
+}
+
+# abidiff_to FILE ABIDIFF-ARGS...: abidiff's report into FILE; returns 0
+# for no change, 1 for a change, 2 (printing the report) when abidiff
+# failed.
+abidiff_to() {
+    local out=$1 rc=0
+    shift
+    abidiff "$@" >"$out" 2>&1 || rc=$?
+    if ((rc & 3)); then
+        cat "$out"
+        echo "abidiff failed (exit status $rc)"
+        return 2
+    fi
+    ((rc == 0)) || return 1
 }
 
 # self_test: each doctored copy of the reference must get its verdict.
@@ -209,6 +210,10 @@ if [[ ! -f $reference ]]; then
     exit 1
 fi
 
+if [[ ! -f $library ]]; then
+    echo "FAIL: no library $library"
+    exit 1
+fi
 # Without DWARF abidiff compares the symbols alone, and quietly: a changed
 # signature or struct would pass.
 if [[ $(LC_ALL=C readelf -S "$library") != *.debug_info* ]]; then
