@@ -227,14 +227,17 @@ fi
 # of the reference, which has no source locations, for a private one and
 # hides its changes.
 rc=0
-verdict "$reference" "$library" || rc=$?
+verdict "$reference" "$library" >"$tmp/report.txt" || rc=$?
+cat "$tmp/report.txt"
 case $rc in
 0)
     echo "ok: $library keeps the ABI of abi/libautoawait.abi" ;;
 3)
     message="ABI additions not yet recorded in abi/libautoawait.abi (compatible; record them with scripts/abi-update.sh, see docs/abi.md)"
     echo "ok: $message"
-    [[ -z $note ]] || echo "note: $message" >"$note" ;;
+    if [[ -n $note ]]; then
+        { echo "note: $message:"; grep -v '^$' "$tmp/report.txt"; } >"$note"
+    fi ;;
 1)
     echo "FAIL: $library breaks the ABI recorded in abi/libautoawait.abi (above)."
     echo "If the break is deliberate: bump the major version in CMakeLists.txt's"
