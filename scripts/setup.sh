@@ -11,13 +11,16 @@ set -euo pipefail
 # recommended by clang) for the fuzzers, clang-format for the style check,
 # valgrind, tmux, python3-pexpect (aa-shell's pty tests) and hyperfine for
 # the shell tests and benchmarks; IPython and GNU time for the benchmark's
-# peers and its peak-RSS cross-checks.
+# peers and its peak-RSS cross-checks.  scripts/package.sh (the Debian
+# packages) runs dpkg-dev's dpkg-buildflags and dpkg-shlibdeps, and CPack
+# runs file; lintian checks the packages.
 packages=(
     build-essential cmake pkg-config git
     python3 libpython3-dev libffi-dev libedit-dev
     check python3-trio
     clang libclang-rt-14-dev clang-format valgrind tmux hyperfine
     python3-pexpect python3-ipython time
+    dpkg-dev file lintian
 )
 
 missing=()
