@@ -132,14 +132,14 @@ unset CMAKE_PREFIX_PATH
 version=$(dpkg-deb -f "${debs[0]}" Version)
 if ! flags=$(pkg-config --cflags --libs autoawait); then
     fail "pkg-config finds no autoawait in the system's folders"
-elif [[ $(echo $flags) != -lautoawait ]]; then
+elif read -r -a words <<<"$flags" && flags=${words[*]} && [[ $flags != -lautoawait ]]; then
     # -I/-L of the system's own folders, spelled so that pkg-config does
     # not recognise them, would put them ahead of the host's other folders.
     fail "pkg-config --cflags --libs autoawait gives '$flags', not -lautoawait"
 elif [[ $(pkg-config --modversion autoawait) != "$version" ]]; then
     fail "pkg-config says version $(pkg-config --modversion autoawait), the package $version"
 else
-    ok "pkg-config --cflags --libs autoawait: $(echo $flags)"
+    ok "pkg-config --cflags --libs autoawait: $flags"
 fi
 
 # ----------------------------------------------- the README's embedding
