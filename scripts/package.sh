@@ -56,6 +56,11 @@ if [[ -n ${PKG_CONFIG_PATH-} ]]; then
     unset PKG_CONFIG_PATH
 fi
 
+# The packages' file times are the changelog's date, as in Debian's own
+# builds: the same sources make the same .deb files, byte for byte.
+SOURCE_DATE_EPOCH=$(dpkg-parsechangelog -l "$root/cmake/deb/changelog" -STimestamp)
+export SOURCE_DATE_EPOCH
+
 maintainer=()
 if [[ -n ${DEBFULLNAME-} && -n ${DEBEMAIL-} ]]; then
     maintainer=("-DAA_DEB_MAINTAINER=$DEBFULLNAME <$DEBEMAIL>")
