@@ -13,13 +13,15 @@ set -euo pipefail
 # the shell tests and benchmarks; IPython and GNU time for the benchmark's
 # peers and its peak-RSS cross-checks; abigail-tools (libabigail's abidw and
 # abidiff) for the ABI check against abi/libautoawait.abi (docs/abi.md).
+# scripts/package.sh (the Debian packages) runs dpkg-dev's dpkg-buildflags
+# and dpkg-shlibdeps, and CPack runs file; lintian checks the packages.
 packages=(
     build-essential cmake pkg-config git
     python3 libpython3-dev libffi-dev libedit-dev
     check python3-trio
     clang libclang-rt-14-dev clang-format valgrind tmux hyperfine
     python3-pexpect python3-ipython time
-    abigail-tools
+    abigail-tools dpkg-dev file lintian
 )
 
 missing=()

@@ -1,0 +1,191 @@
+# cmake/packaging.cmake -- the Debian packages, with CPack's DEB generator.
+#
+# Every install rule of the project names its component; with AA_PACKAGE
+# (scripts/package.sh sets it) this file makes one .deb of each packaged
+# component, adds what Debian wants and a plain `cmake --install` does not
+# (copyright and changelog in each package's doc folder, the man page
+# compressed), and configures the packages' names, relations and
+# descriptions.  docs/packaging.md is the manual.
+#
+#   component  package               what
+#   lib        libautoawait0         the library (libautoawait.so.0)
+#   runners    libautoawait-runners  the runner plugins
+#   dev        libautoawait-dev      headers, .so link, autoawait.pc, CMake package, docs
+#   shell      aa-shell              the console and its man page
+#   man        (none)                the uncompressed man page of a plain install
+#   examples   (none)                embed-host, an example program
+#
+# A plain `cmake --install` installs every component but the files added
+# here, which are EXCLUDE_FROM_ALL: only CPack, installing one component at
+# a time, asks for them.
+if(NOT AA_PACKAGE)
+  return()
+endif()
+if(AA_SANITIZE OR AA_FUZZ)
+  message(FATAL_ERROR "AA_PACKAGE packages a normal build: configure it "
+                      "without AA_SANITIZE and AA_FUZZ")
+endif()
+if(NOT AA_BUILD_SHELL)
+  message(FATAL_ERROR "AA_PACKAGE makes the aa-shell package too: configure "
+                      "with -DAA_BUILD_SHELL=ON (and libedit installed)")
+endif()
+# The packages install to the system's folders (CMAKE_INSTALL_PREFIX /usr,
+# the library in /usr/lib/<multiarch>), where the dynamic loader finds the
+# library with no RUNPATH, and Debian wants none.  The programs' $ORIGIN
+# RUNPATH (the build tree's lib/ and the install tree's libdir) goes: the
+# build tree of a package build is packaged, never run.
+list(FIND CMAKE_C_IMPLICIT_LINK_DIRECTORIES ${CMAKE_INSTALL_FULL_LIBDIR} aa_deb_system)
+if(aa_deb_system LESS 0)
+  message(FATAL_ERROR "AA_PACKAGE: the library would be installed in "
+                      "${CMAKE_INSTALL_FULL_LIBDIR}, not a system folder of the "
+                      "linker (${CMAKE_C_IMPLICIT_LINK_DIRECTORIES}): configure "
+                      "with -DCMAKE_INSTALL_PREFIX=/usr")
+endif()
+set(AA_PROGRAM_RUNPATH "")
+# Stripped as Debian strips (cmake/deb/strip.sh), when CPack installs.
+set(CMAKE_STRIP ${CMAKE_CURRENT_LIST_DIR}/deb/strip.sh)
+
+# The version of every package is the project's: these are native packages,
+# built from the sources by their own script.  The changelog must agree.
+file(STRINGS ${CMAKE_CURRENT_LIST_DIR}/deb/changelog aa_deb_top LIMIT_COUNT 1)
+if(NOT aa_deb_top MATCHES "^libautoawait \\(${PROJECT_VERSION}\\) ")
+  message(FATAL_ERROR "cmake/deb/changelog's first entry is not version "
+                      "${PROJECT_VERSION}: ${aa_deb_top}")
+endif()
+set(AA_DEB_VERSION ${PROJECT_VERSION})
+set(AA_DEB_LIB libautoawait${AA_SOVERSION})
+set(AA_DEB_MAINTAINER
+  "libautoawait maintainers <maintainers@users.noreply.r-seed-2cfa4a8d.example>"
+  CACHE STRING "The packages' Maintainer field (scripts/package.sh: DEBFULLNAME, DEBEMAIL)")
+
+# What Debian wants in every package: copyright, and the changelog
+# compressed without a timestamp (gzip -n), so that the same sources give
+# the same package.
+set(aa_deb_out ${PROJECT_BINARY_DIR}/deb)
+add_custom_command(OUTPUT ${aa_deb_out}/changelog.gz
+  COMMAND ${CMAKE_COMMAND} -E make_directory ${aa_deb_out}
+  COMMAND gzip -9nc ${CMAKE_CURRENT_LIST_DIR}/deb/changelog > ${aa_deb_out}/changelog.gz
+  DEPENDS ${CMAKE_CURRENT_LIST_DIR}/deb/changelog VERBATIM)
+add_custom_command(OUTPUT ${aa_deb_out}/aa-shell.1.gz
+  COMMAND ${CMAKE_COMMAND} -E make_directory ${aa_deb_out}
+  COMMAND gzip -9nc ${PROJECT_SOURCE_DIR}/docs/aa-shell.1 > ${aa_deb_out}/aa-shell.1.gz
+  DEPENDS ${PROJECT_SOURCE_DIR}/docs/aa-shell.1 VERBATIM)
+add_custom_target(aa_deb_files ALL
+  DEPENDS ${aa_deb_out}/changelog.gz ${aa_deb_out}/aa-shell.1.gz)
+
+set(aa_deb_components lib runners dev shell)
+set(aa_deb_package_lib ${AA_DEB_LIB})
+set(aa_deb_package_runners libautoawait-runners)
+set(aa_deb_package_dev libautoawait-dev)
+set(aa_deb_package_shell aa-shell)
+foreach(component IN LISTS aa_deb_components)
+  set(doc ${CMAKE_INSTALL_DATAROOTDIR}/doc/${aa_deb_package_${component}})
+  install(FILES ${CMAKE_CURRENT_LIST_DIR}/deb/copyright ${aa_deb_out}/changelog.gz
+          DESTINATION ${doc} COMPONENT ${component} EXCLUDE_FROM_ALL)
+endforeach()
+
+# The console's man page, compressed as Debian's are.
+install(FILES ${aa_deb_out}/aa-shell.1.gz DESTINATION ${CMAKE_INSTALL_MANDIR}/man1
+        COMPONENT shell EXCLUDE_FROM_ALL)
+install(FILES ${PROJECT_SOURCE_DIR}/docs/aa-shell.md
+        DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/doc/aa-shell
+        COMPONENT shell EXCLUDE_FROM_ALL)
+# The developer's documentation, and the two starting points: the smallest
+# host and the runner plugin template, which build against the installed
+# package with pkg-config.
+set(aa_deb_devdoc ${CMAKE_INSTALL_DATAROOTDIR}/doc/libautoawait-dev)
+install(FILES ${PROJECT_SOURCE_DIR}/README.md ${PROJECT_SOURCE_DIR}/docs/embedding.md
+              ${PROJECT_SOURCE_DIR}/docs/api.md ${PROJECT_SOURCE_DIR}/docs/runner-plugins.md
+              ${PROJECT_SOURCE_DIR}/docs/python-module.md
+              ${PROJECT_SOURCE_DIR}/docs/packaging.md
+        DESTINATION ${aa_deb_devdoc} COMPONENT dev EXCLUDE_FROM_ALL)
+install(FILES ${PROJECT_SOURCE_DIR}/examples/embed-host/hello.c
+        DESTINATION ${aa_deb_devdoc}/examples COMPONENT dev EXCLUDE_FROM_ALL)
+install(DIRECTORY ${PROJECT_SOURCE_DIR}/examples/runner-plugin
+        DESTINATION ${aa_deb_devdoc}/examples COMPONENT dev EXCLUDE_FROM_ALL)
+
+# ------------------------------------------------------------------ CPack
+set(CPACK_GENERATOR DEB)
+set(CPACK_PACKAGE_NAME libautoawait)
+set(CPACK_PACKAGE_VENDOR "libautoawait")
+set(CPACK_PACKAGE_VERSION ${AA_DEB_VERSION})
+set(CPACK_PACKAGING_INSTALL_PREFIX ${CMAKE_INSTALL_PREFIX})
+set(CPACK_PACKAGE_DIRECTORY ${PROJECT_BINARY_DIR}/packages)
+set(CPACK_DEB_COMPONENT_INSTALL ON)
+set(CPACK_COMPONENTS_ALL ${aa_deb_components})
+set(CPACK_STRIP_FILES ON)
+set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
+set(CPACK_DEBIAN_PACKAGE_VERSION ${AA_DEB_VERSION})
+set(CPACK_DEBIAN_PACKAGE_MAINTAINER "${AA_DEB_MAINTAINER}")
+set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
+# Depends on the libraries the ELF files need, by dpkg-shlibdeps.  aa-shell
+# needs the library of this very build, which dpkg-shlibdeps finds in the
+# build tree and no installed package describes yet: that dependency is
+# written out below.  The library's own package is done apart
+# (cmake/deb/shlibdeps.cmake says why): a shlibs file, so that packages
+# linking it get their dependency on it from dpkg-shlibdeps (any version
+# from this one on), and the ldconfig trigger.
+set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
+set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS_PRIVATE_DIRS ${CMAKE_LIBRARY_OUTPUT_DIRECTORY})
+set(CPACK_DEBIAN_LIB_PACKAGE_SHLIBDEPS OFF)
+set(CPACK_PROJECT_CONFIG_FILE ${CMAKE_CURRENT_LIST_DIR}/deb/shlibdeps.cmake)
+set(CPACK_AA_DEB_LIBRARY
+  ${CMAKE_LIBRARY_OUTPUT_DIRECTORY}/libautoawait.so.${PROJECT_VERSION})
+file(WRITE ${aa_deb_out}/lib/shlibs
+  "libautoawait ${AA_SOVERSION} ${AA_DEB_LIB} (>= ${AA_DEB_VERSION})\n")
+file(WRITE ${aa_deb_out}/lib/triggers "activate-noawait ldconfig\n")
+set(CPACK_DEBIAN_LIB_PACKAGE_CONTROL_EXTRA
+  ${aa_deb_out}/lib/shlibs ${aa_deb_out}/lib/triggers)
+set(CPACK_DEBIAN_LIB_PACKAGE_CONTROL_STRICT_PERMISSION ON)
+
+foreach(component IN LISTS aa_deb_components)
+  string(TOUPPER ${component} C)
+  set(CPACK_DEBIAN_${C}_PACKAGE_NAME ${aa_deb_package_${component}})
+endforeach()
+
+# The library cannot open a session without its default runner, asyncio,
+# so it depends on the runners, which live in a package of their own: their
+# folder's name does not change with the SONAME (Debian policy 8.2).
+set(CPACK_DEBIAN_LIB_PACKAGE_SECTION libs)
+set(CPACK_DEBIAN_LIB_PACKAGE_DEPENDS "libautoawait-runners (= ${AA_DEB_VERSION})")
+set(CPACK_DEBIAN_LIB_DESCRIPTION
+"embeddable Python console with top-level await (library)
+libautoawait gives a C application a Python console in which top-level
+await, async with and async for just work, the way IPython's autoawait
+does, behind a small and stable C ABI: the host hands it the text of a
+cell and gets plain C strings back, with no Python.h of its own.
+
+This package contains the shared library.")
+
+set(CPACK_DEBIAN_RUNNERS_PACKAGE_SECTION libs)
+set(CPACK_DEBIAN_RUNNERS_PACKAGE_RECOMMENDS python3-trio)
+set(CPACK_DEBIAN_RUNNERS_PACKAGE_ENHANCES ${AA_DEB_LIB})
+set(CPACK_DEBIAN_RUNNERS_DESCRIPTION
+"embeddable Python console with top-level await (runners)
+The event loops that libautoawait runs async cells on, as plugins the
+library loads by name: asyncio (the default: one loop for the life of a
+session), trio (one trio.run per cell; needs python3-trio) and curio
+(needs the curio module, which Debian does not package).")
+
+set(CPACK_DEBIAN_DEV_PACKAGE_SECTION libdevel)
+set(CPACK_DEBIAN_DEV_PACKAGE_DEPENDS "${AA_DEB_LIB} (= ${AA_DEB_VERSION})")
+set(CPACK_DEBIAN_DEV_DESCRIPTION
+"embeddable Python console with top-level await (development files)
+libautoawait gives a C application a Python console in which top-level
+await just works, behind a small and stable C ABI.
+
+This package contains the headers (autoawait.h for hosts, runner.h for
+runner plugins), the pkg-config file, the CMake package, the embedding
+guide and API reference, and the runner plugin template.")
+
+set(CPACK_DEBIAN_SHELL_PACKAGE_SECTION interpreters)
+set(CPACK_DEBIAN_SHELL_PACKAGE_DEPENDS "${AA_DEB_LIB} (>= ${AA_DEB_VERSION})")
+set(CPACK_DEBIAN_SHELL_DESCRIPTION
+"Python console where top-level await just works
+aa-shell is the console of libautoawait: IPython-style prompts, multi-line
+input, line editing, history and tab completion, where await, async with
+and async for work at the top level without asyncio.run(), one event loop
+lives as long as the console, and Ctrl-C cancels the running cell.
+aa-shell -c CODE and aa-shell FILE run code the same way.")
+
+include(CPack)

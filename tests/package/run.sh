@@ -1,0 +1,283 @@
+#!/usr/bin/env bash
+# run.sh BUILD-DIR [CC] -- the package test.
+#
+# Builds the Debian packages with scripts/package.sh (in a tree of its own,
+# BUILD-DIR/package), installs them on this machine with dpkg, and uses
+# them as their users would:
+#   - the README's embedding example: its host.c and its cc line, both
+#     taken from README.md's "Embedding" section so that the README stays
+#     true, built against the installed libautoawait-dev and run (42);
+#   - pkg-config gives no -I or -L for the system's own folders;
+#   - an outside CMake project finds the installed CMake package;
+#   - aa-shell from its package runs a cell, on the asyncio runner found
+#     beside the installed library, and on the trio runner;
+#   - meanwhile, the build tree's aa-shell still loads the build tree's
+#     library, not the installed one;
+# then purges the packages and checks that nothing of theirs is left under
+# /usr or in the dynamic loader's cache.  The packages are purged on every
+# way out (a trap), and the test refuses to start when any of them is
+# installed already: it never replaces what it did not install.
+#
+# Needs root (dpkg -i) and dpkg: exits 77, which ctest reports as skipped,
+# without them.
+set -euo pipefail
+
+build=$(cd "$1" && pwd)
+cc=${2:-cc}
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+src=$(cd "$here/../.." && pwd)
+packages=(libautoawait0 libautoawait-runners libautoawait-dev aa-shell)
+
+if ((EUID != 0)); then
+    echo "SKIP: installing packages needs root (dpkg -i); run as root, as CI does"
+    exit 77
+fi
+if ! command -v dpkg >/dev/null || ! command -v dpkg-deb >/dev/null; then
+    echo "SKIP: no dpkg here: not a Debian system"
+    exit 77
+fi
+
+failures=0
+fail() {
+    echo "FAIL: $*" >&2
+    failures=$((failures + 1))
+}
+die() {
+    echo "FAIL: $*" >&2
+    exit 1
+}
+ok() {
+    echo "ok: $*"
+}
+
+# present PACKAGE: 0 when dpkg knows the package as anything but absent
+# (installed, unpacked, half-configured, its conffiles left, ...).
+present() {
+    local status
+    status=$(dpkg-query -W -f='${db:Status-Abbrev}' "$1" 2>/dev/null) || return 1
+    [[ -n $status && ${status:1:1} != n ]]
+}
+
+for p in "${packages[@]}"; do
+    if present "$p"; then
+        die "$p is already installed on this machine; this test installs" \
+            "and purges these packages and will not replace ones it did not" \
+            "install: remove them first (dpkg -P ${packages[*]})"
+    fi
+done
+
+# The files the packages could leave behind, by name, anywhere in /usr.
+ours() {
+    find /usr \( -name '*autoawait*' -o -name 'aa-shell*' -o -name 'aa_runner_*' \) \
+        -print 2>/dev/null | sort
+}
+
+work=$build/package
+rm -rf "$work"
+mkdir -p "$work"
+start=$SECONDS
+if ! "$src/scripts/package.sh" --build-dir "$work/build" --out "$work/debs" \
+    -DAA_WERROR=ON -DCMAKE_C_COMPILER="$cc" >"$work/package.log" 2>&1; then
+    tail -n 60 "$work/package.log" >&2
+    die "scripts/package.sh failed (the whole log: $work/package.log)"
+fi
+grep '^package.sh: ' "$work/package.log" || true
+ok "packages built in $((SECONDS - start)) s"
+
+debs=()
+for p in "${packages[@]}"; do
+    found=("$work/debs/${p}_"*.deb)
+    [[ -f ${found[0]} ]] || die "scripts/package.sh made no $p package"
+    debs+=("${found[0]}")
+done
+all=("$work/debs/"*.deb)
+((${#all[@]} == ${#packages[@]})) ||
+    fail "scripts/package.sh made other packages too: ${all[*]##*/}"
+
+# Every path the packages hold, to find the runner and the multiarch folder.
+for deb in "${debs[@]}"; do
+    dpkg-deb --fsys-tarfile "$deb" | tar -t
+done | sed 's|^\./|/|; s|/$||' | grep -v '^$' | sort -u >"$work/paths"
+runner=$(grep '/autoawait/runners/aa_runner_asyncio\.so$' "$work/paths") ||
+    die "no asyncio runner in the packages"
+ours >"$work/before"
+
+installed=0
+cleanup() {
+    if ((installed)); then
+        dpkg -P "${packages[@]}" >/dev/null 2>&1 || true
+    fi
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM HUP
+
+# --------------------------------------------------------------- install
+installed=1
+start=$SECONDS
+if ! dpkg -i "${debs[@]}" >"$work/install.log" 2>&1; then
+    cat "$work/install.log" >&2
+    die "dpkg -i ${debs[*]##*/}"
+fi
+for p in "${packages[@]}"; do
+    [[ $(dpkg-query -W -f='${db:Status-Abbrev}' "$p") == ii* ]] ||
+        fail "$p is not installed and configured after dpkg -i"
+done
+ok "installed ${packages[*]} in $((SECONDS - start)) s"
+
+# What follows must use the installed packages only.
+unset PKG_CONFIG_PATH PKG_CONFIG_LIBDIR LD_LIBRARY_PATH AA_RUNNER_PATH
+unset CMAKE_PREFIX_PATH
+
+# ------------------------------------------------------------ pkg-config
+version=$(dpkg-deb -f "${debs[0]}" Version)
+if ! flags=$(pkg-config --cflags --libs autoawait); then
+    fail "pkg-config finds no autoawait in the system's folders"
+elif read -r -a words <<<"$flags" && flags=${words[*]} && [[ $flags != -lautoawait ]]; then
+    # -I/-L of the system's own folders, spelled so that pkg-config does
+    # not recognise them, would put them ahead of the host's other folders.
+    fail "pkg-config --cflags --libs autoawait gives '$flags', not -lautoawait"
+elif [[ $(pkg-config --modversion autoawait) != "$version" ]]; then
+    fail "pkg-config says version $(pkg-config --modversion autoawait), the package $version"
+else
+    ok "pkg-config --cflags --libs autoawait: $flags"
+fi
+
+# ----------------------------------------------- the README's embedding
+# The first C block after the "## Embedding" heading is host.c; the line of
+# the next sh block that builds host.c is the build command.
+readme=$src/README.md
+mkdir -p "$work/readme"
+awk '/^## Embedding/ { on = 1; next }
+     on && /^## / { exit }
+     on && !code && /^```c$/ { code = 1; next }
+     code && /^```$/ { exit }
+     code { print }' "$readme" >"$work/readme/host.c"
+build_line=$(awk '/^## Embedding/ { on = 1; next }
+     on && /^## / { exit }
+     on && /^```sh$/ { sh = 1; next }
+     sh && /^```$/ { sh = 0 }
+     sh && /host\.c/ { print; exit }' "$readme")
+if [[ ! -s $work/readme/host.c ]] || ! grep -q 'aa_session_new' "$work/readme/host.c"; then
+    fail "no host.c found in README.md's Embedding section"
+elif [[ -z $build_line ]]; then
+    fail "no command that builds host.c in README.md's Embedding section"
+elif ! (cd "$work/readme" && bash -euc "$build_line") >"$work/readme/cc.log" 2>&1; then
+    cat "$work/readme/cc.log" >&2
+    fail "the README's '$build_line' fails against the installed package"
+else
+    exe=$(cd "$work/readme" && find . -maxdepth 1 -type f -perm -u+x -printf '%f\n' | head -n 1)
+    lib=$(cd "$work/readme" && LD_TRACE_LOADED_OBJECTS=1 "./$exe" |
+        sed -n 's/^\s*libautoawait\.so\.[0-9]* => \(\S*\) .*/\1/p')
+    if ! out=$(cd "$work/readme" && "./$exe" 2>&1); then
+        fail "the README's host failed: $out"
+    elif [[ $out != 42 ]]; then
+        fail "the README's host printed '$out', not 42"
+    elif [[ -z $lib ]] || ! owner=$(dpkg -S "$(realpath "$lib")" 2>/dev/null) ||
+        [[ ${owner%%:*} != libautoawait0 ]]; then
+        fail "the README's host did not load libautoawait0's library: '$lib'"
+    else
+        ok "the README's host ($build_line) prints $out, with $(realpath "$lib")"
+    fi
+fi
+
+# --------------------------------------------------------- CMake package
+if cmake -S "$src/tests/install/cmake" -B "$work/cmake" -DCMAKE_C_COMPILER="$cc" \
+    >"$work/cmake.log" 2>&1 && cmake --build "$work/cmake" >>"$work/cmake.log" 2>&1; then
+    dir=$(sed -n 's/^autoawait_DIR:PATH=//p' "$work/cmake/CMakeCache.txt")
+    if ! out=$("$work/cmake/hello" 2>&1) || [[ $out != 42 ]]; then
+        fail "the CMake package's host printed '$out'"
+    elif [[ $dir != /usr/* ]]; then
+        fail "find_package(autoawait) found $dir, not the installed package"
+    else
+        ok "find_package(autoawait) finds $dir; its host prints $out"
+    fi
+else
+    cat "$work/cmake.log" >&2
+    fail "tests/install/cmake does not build against the installed package"
+fi
+
+# -------------------------------------------------------------- aa-shell
+# mapped NAME: a cell's expression naming the file NAME was mapped from.
+mapped() {
+    printf '[l.split()[-1] for l in open("/proc/self/maps") if "%s" in l][0]' "$1"
+}
+shell=/usr/bin/aa-shell
+if [[ $(dpkg -S "$shell" 2>/dev/null) != "aa-shell: $shell" ]]; then
+    fail "$shell does not come from the aa-shell package"
+else
+    if ! out=$("$shell" -c 'await __import__("asyncio").sleep(0, result=42)' 2>&1); then
+        fail "aa-shell -c failed: $out"
+    elif [[ $out != "Out[1]: 42" ]]; then
+        fail "aa-shell -c printed '$out', not Out[1]: 42"
+    else
+        ok "aa-shell -c 'await __import__(\"asyncio\").sleep(0, result=42)': $out"
+    fi
+    want="Out[1]: '$runner'"
+    if ! out=$("$shell" -c "import asyncio; await asyncio.sleep(0); $(mapped aa_runner_asyncio)" 2>&1) ||
+        [[ $out != "$want" ]]; then
+        fail "aa-shell's asyncio runner: want $want, got: $out"
+    else
+        ok "the asyncio runner comes from $runner"
+    fi
+    if /usr/bin/python3 -c 'import trio' 2>/dev/null; then
+        if ! out=$("$shell" --runner trio -c 'import trio; await trio.sleep(0); 6 * 7' 2>&1) ||
+            [[ $out != "Out[1]: 42" ]]; then
+            fail "aa-shell --runner trio printed '$out', not Out[1]: 42"
+        else
+            ok "aa-shell --runner trio runs a trio cell"
+        fi
+    else
+        echo "note: trio is not importable (python3-trio): its runner not tried"
+    fi
+    if command -v man >/dev/null; then
+        page=$(man -w aa-shell 2>/dev/null || true)
+        if [[ $page == /usr/share/man/man1/aa-shell.1.gz ]]; then
+            ok "man aa-shell: $page"
+        else
+            fail "man -w aa-shell gives '$page'"
+        fi
+    fi
+fi
+
+# ------------------------------------------- the build tree is unshadowed
+# The other tests use the build tree; with the packages installed, its
+# programs must still load its own library.
+if [[ -x $build/bin/aa-shell ]]; then
+    want="Out[1]: '$(realpath "$build/lib/libautoawait.so.0")'"
+    if ! out=$(env -u ASAN_OPTIONS "$build/bin/aa-shell" -c "$(mapped libautoawait.so)" 2>&1) ||
+        [[ $out != "$want" ]]; then
+        fail "with the packages installed, the build tree's aa-shell: want $want, got: $out"
+    else
+        ok "the build tree's aa-shell still loads the build tree's library"
+    fi
+fi
+
+# ----------------------------------------------------------------- purge
+start=$SECONDS
+if ! dpkg -P "${packages[@]}" >"$work/purge.log" 2>&1; then
+    cat "$work/purge.log" >&2
+    die "dpkg -P ${packages[*]}"
+fi
+installed=0
+for p in "${packages[@]}"; do
+    if present "$p"; then
+        fail "$p is still known to dpkg after dpkg -P"
+    fi
+done
+ours >"$work/after"
+left=$(comm -13 "$work/before" "$work/after")
+if [[ -n $left ]]; then
+    fail "left under /usr after dpkg -P:"$'\n'"$left"
+fi
+if ldconfig -p | grep -q 'libautoawait\.so'; then
+    fail "libautoawait is still in the dynamic loader's cache after dpkg -P"
+fi
+if [[ -z $left ]]; then
+    ok "purged in $((SECONDS - start)) s; nothing of the packages is left under /usr"
+fi
+
+if ((failures)); then
+    echo "$failures package check(s) failed" >&2
+    exit 1
+fi
+echo "package test passed"
