@@ -38,7 +38,8 @@
 
 /* The index into co_consts of the constant the return at unit i returns
  * (its LOAD_CONST's, in 3.11), or -1 when unit i is no return of a
- * constant.  u is co_code: opcode and argument byte of each unit. */
+ * constant.  u is bytecode as co_code holds it: the opcode and argument
+ * byte of each unit. */
 static Py_ssize_t returned_const(const unsigned char *u, Py_ssize_t i)
 {
 #if EXIT_UNITS == 3
@@ -54,6 +55,7 @@ static Py_ssize_t returned_const(const unsigned char *u, Py_ssize_t i)
     return -1;
 }
 
+#if EXIT_UNITS > 0
 /* Is unit i a return of any kind? */
 static int is_return(const unsigned char *u, Py_ssize_t i)
 {
@@ -65,31 +67,21 @@ static int is_return(const unsigned char *u, Py_ssize_t i)
 }
 
 /*
- * Read from co_code, the public copy of the bytecode (inline caches zeroed,
- * never the specializer's), and done on a copy of the code made with
- * code.replace(): nothing of CPython's private code layout is touched.
- * Every return must end POP_TOP, return None, with the POP_TOP inside the
- * last statement (at or after (line, col)); else the POP_TOP before an
- * exit is an earlier statement's, the last expression having been folded
- * into a constant and dropped.  Each such POP_TOP then becomes
- * RETURN_VALUE, which returns the value POP_TOP would have dropped: the
- * stack depth and every offset stay the same.  The return value of a
- * constant's index past 255 comes after an EXTENDED_ARG, not POP_TOP, and
- * is refused like any other shape.
+ * The number of exits of module code u (n units of opcode and argument
+ * bytes, inline caches zeroed) that end the last statement's expression,
+ * or 0 when some exit does not: every return must end POP_TOP, return
+ * None, with the POP_TOP at or after (line, col).  Otherwise the POP_TOP
+ * before an exit is an earlier statement's, the last expression having been
+ * folded into a constant and dropped.  A return of a constant whose index
+ * is past 255 comes after an EXTENDED_ARG, not POP_TOP, and is refused like
+ * any other shape.
  */
-PyObject *aa__py_return_last_value(PyObject *code, int line, int col)
+static Py_ssize_t last_value_exits(PyCodeObject *co, const unsigned char *u,
+                                   Py_ssize_t n, int line, int col)
 {
-    PyCodeObject *co = (PyCodeObject *)code;
-    PyObject *bytes, *copy = NULL, *replace = NULL, *kw = NULL, *out = NULL;
-    PyObject *empty = NULL;
-    unsigned char *u;
-    Py_ssize_t n, i, k, pop, exits = 0;
+    Py_ssize_t i, k, pop, exits = 0;
     int l, c, el, ec;
 
-    if (EXIT_UNITS == 0 || (bytes = PyCode_GetCode(co)) == NULL)
-        goto done;
-    u = (unsigned char *)PyBytes_AS_STRING(bytes);
-    n = PyBytes_GET_SIZE(bytes) / 2;
     for (i = 0; i < n; i++) {
         if (!is_return(u, i))
             continue;
@@ -100,21 +92,61 @@ PyObject *aa__py_return_last_value(PyObject *code, int line, int col)
             PyTuple_GET_ITEM(co->co_consts, k) != Py_None ||
             !PyCode_Addr2Location(co, (int)(2 * pop), &l, &c, &el, &ec) ||
             l < line || (l == line && c < col))
-            break;
+            return 0;
         exits++;
     }
-    if (i < n || exits == 0)
+    return exits;
+}
+
+/* Turns the POP_TOP of each exit into RETURN_VALUE, which returns the
+ * value POP_TOP would have dropped: stack depth and offsets stay. */
+static void return_at_exits(unsigned char *u, Py_ssize_t n)
+{
+    Py_ssize_t i;
+
+    for (i = EXIT_UNITS - 1; i < n; i++)
+        if (is_return(u, i)) {
+            u[2 * (i - (EXIT_UNITS - 1))] = RETURN_VALUE;
+            u[2 * (i - (EXIT_UNITS - 1)) + 1] = 0;
+        }
+}
+#endif
+
+/*
+ * 3.11: rewritten in place, in the code's own instructions, which hold the
+ * same opcode and argument bytes as co_code until the code has run a few
+ * times (its inline caches are zero until then, and specialization comes
+ * later still): this code has not run at all.  It is what a displayed
+ * cell's time relies on (a copy costs close to a microsecond of the six).
+ * 3.12 and 3.13 fill the caches when the code object is made, and keep a
+ * copy of co_code that an in-place change would leave stale: the bytecode
+ * is read from co_code (public) and a copy made with code.replace().
+ */
+PyObject *aa__py_return_last_value(PyObject *code, int line, int col)
+{
+    PyCodeObject *co = (PyCodeObject *)code;
+#if PY_VERSION_HEX < 0x030C0000
+    unsigned char *u = (unsigned char *)_PyCode_CODE(co);
+
+    if (last_value_exits(co, u, Py_SIZE(co), line, col) == 0)
+        return NULL;
+    return_at_exits(u, Py_SIZE(co));
+    return Py_NewRef(code);
+#elif EXIT_UNITS > 0
+    PyObject *bytes, *copy = NULL, *replace = NULL, *kw = NULL, *out = NULL;
+    PyObject *empty = NULL;
+    Py_ssize_t n;
+
+    if ((bytes = PyCode_GetCode(co)) == NULL)
         goto done;
-    copy = PyBytes_FromStringAndSize((const char *)u, 2 * n);
+    n = PyBytes_GET_SIZE(bytes) / 2;
+    if (last_value_exits(co, (unsigned char *)PyBytes_AS_STRING(bytes), n, line,
+                         col) == 0)
+        goto done;
+    copy = PyBytes_FromStringAndSize(PyBytes_AS_STRING(bytes), 2 * n);
     if (copy == NULL)
         goto done;
-    u = (unsigned char *)PyBytes_AS_STRING(copy);
-    for (i = 0; i < n; i++)
-        if (is_return(u, i)) {
-            pop = i - (EXIT_UNITS - 1);
-            u[2 * pop] = RETURN_VALUE;
-            u[2 * pop + 1] = 0;
-        }
+    return_at_exits((unsigned char *)PyBytes_AS_STRING(copy), n);
     replace = PyObject_GetAttrString(code, "replace");
     kw = replace != NULL ? Py_BuildValue("{sO}", "co_code", copy) : NULL;
     empty = kw != NULL ? PyTuple_New(0) : NULL;
@@ -128,6 +160,12 @@ done:
     Py_XDECREF(copy);
     Py_XDECREF(bytes);
     return out;
+#else
+    (void)co;
+    (void)line;
+    (void)col;
+    return NULL;
+#endif
 }
 
 PyObject *aa__py_code_constant(PyObject *code)
