@@ -19,12 +19,17 @@
  *    LOAD_CONST None, RETURN_VALUE; 3.12 and 3.13 RETURN_CONST None.  An
  *    expression that is only a constant compiles, in eval mode, to RESUME
  *    and such a return of it.  The opcodes' numbers come from opcode.h and
- *    differ in each version.  Reading co_code (public) and rewriting a copy
- *    with code.replace() lets a cell be compiled from its source, skipping
- *    the ast module (the fast path of cell.c), and makes its code, or its
- *    coroutine, return the value: a runner gets the cell's value back from
- *    the coroutine it ran.  Other versions answer "not done", and cell.c
- *    takes its other way, through the tree, which every version has.
+ *    differ in each version.  Turning those POP_TOPs into RETURN_VALUE lets
+ *    a cell be compiled from its source, skipping the ast module (the fast
+ *    path of cell.c), and makes its code, or its coroutine, return the
+ *    value: a runner gets the cell's value back from the coroutine it ran.
+ *    3.11 rewrites the code's own instructions (the private _PyCode_CODE),
+ *    which hold co_code's bytes until the code first runs: a copy would
+ *    cost a displayed cell a tenth of its time.  3.12 and 3.13 fill inline
+ *    caches when a code object is made and keep a copy of co_code, so the
+ *    bytecode is read from co_code (public) and a copy made with
+ *    code.replace().  Other versions answer "not done", and cell.c takes
+ *    its other way, through the tree, which every version has.
  *
  * 2. The interpreter's own module search path (aa__py_search_path_first):
  *    what PYTHONPATH and the installation gave, before anything was put in
