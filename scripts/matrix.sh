@@ -81,7 +81,8 @@ trio_path() {
 if (($#)); then
     pcs=("$@")
 else
-    mapfile -t pcs < <(find_pcs | sort -uV)
+    # One line per file, however many links (a pyenv alias) lead to it.
+    mapfile -t pcs < <(find_pcs | xargs -r -d '\n' readlink -f | sort -uV)
 fi
 
 echo "== CPython matrix: the system's (python3-embed) runs the whole suite" \
