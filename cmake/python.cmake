@@ -4,8 +4,9 @@
 # (python3-embed, the system's, is the default; python-3.13-embed with
 # PKG_CONFIG_PATH pointing at another installation) or the path of its
 # .pc file (.../versions/3.13.0/lib/pkgconfig/python-3.13-embed.pc).
-# CPython 3.11 and later, built with the GIL: anything else is refused here,
-# with the reason, rather than found out by the compiler or at run time.
+# CPython 3.11 and later, built with the GIL and as a shared library:
+# anything else is refused here, with the reason, rather than found out by
+# the compiler, the linker or at run time.
 #
 # Sets the imported target PkgConfig::PYTHON and:
 #   AA_PYTHON_VERSION     3.13.0, from the headers
@@ -69,5 +70,16 @@ list(GET PYTHON_LIBRARIES 0 AA_PYTHON_LIBNAME)
 string(REGEX REPLACE "^python" "" AA_PYTHON_LDVERSION ${AA_PYTHON_LIBNAME})
 set(AA_PYTHON_EXECUTABLE ${AA_PYTHON_EXEC_PREFIX}/bin/python${AA_PYTHON_LDVERSION})
 set(AA_PYTHON_SONAME lib${AA_PYTHON_LIBNAME}.so.1.0)
+
+# A CPython built without --enable-shared has only lib${AA_PYTHON_LIBNAME}.a,
+# compiled without -fPIC: it cannot go into a shared library.
+list(GET PYTHON_LINK_LIBRARIES 0 AA_PYTHON_LIBRARY)
+if(AA_PYTHON_LIBRARY MATCHES "\\.a$")
+  message(FATAL_ERROR
+    "CPython ${AA_PYTHON_VERSION} (${AA_PYTHON_PC}) has no shared library, "
+    "only ${AA_PYTHON_LIBRARY}: libautoawait is a shared library and needs "
+    "lib${AA_PYTHON_LIBNAME}.so.  Build that CPython with --enable-shared "
+    "(pyenv: PYTHON_CONFIGURE_OPTS=--enable-shared pyenv install VERSION).")
+endif()
 message(STATUS "Embedding CPython ${AA_PYTHON_VERSION} (${AA_PYTHON_PC}): "
                "lib${AA_PYTHON_LIBNAME} in ${AA_PYTHON_LIBDIR}")

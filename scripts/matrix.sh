@@ -14,8 +14,9 @@
 # build-py<version>/ (Release, warnings as errors), with Debian's trio and
 # its dependencies (pure Python) on a PYTHONPATH of that build's own,
 # build-py<version>/pythonpath, so that the trio tests run; where that trio
-# does not import, the folder is left empty and they say SKIP.  Older ones are skipped, saying
-# so; a free-threaded one must be refused by the configure.  Fails when a
+# does not import, the folder is left empty and they say SKIP.  Older
+# ones, and those without a shared libpython, are skipped, saying so; a
+# free-threaded one must be refused by the configure.  Fails when a
 # build or test fails, and when pyenv is there but no CPython besides the
 # system's was found.  Prints what it found and tested.
 set -euo pipefail
@@ -99,6 +100,13 @@ for pc in "${pcs[@]}"; do
     if [[ $(printf '%s\n' 3.11 "$version" | sort -V | head -n 1) != 3.11 ]]; then
         echo "== $label: skipped, older than 3.11 (not supported)"
         summary+=("skipped  $version  older than 3.11")
+        continue
+    fi
+    libdir=$(pkg-config --variable=libdir "$pc")
+    if [[ ! -e $libdir/libpython$ld.so ]]; then
+        echo "== $label: skipped, no libpython$ld.so in $libdir (built" \
+            "without --enable-shared: cannot be embedded in a shared library)"
+        summary+=("skipped  $version  no shared libpython")
         continue
     fi
     build=$root/build-py$version${ld//[0-9.]/}

@@ -5,9 +5,10 @@
 #
 # Fake CPython installations (a .pc file and the headers cmake/python.cmake
 # reads, no library) stand in for the ones this machine lacks: a
-# free-threaded 3.13t (Py_GIL_DISABLED in its pyconfig.h), a 3.10, and,
-# so that a refusal for some other reason cannot pass, a 3.13 with the
-# GIL that must be taken.  Each is configured with AA_PYTHON_PC set to its
+# free-threaded 3.13t (Py_GIL_DISABLED in its pyconfig.h), a 3.10, a 3.13
+# built without --enable-shared (a libpython3.13.a alone), and, so that a
+# refusal for some other reason cannot pass, a 3.13 with the GIL that must
+# be taken.  Each is configured with AA_PYTHON_PC set to its
 # .pc file.
 set -euo pipefail
 
@@ -71,6 +72,9 @@ expect free-threaded "$(fake ft 3.13.0 3.13t '#define Py_GIL_DISABLED 1')" \
     fail "is a free-threaded build (Py_GIL_DISABLED)"
 expect too-old "$(fake old 3.10.13 3.10 '/* #undef Py_GIL_DISABLED */')" \
     fail "needs CPython 3.11 or later"
+pc=$(fake static 3.13.0 3.13 '/* #undef Py_GIL_DISABLED */')
+: >"$scratch/static/lib/libpython3.13.a"
+expect static "$pc" fail "has no shared library"
 expect with-gil "$(fake gil 3.13.0 3.13 '/* #undef Py_GIL_DISABLED */')" \
     0 "Embedding CPython 3.13.0"
 exit $failed
