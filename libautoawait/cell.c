@@ -9,8 +9,8 @@
  * which exec.c runs.  A cell that does not compile runs nothing.
  */
 #include "internal.h"
+#include "pyversion.h"
 
-#include <opcode.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -314,55 +314,6 @@ static PyObject *transform(PyObject *transformers, PyObject *mod)
     return mod;
 }
 
-/*
- * The value of a last expression statement, returned by the code itself.
- * CPython ends every path out of module code whose last statement is an
- * expression with POP_TOP, LOAD_CONST None, RETURN_VALUE (it copies that
- * exit to each path: `a and b` has two).  Turning each of those POP_TOPs
- * into RETURN_VALUE makes the code, or its coroutine, return the value.
- * It is done only when every RETURN_VALUE ends such a triple and every
- * such POP_TOP lies in the last statement, which starts at (line, col):
- * when the optimizer folded the last expression into a constant and
- * dropped it, the POP_TOP before the exit is an earlier statement's, and
- * the code is left as it is (0 is answered).  Done on a code object no
- * one has run yet, before CPython's specializer looks at it; 1 when done.
- */
-static int return_last_value(PyObject *code, int line, int col)
-{
-#if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030C0000
-    PyCodeObject *co = (PyCodeObject *)code;
-    _Py_CODEUNIT *ins = _PyCode_CODE(co);
-    Py_ssize_t n = Py_SIZE(co), i, k, exits = 0;
-    int l, c, el, ec;
-
-    for (i = 0; i < n; i++) {
-        if (_Py_OPCODE(ins[i]) != RETURN_VALUE)
-            continue;
-        if (i < 2 || _Py_OPCODE(ins[i - 1]) != LOAD_CONST ||
-            _Py_OPCODE(ins[i - 2]) != POP_TOP)
-            return 0;
-        k = _Py_OPARG(ins[i - 1]);
-        if (k >= PyTuple_GET_SIZE(co->co_consts) ||
-            PyTuple_GET_ITEM(co->co_consts, k) != Py_None)
-            return 0;
-        if (!PyCode_Addr2Location(co, (int)((i - 2) * sizeof(*ins)), &l, &c,
-                                  &el, &ec) ||
-            l < line || (l == line && c < col))
-            return 0;
-        exits++;
-    }
-    for (i = 2; exits > 0 && i < n; i++)
-        if (_Py_OPCODE(ins[i]) == RETURN_VALUE)
-            ins[i - 2] = _Py_MAKECODEUNIT(RETURN_VALUE, 0);
-    return exits > 0;
-#else
-    (void)code;
-    (void)line;
-    (void)col;
-    return 0;
-#endif
-}
-
 /* Does the code bind name (a str) in its namespace, or read it? */
 static int names_name(PyObject *code, const char *name)
 {
@@ -396,19 +347,7 @@ static PyObject *folded_constant(PyObject *code, const char *expr,
         PyErr_Clear();
         return NULL;
     }
-#if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030C0000
-    {
-        PyCodeObject *co = (PyCodeObject *)e;
-        _Py_CODEUNIT *ins = _PyCode_CODE(co);
-
-        if (Py_SIZE(co) == 3 && _Py_OPCODE(ins[0]) == RESUME &&
-            _Py_OPCODE(ins[1]) == LOAD_CONST &&
-            _Py_OPCODE(ins[2]) == RETURN_VALUE &&
-            _Py_OPARG(ins[1]) < PyTuple_GET_SIZE(co->co_consts))
-            value =
-                Py_NewRef(PyTuple_GET_ITEM(co->co_consts, _Py_OPARG(ins[1])));
-    }
-#endif
+    value = aa__py_code_constant(e);
     Py_DECREF(e);
     return value;
 }
@@ -416,7 +355,9 @@ static PyObject *folded_constant(PyObject *code, const char *expr,
 /*
  * The fast way, straight from the source, when no transformer needs the
  * tree and the shape of the last statement is known.  NULL without an
- * exception set when the tree is needed after all.
+ * exception set when the tree is needed after all: always for a last
+ * expression where the CPython built against has no bytecode rewrite
+ * (pyversion.h), which would only compile the cell twice.
  */
 static PyObject *compile_source(aa_session *s, const char *src, size_t len,
                                 PyObject *file, aa__display *d)
@@ -426,9 +367,10 @@ static PyObject *compile_source(aa_session *s, const char *src, size_t len,
     PyCompilerFlags cf = {PyCF_IGNORE_COOKIE |
                               (s->autoawait ? PyCF_ALLOW_TOP_LEVEL_AWAIT : 0),
                           PY_MINOR_VERSION};
-    PyObject *code;
+    PyObject *code, *ret;
 
-    if (shape == AA__LAST_UNSURE || PyList_GET_SIZE(s->transformers) > 0)
+    if (shape == AA__LAST_UNSURE || PyList_GET_SIZE(s->transformers) > 0 ||
+        (shape == AA__LAST_EXPR && !AA__PY_RETURNS_LAST_VALUE))
         return NULL;
     code = Py_CompileStringObject(src, file, Py_file_input, &cf, -1);
     if (code == NULL || shape == AA__LAST_OTHER)
@@ -440,9 +382,10 @@ static PyObject *compile_source(aa_session *s, const char *src, size_t len,
         if (src[i] == '\n')
             line++, col = 0;
     }
-    if (return_last_value(code, line, col)) {
+    if ((ret = aa__py_return_last_value(code, line, col)) != NULL) {
+        Py_DECREF(code);
         d->how = AA__DISPLAY_RETURNED;
-        return code;
+        return ret;
     }
     /* Folded away: the value is its text's constant, or else only the
      * tree still has it. */

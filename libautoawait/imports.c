@@ -26,6 +26,7 @@
  * the business of their files; a cell's own code never runs in one.
  */
 #include "internal.h"
+#include "pyversion.h"
 
 static PyTypeObject finder_type;
 static PyObject *finder;    /* the one instance, in sys.meta_path */
@@ -39,24 +40,17 @@ static _Thread_local int depth; /* windows open on this thread */
 
 /*
  * The index of the interpreter's own first search path in path, or 0
- * when it is not there (the host set a path of its own).  Python keeps
- * its computed path in its config, which the public API does not show in
- * 3.11; sys.path is that path after whatever was put in front of it.
+ * when it is not there (the host set a path of its own).  sys.path is the
+ * path the interpreter computed at its start (pyversion.c knows where each
+ * CPython keeps it) after whatever was put in front of it.
  */
 static Py_ssize_t own_start(PyObject *path)
 {
-    const PyConfig *config = _Py_GetConfig();
-    PyObject *first;
+    PyObject *first = aa__py_search_path_first();
     Py_ssize_t i, n = PyList_GET_SIZE(path);
 
-    if (!config->module_search_paths_set ||
-        config->module_search_paths.length == 0)
+    if (first == NULL)
         return 0;
-    first = PyUnicode_FromWideChar(config->module_search_paths.items[0], -1);
-    if (first == NULL) {
-        PyErr_Clear();
-        return 0;
-    }
     for (i = 0; i < n; i++) {
         PyObject *item = PyList_GET_ITEM(path, i);
         if (PyUnicode_Check(item) && PyUnicode_Compare(item, first) == 0)

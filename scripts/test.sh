@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # test.sh -- installs what is missing, then builds libautoawait with
 # warnings as errors and runs every test: first the plain build in build/,
-# then the AddressSanitizer/UBSan build in build-asan/.
+# then the AddressSanitizer/UBSan build in build-asan/, both against the
+# system's CPython; then scripts/matrix.sh, the unit, conformance and
+# install tests against every other CPython 3.11 or later on the machine
+# (pyenv's), each in build-py<version>/.
 #
-#   scripts/test.sh           both passes
+#   scripts/test.sh           all three
 #   scripts/test.sh --quick   the plain pass only, for local iteration
 #
-# Extra arguments after the options go to ctest (e.g. -R install).
+# Extra arguments after the options go to ctest (e.g. -R install); the
+# matrix runs its own tests.
 set -euo pipefail
 
 quick=0
@@ -14,7 +18,7 @@ while (($#)); do
     case $1 in
     --quick) quick=1; shift ;;
     -h | --help)
-        sed -n '2,10s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+        sed -n '2,13s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
         exit 0 ;;
     *) break ;;
     esac
@@ -50,5 +54,13 @@ if ((!quick)); then
     export PYTHONMALLOC=malloc
     export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
     pass sanitize "$root/build-asan" -DCMAKE_BUILD_TYPE=Debug -DAA_SANITIZE=ON
+    unset ASAN_OPTIONS LSAN_OPTIONS PYTHONMALLOC UBSAN_OPTIONS
+fi
+system=$("$root/build/bin/aa-shell" -c \
+    'import sys; print(sys.version.split()[0], sys.executable)')
+echo "== CPython $system: every test passed ($( ((quick)) &&
+    echo "plain pass" || echo "plain and sanitize passes"))"
+if ((!quick)); then
+    "$root/scripts/matrix.sh"
 fi
 echo "== all tests passed"

@@ -24,6 +24,7 @@
  * are the library's.
  */
 #include "plugin.h"
+#include "pyversion.h"
 
 /*
  * The wrapper trio.run runs.  begin, a C function of this file, records the
@@ -75,6 +76,7 @@ static const char wrapper_source[] = AA_UNTIL_SOURCE
     X(close)                                                                   \
     X(RunFinishedError)                                                        \
     X(signal)                                                                  \
+    X(threading)                                                               \
     X(cell)
 
 AA_NAMES(NAMES);
@@ -164,11 +166,13 @@ static PyMethodDef not_main_def = {"signal",
 
 static int hide_main_thread(runner_state *st)
 {
-    PyObject *signal;
-    int rc = -1;
+    PyObject *signal, *threading = aa__own_import(st->str.threading);
+    int rc = threading != NULL ? aa__py_is_main_thread(threading) : -1;
 
-    if (!_PyOS_IsMainThread())
-        return 0;
+    Py_XDECREF(threading);
+    if (rc <= 0)
+        return rc;
+    rc = -1;
     signal = aa__own_import(st->str.signal);
     if (signal == NULL)
         return -1;

@@ -221,12 +221,21 @@ run_plugin() {
     fi
 }
 
-# check_plugin FILE: exports the entry and nothing else.
+# libpython FILE: the libpython FILE needs, by its SONAME.
+libpython() {
+    readelf -d "$1" | sed -n 's/.*(NEEDED).*\[\(libpython[^]]*\)\]/\1/p'
+}
+
+# check_plugin FILE: exports the entry and nothing else, and links the
+# libpython the library links (the CPython autoawait.pc names): one process
+# has one CPython.
 check_plugin() {
     local syms
     syms=$(nm -D --defined-only "$1" | awk '{ print $NF }' | sort -u)
     [[ $syms == aa_runner_entry ]] ||
         fail "$1 exports '${syms//$'\n'/ }', not just aa_runner_entry"
+    [[ $(libpython "$1") == "$(libpython "$lib")" ]] ||
+        fail "$1 links '$(libpython "$1")', the library '$(libpython "$lib")'"
 }
 
 if cmake -S "$plugin_src" -B "$tmp/plugin-build" -DCMAKE_C_COMPILER="$cc" \
