@@ -15,7 +15,7 @@ set -euo pipefail
 host=$1
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/aa-embed.XXXXXX")
 pid=
-failures=0
+. "$(dirname "${BASH_SOURCE[0]}")/../checks.sh"
 
 cleanup() {
     if [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null; then
@@ -26,13 +26,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-fail() {
-    echo "FAIL: $*" >&2
-    failures=$((failures + 1))
-}
-ok() {
-    echo "ok: $*"
-}
 # Stops the test, showing what the host said.
 die() {
     echo "FAIL: $*" >&2

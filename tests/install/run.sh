@@ -17,22 +17,16 @@ major=${3:-0}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 src=$(cd "$here/../.." && pwd)
 
-# The scratch folder is in the build tree, not in /tmp: the loader refuses
-# plugins below a folder that others may write to, /tmp included.
+# The scratch folder is in the build tree, whose folders the loader trusts
+# wherever the checkout is (a folder of mktemp's straight in /tmp would do
+# too, but a checkout's own tree is the one case every machine has).
 # (tests/elf/CMakeLists.txt leaves install-scratch.* out of its scan.)
 tmp=$(mktemp -d "$build/tests/install-scratch.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 prefix=$tmp/prefix
 stage=$tmp/stage
-failures=0
+. "$(dirname "${BASH_SOURCE[0]}")/../checks.sh"
 
-fail() {
-    echo "FAIL: $*" >&2
-    failures=$((failures + 1))
-}
-ok() {
-    echo "ok: $*"
-}
 
 # --------------------------------------------------------------- install
 DESTDIR=$stage cmake --install "$build" --prefix "$prefix" >"$tmp/install.log" ||

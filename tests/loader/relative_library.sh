@@ -11,11 +11,7 @@ unset AA_RUNNER_PATH
 # aa-shell finalizes the interpreter at exit; CPython's own leaks then are
 # not the library's (tests/shell/CMakeLists.txt says the same).
 export ASAN_OPTIONS=detect_leaks=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}
-failures=0
-fail() {
-    echo "FAIL: $*" >&2
-    failures=$((failures + 1))
-}
+. "$(dirname "${BASH_SOURCE[0]}")/../checks.sh"
 
 # Which file a runner's code was mapped from, as the kernel saw it opened.
 mapped() {

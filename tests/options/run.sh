@@ -21,19 +21,12 @@ build=$(cd "$1" && pwd)
 cc=${2:-cc}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 src=$(cd "$here/../.." && pwd)
-# Not under /tmp: the loader refuses runners below a folder others may
-# write to, and embed-host loads the tree's asyncio runner.
+# In the build tree, whose folders the loader trusts: embed-host loads the
+# tree's asyncio runner.
 work=$build/options-work
 rm -rf "$work"
 mkdir -p "$work/pc" "$work/pc-check"
-failures=0
-fail() {
-    echo "FAIL: $*" >&2
-    failures=$((failures + 1))
-}
-ok() {
-    echo "ok: $*"
-}
+. "$(dirname "${BASH_SOURCE[0]}")/../checks.sh"
 
 # ------------------------------------------ a machine without the two
 IFS=: read -r -a pcdirs <<<"$(pkg-config --variable pc_path pkg-config)"

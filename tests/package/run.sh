@@ -37,11 +37,7 @@ if ! command -v dpkg >/dev/null || ! command -v dpkg-deb >/dev/null; then
     exit 77
 fi
 
-failures=0
-fail() {
-    echo "FAIL: $*" >&2
-    failures=$((failures + 1))
-}
+. "$(dirname "${BASH_SOURCE[0]}")/../checks.sh"
 die() {
     echo "FAIL: $*" >&2
     exit 1
