@@ -56,7 +56,8 @@ extern "C" {
     X(AA_EABI, -4, "runner ABI version mismatch")                              \
     X(AA_EBUSY, -5, "the session is running a cell")                           \
     X(AA_EPYTHON, -6, "the Python interpreter failed")                         \
-    X(AA_ERUNNER, -7, "the runner failed")
+    X(AA_ERUNNER, -7, "the runner failed")                                     \
+    X(AA_ENOTSUP, -8, "the session's runner cannot do that")
 
 /* clang-format off */
 enum {
@@ -370,32 +371,114 @@ AA_API size_t aa_completions_start(const aa_completions *c);
 AA_API void aa_completions_free(aa_completions *c);
 
 /*
- * Gives the session's background work time while the host is idle: tasks
- * a cell left on the asyncio loop run, their output going to the session's
- * write callback, until fd (when >= 0: a console's stdin, a host's own
- * wake-up pipe) is readable or timeout_ms milliseconds have passed (a
- * negative timeout waits for fd alone; 0 runs what is ready and returns).
- * When the runner has nothing to run (no loop yet, a runner without
- * background work), it simply waits for fd and the timeout, the GIL
- * released.  Returns 1 when fd is readable (POLLIN, or POLLHUP/POLLERR: a
- * pipe whose writer is gone is readable, its read gives the end of the
- * input), 0 when the time ran out, or a failure: AA_EINVAL for a NULL
+ * Gives the session time while the host waits for one fd of its own: waits
+ * on the session's fd (aa_session_fd), its timeout and fd, the GIL
+ * released, dispatching the session (aa_session_dispatch) whenever it has
+ * work, until fd (when >= 0: a console's stdin, a host's own wake-up pipe)
+ * is readable or timeout_ms milliseconds have passed (a negative timeout
+ * waits for fd alone; 0 dispatches what is ready and returns).  Background
+ * tasks a cell left on the loop run meanwhile, their output going to the
+ * session's write callback, and a cell started with aa_exec_start goes on
+ * (its done callback is called from here when it ends).  Returns 1 when fd
+ * is readable (POLLIN, or POLLHUP/POLLERR: a pipe whose writer is gone is
+ * readable, its read gives the end of the input), 0 when the time ran out
+ * or a signal interrupted the wait, or a failure: AA_EINVAL for a NULL
  * session, for fd not an open descriptor, and for fd < 0 with a negative
  * timeout (nothing could end that wait), aa_session_errmsg saying which;
- * an exception that escapes the runner's loop is written to the
- * session's stderr and answers AA_ERUNNER, the session going on.  Every
- * runner gives these answers.  The host's wait never touches what the
- * session's own code waits for: a cell's loop.add_reader on the same fd
- * keeps firing (under curio: a task reading it), and when it reads
- * everything that came, the call waits on (1 means fd is readable as the
- * call returns).  The loop is IPython's missing piece (its terminal
- * freezes tasks while it waits for input); a host with its own event loop
- * calls this with a timeout of 0 from its idle handler, or with its own
- * wake-up fd.
+ * an exception that escapes a runner's loop is written to the session's
+ * stderr and answers AA_ERUNNER, the session going on.  fd is only ever
+ * polled, never read and never handed to a runner's loop: a cell's own
+ * loop.add_reader on it (under curio: a task reading it) is left alone.
+ * This is the blocking form of the guest calls above, for a console whose
+ * whole loop is waiting for input; a host with a loop of its own uses
+ * those instead.
  * Thread: any | GIL: taken, released while waiting | Errors: AA_EINVAL,
- * AA_EBUSY (a cell runs), AA_ERUNNER, AA_ENOMEM
+ * AA_EBUSY (called from inside a cell of the session), AA_ERUNNER,
+ * AA_ENOMEM
  */
 AA_API int aa_session_poll(aa_session *s, int fd, int timeout_ms);
+
+/* ------------------------------------------- a guest of the host's loop */
+
+/*
+ * A host with an event loop of its own (libuv, GLib, Qt, libevent, a poll
+ * loop) keeps it in charge and makes the session its guest, as libuv itself
+ * is embedded (uv_backend_fd, uv_backend_timeout): it watches the session's
+ * one fd for reading, arms a timer from aa_session_timeout, calls
+ * aa_session_dispatch when either fires, and starts cells with
+ * aa_exec_start.  Nothing of it blocks; docs/embedding.md has recipes.
+ */
+
+/*
+ * A file descriptor that becomes readable when the session has work for
+ * aa_session_dispatch: I/O or a callback ready in one of its runners'
+ * loops, a cell finished, a wake-up from another thread.  The same fd for
+ * the session's whole life, whichever runner it uses and whatever cells do
+ * to the loop (close it, replace it, switch runners); the session owns it
+ * (never close it), and it is >= 3 and close-on-exec.  Watch it for
+ * reading only; reading it is the session's business.  Linux: an epoll
+ * set, which poll(2), select(2), epoll and every loop built on them watch.
+ * Thread: any | GIL: not needed | Errors: AA_EINVAL (s NULL)
+ */
+AA_API int aa_session_fd(aa_session *s);
+
+/*
+ * Milliseconds until the session must be dispatched even if its fd stays
+ * quiet: -1 no deadline, 0 now (something is ready: a callback, a timer
+ * due).  Valid until the next call into the session: ask again after each
+ * aa_session_dispatch, aa_exec_start or other call that runs code.  A NULL
+ * session answers -1.
+ * Thread: any | GIL: not needed | Errors: none
+ */
+AA_API int aa_session_timeout(aa_session *s);
+
+/*
+ * Runs what is ready and returns: due timers, ready I/O and callbacks and
+ * the tasks they wake in every runner the session has opened (background
+ * tasks included, their output going to the write callback), a started
+ * cell's next steps, and the done callback of a cell that finished (the
+ * last thing it does).  Never blocks.  With nothing ready it returns at
+ * once without taking the GIL.  Returns AA_OK; an exception that escapes a
+ * runner's loop (a background task's KeyboardInterrupt) is written to the
+ * session's stderr and answers AA_ERUNNER, the session and its cell going
+ * on.
+ * Thread: any, one at a time per session | GIL: taken when there is work |
+ * Errors: AA_EINVAL (s NULL), AA_EBUSY (called from inside a cell or a
+ * write callback of the session), AA_ERUNNER, AA_EPYTHON
+ */
+AA_API int aa_session_dispatch(aa_session *s);
+
+/*
+ * What aa_exec_start calls when the cell ends: status is what aa_execn
+ * would have returned, result (never NULL but for AA_ENOMEM) is the
+ * host's to free with aa_result_free.  Called with no lock of the library
+ * held: it may start the next cell, or free the session.
+ */
+typedef void (*aa_done_fn)(void *userdata, aa_session *s, int status,
+                           aa_result *result);
+
+/*
+ * Starts a cell and returns at once.  source is len bytes of UTF-8, as for
+ * aa_execn.  On AA_OK, done (when not NULL; without it the result is
+ * freed) is called exactly once: from aa_exec_start itself when the cell
+ * ends without waiting (a sync cell, a magic, a cell that does not
+ * compile), otherwise from a later aa_session_dispatch (or aa_session_poll,
+ * aa_session_free).  One cell at a time per session: another aa_exec_start
+ * or aa_exec meanwhile answers AA_EBUSY.  aa_interrupt cancels a started
+ * cell; its finally blocks run on the next dispatch, and done gets
+ * AA_EXCEPTION with KeyboardInterrupt.  aa_session_free cancels it and
+ * calls done before it returns.  A negative status means nothing was
+ * started and done is not called: AA_ENOTSUP when the cell is async and
+ * the session's runner cannot run it without blocking (a runner without
+ * the guest entries of runner.h, such as a Python callable's; aa_exec
+ * still runs it), aa_session_errmsg saying so.  A runner that can start
+ * cells but not at this moment (trio inside a trio cell of another
+ * session) runs the cell to its end before aa_exec_start returns.
+ * Thread: any | GIL: taken | Errors: AA_EINVAL, AA_EBUSY, AA_ENOTSUP,
+ * AA_ENOMEM, AA_EPYTHON
+ */
+AA_API int aa_exec_start(aa_session *s, const char *source, size_t len,
+                         aa_done_fn done, void *userdata);
 
 /*
  * Finalizes the interpreter if the library started it and no session is

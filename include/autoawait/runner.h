@@ -13,6 +13,12 @@
  * naming both.  New fields are only ever appended: the library reads only
  * the fields the declared struct_size covers (older plugins keep working),
  * and a plugin must read only the host fields host->struct_size covers.
+ * Version 2 (libautoawait 0.2) added the guest entries (start, step,
+ * collect, fd, timeout), made run optional for a runner that has them, and
+ * stopped calling poll for such a runner; what later versions of the
+ * library add (host functions, a table of library calls) is appended to
+ * these two structs without a new version.  Version 1 plugins are refused:
+ * rebuild them against this header.
  *
  * Python objects cross this ABI as `struct _object *`, which is PyObject *:
  * a plugin includes <Python.h> and uses PyObject * freely; this header does
@@ -39,7 +45,7 @@
 extern "C" {
 #endif
 
-#define AA_RUNNER_ABI_VERSION 1
+#define AA_RUNNER_ABI_VERSION 2
 
 /* What a runner's poll answers. */
 enum { AA_POLL_TIMEOUT = 0, AA_POLL_READY = 1, AA_POLL_IDLE = 2 };
@@ -115,7 +121,8 @@ typedef struct aa_runner {
      * exception is KeyboardInterrupt; a cell that caught the cancellation
      * and returned normally has its result returned.
      * NULL without an exception set is a broken runner: the cell then fails
-     * with AA_ERUNNER.  Required.
+     * with AA_ERUNNER.  Required, unless the runner has the guest entries
+     * (start, step, collect) and its start never answers 1.
      */
     struct _object *(*run)(void *state, struct _object *coro,
                            struct _object *context);
@@ -156,13 +163,16 @@ typedef struct aa_runner {
      * and the timeout itself), or -1 with a Python exception set.  The
      * wait must leave the session's own watchers of fd alone (asyncio: a
      * cell's loop.add_reader on it; curio: a task waiting to read it).
-     * Optional: NULL is AA_POLL_IDLE.
+     * Called only for a runner without the guest entries (below), which
+     * step instead.  Optional: NULL is AA_POLL_IDLE.
      */
     int (*poll)(void *state, int fd, int timeout_ms);
 
     /*
      * Called before and after every cell of the session, sync or async, on
-     * the cell's thread, and around poll.  A runner with a loop makes it the
+     * the cell's thread, and around poll and every batch of guest calls
+     * (start, step, collect, fd, timeout): a started cell's steps may come
+     * from any thread, with other sessions' cells in between.  A runner with a loop makes it the
      * thread's current loop here.  enter returns 0, or non-zero with a
      * Python exception set: the cell, sync or async, then does not run and
      * fails with AA_ERUNNER, its message "runner 'NAME' could not start the
@@ -174,11 +184,68 @@ typedef struct aa_runner {
      */
     int (*enter)(void *state);
     void (*leave)(void *state);
+
+    /*
+     * The guest entries (ABI 2): how a session runs as a guest of the
+     * host's event loop (autoawait.h, aa_exec_start).  A runner gives
+     * start, step and collect together, or none of them; fd and timeout
+     * are optional beside them.  With them the library no longer calls run
+     * (which is then optional) nor poll: aa_exec is start, then waits on
+     * the session's fd and steps until collect says the cell ended, and
+     * aa_session_poll and aa_session_dispatch step.  Every guest entry is
+     * called with the GIL, between enter and leave, and must never block.
+     *
+     * start begins coro (borrowed; the runner keeps its own reference or
+     * closes it) as the session's cell, inside context as for run, and
+     * returns without waiting: 0 started; -1 with an exception set, the
+     * cell's failure (coro closed); 1 when it cannot be started without
+     * blocking at this moment (trio while a trio run is on this thread's
+     * stack): the library then calls run, which must exist.  At most one
+     * cell is started at a time.
+     */
+    int (*start)(void *state, struct _object *coro, struct _object *context);
+
+    /*
+     * Runs what is ready now in the runner's loop (the started cell, and
+     * tasks cells left behind): due timers, ready I/O and the callbacks and
+     * tasks they wake, once, with no wait at all.  Called when the session
+     * fd or the timeout says there is work, and whenever the host
+     * dispatches.  0, or -1 with an exception that escaped the loop and is
+     * not the started cell's (the cell's own ending, whatever it is, is for
+     * collect); the session reports it and goes on.
+     */
+    int (*step)(void *state);
+
+    /*
+     * Whether the started cell has ended: 0 not yet; 1 ended, with *result
+     * a new reference to its value, or NULL and the cell's exception set,
+     * under run's rules (KeyboardInterrupt for a cell interrupt stopped).
+     * After 1 the runner has forgotten the cell.
+     */
+    int (*collect)(void *state, struct _object **result);
+
+    /*
+     * The descriptor the runner's loop waits on (an epoll or other
+     * selector's fd), readable when step has I/O to handle, or -1 when it
+     * has none now.  Asked after every call into the runner: the library
+     * watches whatever it answers then, so it may change (a cell closed the
+     * loop).  A runner whose work comes from another thread (trio's guest
+     * mode) answers an fd it makes readable itself.  Optional: NULL is -1.
+     */
+    int (*fd)(void *state);
+
+    /*
+     * Milliseconds until step must run even if fd stays quiet: -1 never, 0
+     * now (callbacks are ready), else until the next timer is due (rounded
+     * up).  Asked after every call into the runner.  Optional: NULL is -1.
+     */
+    int (*timeout)(void *state);
 } aa_runner;
 
 /* clang-format off */
 #define AA_RUNNER_INIT {AA_RUNNER_ABI_VERSION, sizeof(aa_runner), NULL, \
-                        NULL, NULL, NULL, NULL, NULL, NULL, NULL}
+                        NULL, NULL, NULL, NULL, NULL, NULL, NULL, \
+                        NULL, NULL, NULL, NULL, NULL}
 /* clang-format on */
 
 /* The smallest struct_size the library accepts: up to and including run. */
