@@ -180,15 +180,34 @@ static int open_chan(void)
     return 0;
 }
 
+static void chan_take(void)
+{
+    pthread_mutex_lock(&chan_lock);
+}
+
+static void chan_give(void)
+{
+    pthread_mutex_unlock(&chan_lock);
+}
+
+/* A fork() while another thread holds chan_lock would leave it locked in
+ * the child for good. */
+static void chan_init(void)
+{
+    pthread_atfork(chan_take, chan_give, chan_give);
+}
+
 int aa__interrupt_start(aa_session *s)
 {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
     int rc = 0;
 
+    pthread_once(&once, chan_init);
     pthread_mutex_lock(&chan_lock);
     /* In a child of fork the channel is the parent's, and its watcher is
      * not here: the child's sessions get a channel of their own. */
     if (chan_users > 0 && chan_pid != getpid()) {
-        chan[0] = chan[1] = -1;
+        close_chan(); /* the child's copies */
         chan_users = 0;
     }
     if (chan_users == 0)
