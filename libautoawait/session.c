@@ -457,13 +457,16 @@ static void run_to_end(aa_session *s, aa__cell *c)
     short revents;
 
     aa__guest_watch(s);
-    while (aa__exec_collect(s, c) == AA__EXEC_STARTED) {
-        if (aa__guest_wait(s, -1, -1, &revents, 1) < 0 && errno != EINTR) {
+    do {
+        /* Nothing to wait for when a runner is due now (a cell just
+         * started): the step looks at the fds itself. */
+        if (aa_session_timeout(s) != 0 &&
+            aa__guest_wait(s, -1, -1, &revents, 1) < 0 && errno != EINTR) {
             /* poll(2) on our own epoll fd cannot fail but for ENOMEM:
              * step on rather than lose the cell. */
         }
         aa__guest_step(s, c);
-    }
+    } while (aa__exec_collect(s, c) == AA__EXEC_STARTED);
 }
 
 /*

@@ -46,6 +46,7 @@
     X(_scheduled)                                                              \
     X(_when)                                                                   \
     X(call_soon_threadsafe)                                                    \
+    X(call_soon)                                                               \
     X(stop)                                                                    \
     X(done)                                                                    \
     X(cancel)                                                                  \
@@ -70,9 +71,14 @@ typedef struct runner_state {
     PyObject *task;       /* the task of the cell started */
     int running;          /* a cell is started and not yet collected */
     int settling;         /* its task is done, the loop's pass not yet */
+    PyObject *pass_end;   /* pass_end() bound to this state */
+    int passes;           /* passes of the loop in this step */
     int interrupted;      /* interrupt was called for it */
     int asyncio_at_enter; /* asyncio was imported when the cell began */
 } runner_state;
+
+/* The most passes of the loop one step runs. */
+#define STEP_PASSES 16
 
 /* How often a loop that is not asyncio's own (no selector fd, no timer
  * heap to read) is stepped anyway, in milliseconds. */
@@ -506,32 +512,6 @@ static int task_raised(runner_state *st)
     return same;
 }
 
-/*
- * One pass of the loop that never waits: loop.stop() before
- * loop.run_forever() polls the selector with a zero timeout, runs what was
- * ready and what that woke, and returns (asyncio's documented behaviour).
- * A KeyboardInterrupt or SystemExit raised by the cell's own task comes out
- * of run_forever with the task done: that is the cell's ending, for
- * collect.  Anything else that escapes is the step's failure.
- */
-static int asyncio_step(void *state)
-{
-    runner_state *st = state;
-    PyObject *r;
-
-    if (st->loop == NULL || loop_usable(st, st->loop) != 1 ||
-        loop_busy(st) != 0)
-        return PyErr_Occurred() ? -1 : 0;
-    if (call_void(st->loop, st->str.stop) < 0)
-        return -1;
-    r = PyObject_CallMethodNoArgs(st->loop, st->str.run_forever);
-    if (r != NULL) {
-        Py_DECREF(r);
-        return 0;
-    }
-    return task_raised(st) ? 0 : -1;
-}
-
 /* 1 when the loop has callbacks ready to run. */
 static int ready_callbacks(runner_state *st)
 {
@@ -541,6 +521,58 @@ static int ready_callbacks(runner_state *st)
     Py_XDECREF(ready);
     PyErr_Clear();
     return n > 0;
+}
+
+/*
+ * The callback that ends each pass of a step's loop (it is queued last):
+ * another pass when callbacks are ready (the cell's task resumed, say) and
+ * the step has passes left, else loop.stop().  A pass with it queued never
+ * waits in the selector.
+ */
+static PyObject *pass_end(PyObject *capsule, PyObject *unused)
+{
+    runner_state *st = PyCapsule_GetPointer(capsule, NULL);
+
+    (void)unused;
+    if (st == NULL)
+        return NULL;
+    if (++st->passes < STEP_PASSES && ready_callbacks(st))
+        return PyObject_CallMethodOneArg(st->loop, st->str.call_soon,
+                                         st->pass_end);
+    return PyObject_CallMethodNoArgs(st->loop, st->str.stop);
+}
+
+static PyMethodDef pass_end_def = {"pass_end", pass_end, METH_NOARGS, NULL};
+
+/*
+ * Runs what is ready and never waits: a few passes of the loop, the
+ * selector polled with a zero timeout in each, for as long as callbacks are
+ * ready (so that `await asyncio.sleep(0)` costs one step, not one per
+ * pass), at most STEP_PASSES, so that a task that never sleeps still lets
+ * the host have its turn.  A KeyboardInterrupt or SystemExit raised by the
+ * cell's own task comes out of run_forever with the task done: that is the
+ * cell's ending, for collect.  Anything else that escapes is the step's
+ * failure.
+ */
+static int asyncio_step(void *state)
+{
+    runner_state *st = state;
+    PyObject *r;
+
+    if (st->loop == NULL || loop_usable(st, st->loop) != 1 ||
+        loop_busy(st) != 0)
+        return PyErr_Occurred() ? -1 : 0;
+    st->passes = 0;
+    r = PyObject_CallMethodOneArg(st->loop, st->str.call_soon, st->pass_end);
+    if (r == NULL)
+        return -1;
+    Py_DECREF(r);
+    r = PyObject_CallMethodNoArgs(st->loop, st->str.run_forever);
+    if (r != NULL) {
+        Py_DECREF(r);
+        return 0;
+    }
+    return task_raised(st) ? 0 : -1;
 }
 
 static int asyncio_collect(void *state, PyObject **result)
@@ -662,10 +694,15 @@ static int state_init(void *state)
 {
     runner_state *st = state;
 
-    if (aa__names_init(&st->str, names_list) < 0)
+    PyObject *capsule;
+
+    if (aa__names_init(&st->str, names_list) < 0 ||
+        (capsule = PyCapsule_New(st, NULL, NULL)) == NULL)
         return -1;
+    st->pass_end = PyCFunction_New(&pass_end_def, capsule);
+    Py_DECREF(capsule);
     st->context_kw = PyTuple_Pack(1, st->str.context);
-    return st->context_kw == NULL ? -1 : 0;
+    return st->context_kw == NULL || st->pass_end == NULL ? -1 : 0;
 }
 
 static void state_free(void *state)
@@ -676,6 +713,7 @@ static void state_free(void *state)
     Py_CLEAR(st->loop);
     Py_CLEAR(st->asyncio);
     Py_CLEAR(st->context_kw);
+    Py_CLEAR(st->pass_end);
     aa__names_clear(&st->str, names_list);
     PyMem_Free(st);
 }
