@@ -18,15 +18,19 @@ static void on_session_due(uv_timer_t *timer);
 /*
  * Arms the session's timer from its deadline: -1 none, 0 at the loop's
  * next turn.  Called after each call into the session that runs code.
+ * The loop's clock is brought up to date first: a cell may have run for a
+ * while inside the call, and libuv counts from the time it last read.
  */
 void guest_rearm(struct host *h)
 {
     int ms = aa_session_timeout(h->session);
 
-    if (ms < 0)
+    if (ms < 0) {
         uv_timer_stop(&h->session_timer);
-    else
+    } else {
+        uv_update_time(h->loop);
         uv_timer_start(&h->session_timer, on_session_due, (uint64_t)ms, 0);
+    }
 }
 
 static void dispatch(struct host *h)
