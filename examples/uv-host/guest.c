@@ -74,6 +74,23 @@ static void on_done(void *userdata, aa_session *s, int status, aa_result *r)
 }
 
 /*
+ * A runner that cannot be a guest (AA_ENOTSUP: a Python callable made a
+ * runner) still runs the cell with aa_execn, the documented fallback; the
+ * loop, and so the server, waits until it ends.
+ */
+static int exec_blocking(struct host *h, const char *source, size_t len)
+{
+    aa_result *r = NULL;
+    int rc;
+
+    complain("%s: the server waits for this cell\n",
+             aa_session_errmsg(h->session));
+    rc = aa_execn(h->session, source, len, &r);
+    on_done(h, h->session, rc, r);
+    return AA_OK;
+}
+
+/*
  * Starts a cell.  Returns AA_OK with the cell started (h->cell_running
  * says whether it is still going), or the failure, already reported.
  */
@@ -84,6 +101,8 @@ int guest_exec(struct host *h, const char *source, size_t len)
     h->running_number = h->next_number++;
     h->cell_running = 1;
     rc = aa_exec_start(h->session, source, len, on_done, h);
+    if (rc == AA_ENOTSUP)
+        rc = exec_blocking(h, source, len);
     if (rc < 0) {
         h->cell_running = 0;
         complain("%s\n", aa_session_errmsg(h->session));
