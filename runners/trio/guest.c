@@ -155,26 +155,32 @@ PyObject *aa__guest_take(trio_guest *q)
     return batch;
 }
 
-int aa__guest_run(trio_guest *q, PyObject *batch)
+void aa__guest_requeue(trio_guest *q, PyObject *batch, Py_ssize_t from)
 {
-    Py_ssize_t i, n = PyList_GET_SIZE(batch);
-    PyObject *r, *rest, *t, *v, *tb;
+    PyObject *rest, *t, *v, *tb;
 
-    for (i = 0; i < n; i++) {
-        r = PyObject_CallNoArgs(PyList_GET_ITEM(batch, i));
-        if (r == NULL)
-            break;
-        Py_DECREF(r);
-    }
-    if (i == n)
-        return 0;
     PyErr_Fetch(&t, &v, &tb);
-    rest = PyList_GetSlice(batch, i + 1, n);
+    rest = PyList_GetSlice(batch, from, PyList_GET_SIZE(batch));
     if (rest == NULL || PyList_SetSlice(q->calls, 0, 0, rest) < 0)
         PyErr_Clear();
     Py_XDECREF(rest);
     PyErr_Restore(t, v, tb);
-    return -1;
+}
+
+int aa__guest_run(trio_guest *q, PyObject *batch)
+{
+    Py_ssize_t i, n = PyList_GET_SIZE(batch);
+    PyObject *r;
+
+    for (i = 0; i < n; i++) {
+        r = PyObject_CallNoArgs(PyList_GET_ITEM(batch, i));
+        if (r == NULL) {
+            aa__guest_requeue(q, batch, i + 1);
+            return -1;
+        }
+        Py_DECREF(r);
+    }
+    return 0;
 }
 
 void aa__guest_wait(trio_guest *q, int ms)

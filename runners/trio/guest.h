@@ -61,6 +61,10 @@ PyObject *aa__guest_take(trio_guest *q);
  */
 int aa__guest_run(trio_guest *q, PyObject *batch);
 
+/* Puts batch[from:] back at the front of the queue: what a step that
+ * failed did not run.  Keeps the exception set. */
+void aa__guest_requeue(trio_guest *q, PyObject *batch, Py_ssize_t from);
+
 /*
  * Waits, with the GIL released, until the eventfd is readable or ms
  * milliseconds have passed; at once when callbacks are queued.

@@ -468,6 +468,8 @@ static PyObject *run_batch(runner_state *st, PyObject *batch)
     if ((st->q->locals == NULL || aa__guest_unstash(st->q) == 0) &&
         (st->token != NULL || !st->running || hide_main_thread(st) == 0))
         rc = aa__guest_run(st->q, batch);
+    else
+        aa__guest_requeue(st->q, batch, 0);
     show_main_thread(st);
     if (st->q->locals != NULL)
         aa__guest_stash(st->q);
@@ -480,12 +482,14 @@ static PyObject *run_batch(runner_state *st, PyObject *batch)
 typedef struct batch_call {
     runner_state *st;
     PyObject *batch;
+    int ran; /* the thread started */
 } batch_call;
 
 static PyObject *batch_main(void *arg)
 {
     batch_call *c = arg;
 
+    c->ran = 1;
     return run_batch(c->st, c->batch);
 }
 
@@ -497,7 +501,7 @@ static PyObject *batch_main(void *arg)
 static int trio_step(void *state)
 {
     runner_state *st = state;
-    batch_call c = {st, aa__guest_take(st->q)};
+    batch_call c = {st, aa__guest_take(st->q), 0};
     PyObject *r = NULL;
     int taken = 0;
 
@@ -509,10 +513,13 @@ static int trio_step(void *state)
     }
     if (st->q->locals != NULL)
         taken = aa__guest_taken(st->q);
-    if (taken == 1)
-        r = aa__call_on_thread(batch_main, &c, "a trio step inside a trio run");
-    else if (taken == 0)
+    if (taken == 0)
         r = run_batch(st, c.batch);
+    else if (taken == 1)
+        r = aa__call_on_thread(batch_main, &c, "a trio step inside a trio run");
+    /* Nothing of the batch ran: it is the next step's. */
+    if (taken < 0 || (taken == 1 && !c.ran))
+        aa__guest_requeue(st->q, c.batch, 0);
     Py_DECREF(c.batch);
     if (r == NULL)
         return -1;
