@@ -172,15 +172,15 @@ typedef struct aa_runner {
      * Called before and after every cell of the session, sync or async, on
      * the cell's thread, and around poll and every batch of guest calls
      * (start, step, collect, fd, timeout): a started cell's steps may come
-     * from any thread, with other sessions' cells in between.  A runner with a loop makes it the
-     * thread's current loop here.  enter returns 0, or non-zero with a
-     * Python exception set: the cell, sync or async, then does not run and
-     * fails with AA_ERUNNER, its message "runner 'NAME' could not start the
-     * cell: Class: text" and aa_result_exception the exception's class, and
-     * leave is not called.  So a runner should fail enter only when no cell
-     * can run: a loop it cannot make is better reported by run, so that sync
-     * cells (the one that repairs the loop, say) still run.  leave must not
-     * raise.  Optional.
+     * from any thread, with other sessions' cells in between.  A runner with a
+     * loop makes it the thread's current loop here.  enter returns 0, or
+     * non-zero with a Python exception set: the cell, sync or async, then does
+     * not run and fails with AA_ERUNNER, its message "runner 'NAME' could not
+     * start the cell: Class: text" and aa_result_exception the exception's
+     * class, and leave is not called.  So a runner should fail enter only when
+     * no cell can run: a loop it cannot make is better reported by run, so that
+     * sync cells (the one that repairs the loop, say) still run.  leave must
+     * not raise.  Optional.
      */
     int (*enter)(void *state);
     void (*leave)(void *state);
