@@ -122,6 +122,7 @@ typedef struct runner_state {
     PyObject *scope;     /* the CancelScope around the cell */
     int running;         /* run is in progress, or a cell is started */
     int interrupted;     /* interrupt was called during this run */
+    double cancelled_ms; /* when it was first called (now_ms) */
 
     /* Guest mode. */
     trio_guest *q;                  /* the queue trio's run calls into */
@@ -581,11 +582,22 @@ static int trio_timeout(void *state)
  * starts.  A run that has finished cannot take the cancellation, and needs
  * none.
  */
+/* Milliseconds on the monotonic clock. */
+static double now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
 static int cancel_cell(runner_state *st)
 {
     PyObject *cancel, *r, *finished, *t, *v, *tb;
     int rc;
 
+    if (!st->interrupted)
+        st->cancelled_ms = now_ms();
     st->interrupted = 1;
     if (st->token == NULL)
         return 0;
@@ -614,15 +626,6 @@ static int trio_interrupt(void *state)
     runner_state *st = state;
 
     return st->running ? cancel_cell(st) : 1;
-}
-
-/* Milliseconds on the monotonic clock. */
-static double now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
 /* Calls the method name of the guest run's Runner, or of its attribute
@@ -660,33 +663,34 @@ static PyObject *abandon_main(void *arg)
     Py_RETURN_NONE;
 }
 
-/* How long close drives a cell that was cancelled before it raises
- * KeyboardInterrupt in it (a shielded wait), and before it gives up. */
+/* How long after a cell was first cancelled close raises KeyboardInterrupt
+ * in it (it sits in a shielded wait), and how long close drives it before
+ * it gives up. */
 #define CLOSE_CANCEL_MS 2000
 #define CLOSE_GIVE_UP_MS 4000
 
 /*
- * close with a cell started: cancels it and steps the run until it ends,
- * waiting on the eventfd with the GIL released.  A cell that sits out the
- * cancellation gets KeyboardInterrupt, as Ctrl-C would give it in trio.run;
- * one that survives that too is given up (abandon_main).
+ * close with a cell started: cancels it (unless interrupt did already) and
+ * steps the run until it ends, waiting on the eventfd with the GIL
+ * released.  A cell that sits out the cancellation gets KeyboardInterrupt,
+ * as Ctrl-C would give it in trio.run; one that survives that too is given
+ * up (abandon_main).
  */
 static void finish_guest(runner_state *st)
 {
-    double t0 = now_ms(), waited;
+    double t0 = now_ms();
     int forced = 0;
     PyObject *r;
 
     cancel_cell(st);
     while (st->q->outcome == NULL && st->q->locals != NULL) {
-        waited = now_ms() - t0;
-        if (waited >= CLOSE_GIVE_UP_MS) {
+        if (now_ms() - t0 >= CLOSE_GIVE_UP_MS) {
             r = aa__call_on_thread(abandon_main, st, "giving up a trio run");
             Py_XDECREF(r);
             PyErr_Clear();
             return;
         }
-        if (!forced && waited >= CLOSE_CANCEL_MS) {
+        if (!forced && now_ms() - st->cancelled_ms >= CLOSE_CANCEL_MS) {
             forced = 1;
             call_runner(st, NULL, st->str.deliver_ki);
         }

@@ -587,6 +587,50 @@ START_TEST(session_freed_with_a_started_cell)
 END_TEST
 
 /*
+ * A cell that sits out every cancellation in a shielded scope: the library
+ * gives up on it and fails the cell, and the runner's close, which has to
+ * end the run all the same, gets it out with KeyboardInterrupt.
+ */
+START_TEST(session_freed_with_a_shielded_started_cell)
+{
+    aa_session *s, *other;
+    done_record d;
+    double t0;
+    int fds;
+
+    if (trio_missing())
+        return;
+    other = tu_session("trio");
+    tu_do(other,
+          "import trio, sys, types\nawait trio.sleep(0)\n"
+          "sys.modules['shielded'] = shielded = "
+          "types.SimpleNamespace(log=[])",
+          AA_OK);
+    fds = open_fds();
+    s = tu_session("trio");
+    tu_do(s, "import trio, shielded", AA_OK);
+    start_cell(s,
+               "try:\n    with trio.CancelScope(shield=True):\n"
+               "        await trio.sleep(60)\n"
+               "except BaseException as e:\n"
+               "    shielded.log.append(type(e).__name__)\n    raise",
+               &d);
+    host_loop(s, &d, 0.3, 0);
+    t0 = tu_now();
+    aa_session_free(s);
+    ck_assert_int_eq(d.called, 1);
+    ck_assert_int_ne(d.status, AA_OK);
+    ck_assert_msg(tu_now() - t0 < 30 * tu_scale(), "the free took %.1f s",
+                  tu_now() - t0);
+    tu_expect(other, "shielded.log", "['KeyboardInterrupt']");
+    ck_assert_int_eq(open_fds(), fds);
+    tu_expect(other, "await trio.sleep(0.01) or 'fine'", "'fine'");
+    aa_session_free(other);
+    tu_clear();
+}
+END_TEST
+
+/*
  * trio keeps a run in a thread-local: two sessions' started cells, stepped
  * in turn on one thread, each keep theirs, and a sync cell may run trio.run
  * between their steps.
@@ -781,6 +825,7 @@ static Suite *trio_suite(void)
     tcase_add_test(tc, started_cell_is_a_guest_of_the_host_loop);
     tcase_add_test(tc, started_cell_interrupted_runs_its_finally);
     tcase_add_test(tc, session_freed_with_a_started_cell);
+    tcase_add_test(tc, session_freed_with_a_shielded_started_cell);
     tcase_add_test(tc, two_started_cells_and_a_trio_run_share_a_thread);
     tcase_add_test(tc, nested_console_inside_a_started_cell);
     return suite;
