@@ -576,12 +576,6 @@ static int trio_timeout(void *state)
 
 /* ------------------------------------------------ interrupt, and close */
 
-/*
- * From another thread, while run waits with the GIL released.  Before
- * begin there is no scope yet: the flag alone stops the cell before it
- * starts.  A run that has finished cannot take the cancellation, and needs
- * none.
- */
 /* Milliseconds on the monotonic clock. */
 static double now_ms(void)
 {
@@ -591,6 +585,14 @@ static double now_ms(void)
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
+/*
+ * From another thread, while run waits with the GIL released, or while a
+ * cell is started (its run waiting for the host's next step, or in one).
+ * token.run_sync_soon wakes trio's I/O thread, and so the host's loop
+ * through the eventfd.  Before begin there is no scope yet: the flag alone
+ * stops the cell before it starts.  A run that has finished cannot take
+ * the cancellation, and needs none.
+ */
 static int cancel_cell(runner_state *st)
 {
     PyObject *cancel, *r, *finished, *t, *v, *tb;
@@ -736,6 +738,10 @@ static void state_free(void *state)
 {
     runner_state *st = state;
 
+    /* A run close gave up on still holds begin: it finds no state now. */
+    if (st->begin != NULL &&
+        PyCapsule_SetName(PyCFunction_GET_SELF(st->begin), "freed") < 0)
+        PyErr_Clear();
     Py_CLEAR(st->cell);
     Py_CLEAR(st->begin);
     Py_CLEAR(st->not_main);
