@@ -418,6 +418,22 @@ aa_session *aa__current_session(void)
  * is printed goes to its write callback.  The GIL is held.  AA_OK, or a
  * failure with nothing changed.
  */
+static int bracket_enter(aa_session *s, aa_session **outer)
+{
+    *outer = current;
+    if (aa__output_begin(s) < 0) {
+        PyErr_Clear();
+        return aa__session_fail(s, AA_EPYTHON, "cannot set up the streams");
+    }
+    s->busy = 1;
+    s->busy_thread = pthread_self();
+    current = s;
+    s->outer = *outer;
+    if (*outer != NULL)
+        (*outer)->inner = s; /* an interrupt of outer reaches this cell */
+    return AA_OK;
+}
+
 int aa__session_busy_begin(aa_session *s, aa_session **outer)
 {
     if (s->busy)
@@ -426,18 +442,7 @@ int aa__session_busy_begin(aa_session *s, aa_session **outer)
     /* A poll that holds s goes on to its end, a free notwithstanding. */
     if (atomic_load(&s->freeing) && !s->held)
         return aa__session_fail(s, AA_EBUSY, "the session is being freed");
-    if (aa__output_begin(s) < 0) {
-        PyErr_Clear();
-        return aa__session_fail(s, AA_EPYTHON, "cannot set up the streams");
-    }
-    s->busy = 1;
-    s->busy_thread = pthread_self();
-    *outer = current;
-    current = s;
-    s->outer = *outer;
-    if (*outer != NULL)
-        (*outer)->inner = s; /* an interrupt of outer reaches this cell */
-    return AA_OK;
+    return bracket_enter(s, outer);
 }
 
 void aa__session_busy_end(aa_session *s, aa_session *outer)
@@ -540,9 +545,11 @@ void aa__session_finish_started(aa_session *s)
     if (c == NULL)
         return;
     s->started = NULL;
-    if (aa__session_busy_begin(s, &outer) != AA_OK) {
-        s->busy = 1; /* freeing: the bracket refuses, but the cell ends */
-        outer = current;
+    /* s is being freed, which the bracket's checks refuse: its cell ends
+     * all the same, its output still the session's. */
+    if (bracket_enter(s, &outer) != AA_OK) {
+        s->busy = 1;
+        current = s;
     }
     while (aa__exec_collect(s, c) == AA__EXEC_STARTED) {
         if (aa__now_ms() > give_up) {
