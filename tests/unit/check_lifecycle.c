@@ -659,6 +659,46 @@ START_TEST(library_descriptors_stay_above_stdio)
 }
 END_TEST
 
+/* What done is handed when a started cell ends, for the test below. */
+static int started_status = 99;
+
+static void started_done(void *userdata, aa_session *x, int status,
+                         aa_result *r)
+{
+    (void)userdata;
+    (void)x;
+    started_status = status;
+    aa_result_free(r);
+}
+
+/*
+ * A session freed while a cell it started with aa_exec_start awaits: the
+ * cell is cancelled, its finally runs and prints to the session's write
+ * callback (not the process's stdout, where it went while the freeing
+ * session refused its own bracket), and done comes before the free
+ * returns.
+ */
+START_TEST(free_with_a_started_cell_keeps_its_output)
+{
+    static const char cell[] = "import asyncio\ntry:\n"
+                               "    await asyncio.sleep(30)\nfinally:\n"
+                               "    print('finally ran')\n";
+    aa_session *x = tu_session("asyncio");
+    int i;
+
+    tu_clear();
+    ck_assert_int_eq(
+        aa_exec_start(x, cell, sizeof cell - 1, started_done, NULL), AA_OK);
+    for (i = 0; i < 5; i++)
+        ck_assert_int_eq(aa_session_dispatch(x), AA_OK);
+    ck_assert_int_eq(started_status, 99);
+    aa_session_free(x);
+    ck_assert_int_eq(started_status, AA_EXCEPTION);
+    ck_assert_str_eq(tu_stdout(), "finally ran\n");
+    tu_clear();
+}
+END_TEST
+
 static Suite *lifecycle_suite(void)
 {
     TCase *tc;
@@ -672,6 +712,7 @@ static Suite *lifecycle_suite(void)
     tcase_add_test(tc, free_with_a_task_that_refuses_to_stop);
     tcase_add_test(tc, free_from_its_own_callback_waits_for_the_cell);
     tcase_add_test(tc, free_from_its_own_callback_during_a_poll);
+    tcase_add_test(tc, free_with_a_started_cell_keeps_its_output);
     tcase_add_test(tc, free_twice_is_ignored);
     tcase_add_test(tc,
                    a_child_of_fork_freeing_a_session_leaves_the_parent_alone);
