@@ -457,6 +457,24 @@ START_TEST(a_task_ticks_during_dispatches_between_cells)
 }
 END_TEST
 
+/*
+ * A curio session whose second cell, started and dispatched for 0.1 s,
+ * sleeps for 30 s in a try whose finally prints "cleanup ran".
+ */
+static aa_session *start_sleeper(done_box *d)
+{
+    aa_session *s = tu_session("curio");
+
+    tu_do(s, "import curio", AA_OK);
+    start_cell(s,
+               "try:\n    await curio.sleep(30)\nfinally:\n"
+               "    print('cleanup ran')\n",
+               d);
+    host_loop(s, d, 0.1);
+    ck_assert_int_eq(d->calls, 0);
+    return s;
+}
+
 /* aa_interrupt (a host's Ctrl-C) stops a started cell: its finally runs on
  * a later dispatch and done gets KeyboardInterrupt with the user's
  * traceback; the kernel goes on. */
@@ -469,14 +487,7 @@ START_TEST(interrupt_stops_a_started_cell)
 
     if (curio_missing())
         return;
-    s = tu_session("curio");
-    tu_do(s, "import curio", AA_OK);
-    start_cell(s,
-               "try:\n    await curio.sleep(30)\nfinally:\n"
-               "    print('cleanup ran')\n",
-               &d);
-    host_loop(s, &d, 0.1);
-    ck_assert_int_eq(d.calls, 0);
+    s = start_sleeper(&d);
     t0 = tu_now();
     aa_interrupt(s);
     host_loop(s, &d, 10);
@@ -508,14 +519,7 @@ START_TEST(free_with_a_started_cell_calls_done_first)
 
     if (curio_missing())
         return;
-    s = tu_session("curio");
-    tu_do(s, "import curio", AA_OK);
-    start_cell(s,
-               "try:\n    await curio.sleep(30)\nfinally:\n"
-               "    print('cleanup ran')\n",
-               &d);
-    host_loop(s, &d, 0.05);
-    ck_assert_int_eq(d.calls, 0);
+    s = start_sleeper(&d);
     aa_session_free(s);
     ck_assert_int_eq(d.calls, 1);
     ck_assert_int_eq(d.status, AA_EXCEPTION);
