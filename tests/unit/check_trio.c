@@ -1,11 +1,14 @@
 /*
- * check_trio.c -- the trio runner: cells under trio.run, their tracebacks,
+ * check_trio.c -- the trio runner: cells under trio, their tracebacks,
  * interrupts, context variables across cells, a trio cell run from inside
- * another session's trio cell, switching to asyncio and back, and the
- * host's SIGINT handler left alone.  Every test passes with a SKIP line
- * when trio cannot be imported.
+ * another session's trio cell, switching to asyncio and back, the host's
+ * SIGINT handler left alone, and cells started with aa_exec_start that run
+ * as guests of the host's own poll loop.  Every test passes with a SKIP
+ * line when trio cannot be imported.
  */
 #define _POSIX_C_SOURCE 200809L
+#include <dirent.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 
@@ -390,6 +393,310 @@ START_TEST(nested_session_from_python)
 }
 END_TEST
 
+/* --------------------------------------------- guests of the host's loop */
+
+/* What a started cell's done callback got. */
+typedef struct {
+    int called; /* times done was called */
+    int status;
+    char repr[64];
+    char exc[64];
+    char tb[1024];
+} done_record;
+
+static void on_done(void *userdata, aa_session *session, int status,
+                    aa_result *r)
+{
+    done_record *d = userdata;
+
+    (void)session;
+    d->called++;
+    d->status = status;
+    snprintf(d->repr, sizeof d->repr, "%s",
+             r && aa_result_repr(r) ? aa_result_repr(r) : "(none)");
+    snprintf(d->exc, sizeof d->exc, "%s",
+             r && aa_result_exception(r) ? aa_result_exception(r) : "(none)");
+    snprintf(d->tb, sizeof d->tb, "%s",
+             r && aa_result_traceback(r) ? aa_result_traceback(r) : "");
+    aa_result_free(r);
+}
+
+/* Starts src in s, wanting AA_OK from aa_exec_start. */
+static void start_cell(aa_session *s, const char *src, done_record *d)
+{
+    int rc;
+
+    memset(d, 0, sizeof *d);
+    rc = aa_exec_start(s, src, strlen(src), on_done, d);
+    ck_assert_msg(rc == AA_OK, "aa_exec_start: %s", aa_strerror(rc));
+}
+
+/*
+ * A host's own poll loop, as a host without libuv writes it: waits on the
+ * session's fd with the session's timeout (and a host timer of its own of
+ * 20 ms), dispatches, and goes round until d->called or seconds have
+ * passed.  When interrupt_after is > 0 it calls aa_interrupt once after
+ * that many seconds, from the loop, as a SIGINT handler of the host's
+ * would.  Returns how many times the loop woke up.
+ */
+static int host_loop(aa_session *s, done_record *d, double seconds,
+                     double interrupt_after)
+{
+    double t0 = tu_now();
+    int wakeups = 0, interrupted = 0, timeout, rc;
+    struct pollfd p;
+
+    while (!d->called && tu_now() - t0 < seconds * tu_scale()) {
+        p.fd = aa_session_fd(s);
+        p.events = POLLIN;
+        ck_assert_int_ge(p.fd, 3);
+        timeout = aa_session_timeout(s);
+        if (timeout < 0 || timeout > 20)
+            timeout = 20;
+        poll(&p, 1, timeout);
+        wakeups++;
+        if (interrupt_after > 0 && !interrupted &&
+            tu_now() - t0 >= interrupt_after * tu_scale()) {
+            interrupted = 1;
+            aa_interrupt(s);
+        }
+        rc = aa_session_dispatch(s);
+        ck_assert_msg(rc == AA_OK, "aa_session_dispatch: %s\nstderr: %s",
+                      aa_strerror(rc), tu_stderr());
+    }
+    return wakeups;
+}
+
+START_TEST(started_cell_is_a_guest_of_the_host_loop)
+{
+    aa_session *s;
+    done_record d;
+    double t0;
+    int wakeups;
+
+    if (trio_missing())
+        return;
+    s = tu_session(NULL);
+    tu_do(s, "%autoawait trio", AA_OK);
+    tu_do(s, "import trio", AA_OK);
+    t0 = tu_now();
+    start_cell(s, "print('before')\nawait trio.sleep(0.5)\n'slept'", &d);
+    /* It returns at once: the sleep is the host loop's to wait out. */
+    ck_assert_msg(tu_now() - t0 < 0.4, "aa_exec_start took %.2f s",
+                  tu_now() - t0);
+    ck_assert_int_eq(d.called, 0);
+    ck_assert_int_eq(aa_exec(s, "1", NULL), AA_EBUSY);
+    wakeups = host_loop(s, &d, 10, 0);
+    ck_assert_int_eq(d.called, 1);
+    ck_assert_msg(d.status == AA_OK, "status %d: %s %s", d.status, d.exc, d.tb);
+    ck_assert_str_eq(d.repr, "'slept'");
+    ck_assert_str_eq(tu_stdout(), "before\n");
+    /* The host's 20 ms timer went round meanwhile, and the loop did not
+     * spin: half a second is about 25 wake-ups, not thousands. */
+    ck_assert_msg(wakeups >= 5 && wakeups < 500, "%d wake-ups", wakeups);
+    /* The session goes on, blocking or not. */
+    tu_expect(s, "await trio.sleep(0) or _", "'slept'");
+    start_cell(s, "await trio.sleep(0.01)\n2 + 2", &d);
+    host_loop(s, &d, 10, 0);
+    ck_assert_str_eq(d.repr, "4");
+    aa_session_free(s);
+    ck_assert_str_eq(tu_stderr(), "");
+    tu_clear();
+}
+END_TEST
+
+START_TEST(started_cell_interrupted_runs_its_finally)
+{
+    aa_session *s;
+    done_record d;
+
+    if (trio_missing())
+        return;
+    s = tu_session("trio");
+    tu_do(s, "import trio", AA_OK);
+    start_cell(s,
+               "try:\n    await trio.sleep(30)\nfinally:\n"
+               "    print('cleanup ran')",
+               &d);
+    host_loop(s, &d, 5, 0.3);
+    ck_assert_int_eq(d.called, 1);
+    ck_assert_int_eq(d.status, AA_EXCEPTION);
+    ck_assert_str_eq(d.exc, "KeyboardInterrupt");
+    ck_assert_str_eq(tu_stdout(), "cleanup ran\n");
+    /* Where the cell stood, not trio's machinery. */
+    ck_assert_ptr_nonnull(strstr(d.tb, "<cell-2>"));
+    ck_assert_ptr_null(strstr(d.tb, "trio/_core"));
+    tu_expect(s, "await trio.sleep(0.01) or 'still fine'", "'still fine'");
+    aa_session_free(s);
+    tu_clear();
+}
+END_TEST
+
+/* How many descriptors this process has open. */
+static int open_fds(void)
+{
+    DIR *dir = opendir("/proc/self/fd");
+    int n = 0;
+
+    ck_assert_ptr_nonnull(dir);
+    while (readdir(dir) != NULL)
+        n++;
+    closedir(dir);
+    return n;
+}
+
+/*
+ * Starts cell in a trio session, lets it reach its wait, frees the session
+ * and checks that done was called by then, that the cell's freed.log (a
+ * module's list, seen from another session: what a cell prints while its
+ * session is freed is not the session's) is log then, and that nothing of
+ * the run is left open: its epoll, its wake-up socket pair, the runner's
+ * eventfd.  d gets what done got.
+ */
+static void free_started(const char *cell, const char *log, done_record *d)
+{
+    aa_session *s, *other;
+    int fds;
+
+    /* What the process keeps once (the interpreter, trio's modules) is
+     * there before the count. */
+    other = tu_session("trio");
+    tu_do(other,
+          "import trio, sys, types\nawait trio.sleep(0)\n"
+          "sys.modules['freed'] = freed = types.SimpleNamespace(log=[])",
+          AA_OK);
+    fds = open_fds();
+    s = tu_session("trio");
+    tu_do(s, "import trio, freed", AA_OK);
+    start_cell(s, cell, d);
+    /* The cell is well inside its wait: trio's I/O thread waits. */
+    host_loop(s, d, 0.3, 0);
+    ck_assert_int_eq(d->called, 0);
+    aa_session_free(s);
+    ck_assert_int_eq(d->called, 1);
+    tu_expect(other, "freed.log", log);
+    ck_assert_int_eq(open_fds(), fds);
+    /* trio itself is fine: another session's cells still run. */
+    tu_expect(other, "await trio.sleep(0.01) or 'fine'", "'fine'");
+    tu_expect(other, "async def m():\n    return 7\ntrio.run(m)", "7");
+    aa_session_free(other);
+    tu_clear();
+}
+
+START_TEST(session_freed_with_a_started_cell)
+{
+    done_record d;
+
+    if (trio_missing())
+        return;
+    free_started("try:\n    await trio.sleep(30)\nfinally:\n"
+                 "    freed.log.append('cleanup ran')",
+                 "['cleanup ran']", &d);
+    ck_assert_int_eq(d.status, AA_EXCEPTION);
+    ck_assert_str_eq(d.exc, "KeyboardInterrupt");
+}
+END_TEST
+
+/*
+ * A cell that sits out every cancellation in a shielded scope: the library
+ * gives up on it and fails the cell, and the runner's close, which has to
+ * end the run all the same, gets it out with KeyboardInterrupt.
+ */
+START_TEST(session_freed_with_a_shielded_started_cell)
+{
+    done_record d;
+
+    if (trio_missing())
+        return;
+    free_started("try:\n    with trio.CancelScope(shield=True):\n"
+                 "        await trio.sleep(60)\n"
+                 "except BaseException as e:\n"
+                 "    freed.log.append(type(e).__name__)\n    raise",
+                 "['KeyboardInterrupt']", &d);
+    ck_assert_int_ne(d.status, AA_OK);
+}
+END_TEST
+
+/*
+ * trio keeps a run in a thread-local: two sessions' started cells, stepped
+ * in turn on one thread, each keep theirs, and a sync cell may run trio.run
+ * between their steps.
+ */
+START_TEST(two_started_cells_and_a_trio_run_share_a_thread)
+{
+    aa_session *a, *b, *c;
+    done_record da, db;
+    double t0;
+
+    if (trio_missing())
+        return;
+    a = tu_session("trio");
+    b = tu_session("trio");
+    c = tu_session(NULL);
+    tu_do(a, "import trio", AA_OK);
+    tu_do(b, "import trio", AA_OK);
+    tu_do(c,
+          "import trio\nasync def m():\n    await trio.sleep(0.01)\n"
+          "    return 'sync run'",
+          AA_OK);
+    start_cell(a,
+               "for i in range(10):\n    await trio.sleep(0.02)\n"
+               "trio.lowlevel.current_root_task().name",
+               &da);
+    start_cell(b, "await trio.sleep(0.1)\n'b done'", &db);
+    t0 = tu_now();
+    while ((!da.called || !db.called) && tu_now() - t0 < 10 * tu_scale()) {
+        struct pollfd p[2] = {{aa_session_fd(a), POLLIN, 0},
+                              {aa_session_fd(b), POLLIN, 0}};
+        poll(p, 2, 20);
+        ck_assert_int_eq(aa_session_dispatch(a), AA_OK);
+        tu_expect(c, "trio.run(m)", "'sync run'");
+        ck_assert_int_eq(aa_session_dispatch(b), AA_OK);
+    }
+    ck_assert_msg(da.status == AA_OK, "a: %s %s", da.exc, da.tb);
+    ck_assert_msg(db.status == AA_OK, "b: %s %s", db.exc, db.tb);
+    ck_assert_str_eq(da.repr, "'<init>'");
+    ck_assert_str_eq(db.repr, "'b done'");
+    aa_session_free(a);
+    aa_session_free(b);
+    aa_session_free(c);
+    ck_assert_str_eq(tu_stderr(), "");
+    tu_clear();
+}
+END_TEST
+
+/* A started trio cell whose print runs a nested console's trio cell, as
+ * trio_cell_inside_a_trio_cell does with aa_exec. */
+START_TEST(nested_console_inside_a_started_cell)
+{
+    aa_session *s;
+    done_record d;
+
+    if (trio_missing())
+        return;
+    s = nest_outer();
+    nest.cell = "import trio\nawait trio.sleep(0.01)\n"
+                "print('inner ran')\nawait trio.sleep(0) or 'inner ok'";
+    tu_do(s, "import trio", AA_OK);
+    start_cell(s,
+               "await trio.sleep(0.01)\nprint('NEST', end='')\n"
+               "await trio.sleep(0) or 'outer ok'",
+               &d);
+    host_loop(s, &d, 10, 0);
+    ck_assert_msg(d.status == AA_OK, "%s %s", d.exc, d.tb);
+    ck_assert_str_eq(d.repr, "'outer ok'");
+    ck_assert_int_eq(nest.status, AA_OK);
+    ck_assert_str_eq(nest.repr, "'inner ok'");
+    ck_assert_str_eq(tu_stdout(), "NESTinner ran\n");
+    tu_expect(nest.inner, "await trio.sleep(0) or 'inner again'",
+              "'inner again'");
+    aa_session_free(nest.inner);
+    aa_session_free(s);
+    ck_assert_str_eq(tu_stderr(), "");
+    tu_clear();
+}
+END_TEST
+
 /* ------------------------------------------------------------- signals */
 
 static volatile sig_atomic_t sigint_count;
@@ -502,6 +809,12 @@ static Suite *trio_suite(void)
     tcase_add_test(tc, nested_session_from_python);
     tcase_add_test(tc, host_sigint_handler_installed_after_python_is_kept);
     tcase_add_test(tc, host_sigint_handler_installed_before_python_is_kept);
+    tcase_add_test(tc, started_cell_is_a_guest_of_the_host_loop);
+    tcase_add_test(tc, started_cell_interrupted_runs_its_finally);
+    tcase_add_test(tc, session_freed_with_a_started_cell);
+    tcase_add_test(tc, session_freed_with_a_shielded_started_cell);
+    tcase_add_test(tc, two_started_cells_and_a_trio_run_share_a_thread);
+    tcase_add_test(tc, nested_console_inside_a_started_cell);
     return suite;
 }
 
