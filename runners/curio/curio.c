@@ -527,8 +527,9 @@ static int next_main(runner_state *st, PyObject **launch)
  * One cycle of the kernel with a zero select timeout: kernel.run() with
  * no task, or kernel.run(launch) (launch ends in the cycle it runs in).
  * An exception that escapes it is a task's (KeyboardInterrupt, SystemExit)
- * and is reported; one that disabled the kernel ends the started cell
- * too, as it would have ended a cell the kernel ran as its main task.
+ * and is step's to answer (the library ends a started cell with it, or
+ * reports it); one that disabled the kernel is the started cell's ending,
+ * as it would have been for a cell the kernel ran as its main task.
  */
 static int curio_step(void *state)
 {

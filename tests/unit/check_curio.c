@@ -459,17 +459,18 @@ END_TEST
 
 /*
  * A curio session whose second cell, started and dispatched for 0.1 s,
- * sleeps for 30 s in a try whose finally prints "cleanup ran".
+ * sleeps for 30 s in a try whose finally runs cleanup (a statement; sys is
+ * imported).
  */
-static aa_session *start_sleeper(done_box *d)
+static aa_session *start_sleeper(done_box *d, const char *cleanup)
 {
     aa_session *s = tu_session("curio");
+    char src[160];
 
-    tu_do(s, "import curio", AA_OK);
-    start_cell(s,
-               "try:\n    await curio.sleep(30)\nfinally:\n"
-               "    print('cleanup ran')\n",
-               d);
+    tu_do(s, "import curio, sys", AA_OK);
+    snprintf(src, sizeof src,
+             "try:\n    await curio.sleep(30)\nfinally:\n    %s\n", cleanup);
+    start_cell(s, src, d);
     host_loop(s, d, 0.1);
     ck_assert_int_eq(d->calls, 0);
     return s;
@@ -487,7 +488,7 @@ START_TEST(interrupt_stops_a_started_cell)
 
     if (curio_missing())
         return;
-    s = start_sleeper(&d);
+    s = start_sleeper(&d, "print('cleanup ran')");
     t0 = tu_now();
     aa_interrupt(s);
     host_loop(s, &d, 10);
@@ -510,22 +511,37 @@ START_TEST(interrupt_stops_a_started_cell)
 }
 END_TEST
 
-/* Freeing the session with a started cell cancels the cell, runs its
- * cleanup and calls done before aa_session_free returns. */
+/*
+ * Freeing the session with a started cell cancels the cell, runs its
+ * cleanup and calls done before aa_session_free returns, and leaves
+ * nothing open: the kernel's epoll and socket pair are closed.  What the
+ * cell does meanwhile is seen from another session (its output, while its
+ * session is freed, is no longer the session's).
+ */
 START_TEST(free_with_a_started_cell_calls_done_first)
 {
-    aa_session *s;
+    aa_session *s, *other;
     done_box d = {0, 0, NULL};
+    long fds;
 
     if (curio_missing())
         return;
-    s = start_sleeper(&d);
+    other = tu_session("curio");
+    tu_do(other,
+          "import curio, os, sys, types\nawait curio.sleep(0)\n"
+          "sys.modules['freed'] = freed = types.SimpleNamespace(log=[])\n"
+          "def fds():\n    return len(os.listdir('/proc/self/fd'))",
+          AA_OK);
+    fds = int_of(other, "fds()");
+    s = start_sleeper(&d, "sys.modules['freed'].log.append('cleanup ran')");
     aa_session_free(s);
     ck_assert_int_eq(d.calls, 1);
     ck_assert_int_eq(d.status, AA_EXCEPTION);
     ck_assert_str_eq(aa_result_exception(d.result), "KeyboardInterrupt");
     aa_result_free(d.result);
-    ck_assert_str_eq(tu_stdout(), "cleanup ran\n");
+    tu_expect(other, "freed.log", "['cleanup ran']");
+    ck_assert_int_eq(int_of(other, "fds()"), fds);
+    aa_session_free(other);
     ck_assert_str_eq(tu_stderr(), "");
     tu_clear();
 }
