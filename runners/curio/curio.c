@@ -652,8 +652,8 @@ static int probe(runner_state *st)
 /*
  * Milliseconds until the next sleeper or timeout of the kernel is due
  * (rounded up), -1 none, 0 when a task is ready or the started cell waits
- * to be handed over or to be collected.  What the kernel would have waited
- * for in its select: its selector's I/O is on fd.
+ * to be handed over.  What the kernel would have waited for in its
+ * select: its selector's I/O is on fd.
  */
 static int kernel_timeout(runner_state *st)
 {
@@ -662,7 +662,7 @@ static int kernel_timeout(runner_state *st)
     double ms;
     int found;
 
-    if (st->failure != NULL || (st->main != NULL && !st->launched))
+    if (st->main != NULL && !st->launched)
         return 0;
     if ((found = probe(st)) != 0)
         return found > 0 ? -1 : FALLBACK_MS;
@@ -687,12 +687,15 @@ static int kernel_timeout(runner_state *st)
 }
 
 /* kernel_timeout, never longer than FALLBACK_MS when the kernel has no fd
- * to wake the host with; an exception it met is cleared. */
+ * to wake the host with, and 0 while an ended cell waits to be collected;
+ * an exception it met is cleared. */
 static int curio_timeout(void *state)
 {
     runner_state *st = state;
     int ms;
 
+    if (st->failure != NULL)
+        return 0;
     if (st->kernel == NULL)
         return -1;
     ms = kernel_timeout(st);
