@@ -2,15 +2,28 @@
  * curio.c -- the curio runner: one curio Kernel for the whole session.
  *
  * Owns the session's Kernel: made on the first async cell (curio is not
- * imported before), run once per cell with the cell as its main task, and
- * shut down with the session, which cancels what is left.  Tasks a cell
- * spawns live on in the kernel and run again during later cells and while
- * the host polls, as they would under one curio.run (curio.run per cell
- * would cancel them as each cell ends).  A kernel that curio disabled
- * after an error in its own code is replaced, its tasks lost.  The kernel runs
- * inside the session's contextvars.Context: curio's tasks do not copy
- * contexts, so every cell and every task sees and sets the session's
- * context variables directly.
+ * imported before) and shut down with the session, which cancels what is
+ * left.  The session is a guest of the host's loop (runner.h's guest
+ * entries): start hands the cell over, step runs one cycle of the kernel
+ * with no wait, fd is the kernel's selector and timeout its next sleeper's
+ * deadline, so the host waits where the kernel would have.  Tasks a cell
+ * spawns live on in the kernel and run during later cells and whenever
+ * the host dispatches, as they would under one curio.run (curio.run per
+ * cell would cancel them as each cell ends).  A kernel that curio disabled
+ * after an error in its own code is dropped, its tasks lost, and the next
+ * cell gets a new one.  The kernel runs inside the session's
+ * contextvars.Context: curio's tasks do not copy contexts, so every cell
+ * and every task sees and sets the session's context variables directly.
+ *
+ * What curio lacks, and how it is got round.  curio's Kernel has one
+ * public call, run(): run() with no task is one cycle with a zero select
+ * timeout (which is step), and run(main) runs until main ends, so a cell
+ * goes in as a task that a tiny main spawns.  Nothing public tells what
+ * the kernel waits for: its selector is kernel._selector, and its ready
+ * queue and sleep queue are locals of the closure run() calls, which the
+ * wrapper reads by name (see _probe).  A curio laid out otherwise leaves
+ * the runner without deadlines: it then asks for a step every
+ * FALLBACK_MS.  docs/runner-plugins.md, "The curio runner", says so.
  *
  * Interrupting.  curio offers nothing a thread may call to cancel a task,
  * but a UniversalEvent may be set from any thread: each cell runs under a
@@ -19,12 +32,14 @@
  * the cell's task.  The cell then gets TaskCancelled at its next blocking
  * operation, its finally blocks and __aexit__ run, and the wrapper reports
  * KeyboardInterrupt.  A cell that never blocks is left to the library's
- * second interrupt.
+ * second interrupt.  The event wakes the kernel through curio's own
+ * notification socket, which its selector, and so the session's fd, sees.
  *
  * curio allows one running kernel per thread.  When a cell of another
  * session runs curio on this thread (a console started from a curio cell),
- * the kernel runs on a thread of its own while this one waits with the GIL
- * released; closing from there does the same.
+ * start answers 1 and run runs the whole cell on a thread of its own while
+ * this one waits with the GIL released; a step or the close from there
+ * does the same.
  *
  * Compiling cells, cutting tracebacks (the wrapper's and curio's frames
  * sit before the cell's and are cut with them) and deciding when to
@@ -32,12 +47,17 @@
  */
 #include "plugin.h"
 
-#include <unistd.h>
+#include <limits.h>
 
 /*
- * cell is the main task of each cell, idle the main task of a poll: it
- * waits for watch, a duplicate of the host's fd (see aa__fd_watch), and
- * the timeout, and hands its task to the poll in `me`.
+ * cell wraps each cell.  run makes it the kernel's main task; start makes
+ * guest of it, a task that launch spawns, which hands its outcome back as
+ * a value, (True, result) or (False, exception): a task that raises makes
+ * the kernel log a "Task Crash", and re-raise what is no Exception out of
+ * the kernel's own run.  GeneratorExit, a closing coroutine's, goes
+ * through.  launch puts the task in box, or the exception that kept it
+ * from spawning it: how the runner finds the task even when something
+ * escaped the kernel before launch ran.
  *
  * An interrupt that came before the cell started stops it there.  cell's
  * watcher is a daemon, cancelled when the cell ends.  Only interrupt sets
@@ -55,6 +75,10 @@
  * interrupt sets the event from sync Python code: UniversalEvent.set picks
  * its sync or async flavour from its caller's frame, and a call from C has
  * none.
+ *
+ * _probe finds the ready queue and the sleep queue of a kernel's runtime
+ * (kernel._runner, the closure run() calls), by the names curio 1.x gives
+ * them; a KeyError says this curio has them no more.
  */
 static const char wrapper_source[] = AA_UNTIL_SOURCE
     "from types import coroutine\n"
@@ -99,17 +123,27 @@ static const char wrapper_source[] = AA_UNTIL_SOURCE
     "        raise KeyboardInterrupt().with_traceback(where)\n"
     "    finally:\n"
     "        where = None\n"
+    "async def guest(curio, coro, stop):\n"
+    "    try:\n"
+    "        return True, await cell(curio, coro, stop)\n"
+    "    except GeneratorExit:\n"
+    "        raise\n"
+    "    except BaseException as exc:\n"
+    "        return False, exc\n"
+    "async def launch(curio, main, box):\n"
+    "    try:\n"
+    "        box.append(await curio.spawn(main, daemon=True))\n"
+    "    except BaseException as exc:\n"
+    "        box.append(exc)\n"
     "def interrupt(stop):\n"
     "    stop.set()\n"
-    "async def idle(curio, watch, timeout, me):\n"
-    "    me.append(await curio.current_task())\n"
-    "    if watch < 0:\n"
-    "        await curio.sleep(timeout)\n"
-    "    elif timeout < 0:\n"
-    "        await curio.traps._read_wait(watch)\n"
-    "    else:\n"
-    "        await curio.ignore_after(\n"
-    "            timeout, curio.traps._read_wait, watch)\n";
+    "def _probe(runtime):\n"
+    "    cells = dict(zip(runtime.__code__.co_freevars, runtime.__closure__))\n"
+    "    return cells['ready'].cell_contents, cells['sleepq'].cell_contents\n"
+    "from time import monotonic\n";
+
+/* Milliseconds between steps when the kernel's deadlines cannot be read. */
+#define FALLBACK_MS 10
 
 #define WRAPPER_FILE "<autoawait curio>"
 
@@ -124,25 +158,46 @@ static const char wrapper_source[] = AA_UNTIL_SOURCE
     X(shutdown)                                                                \
     X(close)                                                                   \
     X(_shutdown_funcs)                                                         \
+    X(_runner)                                                                 \
+    X(_selector)                                                               \
+    X(fileno)                                                                  \
+    X(next_deadline)                                                           \
     X(cell)                                                                    \
+    X(guest)                                                                   \
+    X(launch)                                                                  \
     X(interrupt)                                                               \
-    X(idle)                                                                    \
+    X(_probe)                                                                  \
+    X(monotonic)                                                               \
     X(terminated)                                                              \
-    X(cancel)
+    X(result)
 
 AA_NAMES(NAMES);
 
 typedef struct runner_state {
     names str;
     PyObject *cell_fn;      /* the wrapper, an async function */
-    PyObject *idle_fn;      /* what poll runs, an async function */
+    PyObject *guest_fn;     /* the wrapper of a started cell */
+    PyObject *launch_fn;    /* spawns a started cell's task */
     PyObject *interrupt_fn; /* sets the event, from sync code */
+    PyObject *probe_fn;     /* finds a runtime's queues */
+    PyObject *monotonic;    /* time.monotonic, curio's clock */
     PyObject *curio;        /* the module, once an async cell needed it */
     PyObject *kernel;       /* the session's Kernel, NULL until then */
-    PyObject *context;      /* the session's Context, for poll and close */
+    int fd;                 /* its selector's descriptor, or -1 */
+    PyObject *runtime;      /* kernel._runner that ready and sleepq are of */
+    PyObject *ready;        /* its ready queue, a deque; NULL: unknown */
+    PyObject *sleepq;       /* its TimeQueue of sleepers and timeouts */
+    PyObject *context;      /* the session's Context */
     PyObject *stop;         /* the UniversalEvent of the running cell */
-    int running;            /* run is in progress */
+    int running;            /* a cell is run or started */
     int interrupted;        /* interrupt came before there was an event */
+
+    /* The started cell, from start until collect says it ended. */
+    PyObject *coro;    /* its coroutine */
+    PyObject *main;    /* guest's coroutine around it; NULL: none started */
+    PyObject *box;     /* what launch puts there: the task, or why not */
+    int launched;      /* launch was handed to the kernel */
+    PyObject *failure; /* the exception that ended it outside its task */
 } runner_state;
 
 /*
@@ -178,18 +233,54 @@ static int curio_running_here(runner_state *st)
 
 /*
  * 1 when curio disabled the kernel after an error inside it (an
- * asynchronous KeyboardInterrupt that landed in the kernel's own code, say):
- * it then refuses to run, and says to make a new one.
+ * asynchronous KeyboardInterrupt that landed in the kernel's own code, a
+ * task that awaited something no curio trap): it then refuses to run, and
+ * says to make a new one.  An exception set stays set.
  */
 static int kernel_crashed(runner_state *st)
 {
-    PyObject *funcs = PyObject_GetAttr(st->kernel, st->str._shutdown_funcs);
-    int crashed = funcs == Py_None;
+    PyObject *t, *v, *tb, *funcs;
+    int crashed;
 
+    PyErr_Fetch(&t, &v, &tb);
+    funcs = PyObject_GetAttr(st->kernel, st->str._shutdown_funcs);
+    crashed = funcs == Py_None;
     if (funcs == NULL)
         PyErr_Clear();
     Py_XDECREF(funcs);
+    PyErr_Restore(t, v, tb);
     return crashed;
+}
+
+/* Forgets the kernel and what was read of it; its tasks are lost. */
+static void drop_kernel(runner_state *st)
+{
+    Py_CLEAR(st->kernel);
+    Py_CLEAR(st->runtime);
+    Py_CLEAR(st->ready);
+    Py_CLEAR(st->sleepq);
+    st->fd = -1;
+}
+
+/* The descriptor of the kernel's selector (an epoll set on Linux), or -1
+ * when it has none. */
+static int selector_fd(runner_state *st)
+{
+    PyObject *sel, *r = NULL;
+    int fd = -1;
+
+    sel = PyObject_GetAttr(st->kernel, st->str._selector);
+    if (sel != NULL)
+        r = PyObject_CallMethodNoArgs(sel, st->str.fileno);
+    if (r != NULL)
+        fd = (int)PyLong_AsLong(r);
+    if (PyErr_Occurred()) {
+        PyErr_Clear();
+        fd = -1;
+    }
+    Py_XDECREF(r);
+    Py_XDECREF(sel);
+    return fd;
 }
 
 /*
@@ -199,14 +290,38 @@ static int kernel_crashed(runner_state *st)
 static int ensure_kernel(runner_state *st)
 {
     if (st->kernel != NULL && kernel_crashed(st))
-        Py_CLEAR(st->kernel);
+        drop_kernel(st);
     if (st->kernel != NULL)
         return 0;
     if (st->curio == NULL &&
         (st->curio = aa__own_import(st->str.curio)) == NULL)
         return -1;
     st->kernel = PyObject_CallMethodNoArgs(st->curio, st->str.Kernel);
-    return st->kernel == NULL ? -1 : 0;
+    if (st->kernel == NULL)
+        return -1;
+    st->fd = selector_fd(st);
+    return 0;
+}
+
+/* The exception set now, taken: its value, with its traceback. */
+static PyObject *take_exception(void)
+{
+    PyObject *t, *v, *tb;
+
+    PyErr_Fetch(&t, &v, &tb);
+    PyErr_NormalizeException(&t, &v, &tb);
+    if (v != NULL && tb != NULL)
+        PyException_SetTraceback(v, tb);
+    Py_XDECREF(t);
+    Py_XDECREF(tb);
+    return v;
+}
+
+/* Sets exc, an exception instance (borrowed), with its own traceback. */
+static void raise_exception(PyObject *exc)
+{
+    PyErr_Restore(Py_NewRef(Py_TYPE(exc)), Py_NewRef(exc),
+                  PyException_GetTraceback(exc));
 }
 
 /* ------------------------------------------------------- calling curio */
@@ -251,7 +366,10 @@ static PyObject *call_kernel(runner_state *st, kernel_call *c)
                               "a curio kernel inside a running one");
 }
 
-/* kernel.name(arg), inside the session's Context. */
+/*
+ * kernel.name(arg), inside the session's Context.  A kernel that the call
+ * made crash is dropped (the exception stays set).
+ */
 static PyObject *kernel_method(runner_state *st, PyObject *name, PyObject *arg,
                                PyObject *kwargs)
 {
@@ -263,18 +381,21 @@ static PyObject *kernel_method(runner_state *st, PyObject *name, PyObject *arg,
         return NULL;
     r = call_kernel(st, &c);
     Py_DECREF(c.fn);
+    if (r == NULL && kernel_crashed(st))
+        drop_kernel(st);
     return r;
 }
 
 /* ------------------------------------------------------------- one cell */
 
 /*
- * The wrapper's coroutine for coro, with a fresh event for interrupt, set
- * at once when interrupt came first (while curio was being imported, say).
- * Both this and interrupt hold the GIL from making the event to looking at
- * the flag, so one of them sees the other's work.
+ * wrapper(curio, coro, stop), the coroutine of cell or guest for coro,
+ * with a fresh event for interrupt, set at once when interrupt came first
+ * (while curio was being imported, say).  Both this and interrupt hold the
+ * GIL from making the event to looking at the flag, so one of them sees
+ * the other's work.
  */
-static PyObject *wrap_cell(runner_state *st, PyObject *coro)
+static PyObject *wrap_cell(runner_state *st, PyObject *wrapper, PyObject *coro)
 {
     PyObject *args[3], *r;
 
@@ -289,9 +410,21 @@ static PyObject *wrap_cell(runner_state *st, PyObject *coro)
     args[0] = st->curio;
     args[1] = coro;
     args[2] = st->stop;
-    return PyObject_Vectorcall(st->cell_fn, args, 3, NULL);
+    return PyObject_Vectorcall(wrapper, args, 3, NULL);
 }
 
+/* Takes the context of the cell starting now as the session's. */
+static void take_context(runner_state *st, PyObject *context)
+{
+    if (context != NULL && context != Py_None)
+        Py_XSETREF(st->context, Py_NewRef(context));
+}
+
+/*
+ * Runs the whole cell, with the cell as the kernel's main task: for a
+ * cell that start could not begin because curio runs on this thread
+ * already (call_kernel then runs the kernel on a thread of its own).
+ */
 static PyObject *curio_run(void *state, PyObject *coro, PyObject *context)
 {
     runner_state *st = state;
@@ -300,10 +433,9 @@ static PyObject *curio_run(void *state, PyObject *coro, PyObject *context)
     if (st->running)
         return aa__run_refused("curio", coro, st->str.close);
     st->running = 1;
-    st->interrupted = 0;
-    if (context != NULL && context != Py_None)
-        Py_XSETREF(st->context, Py_NewRef(context));
-    if (ensure_kernel(st) == 0 && (main = wrap_cell(st, coro)) != NULL)
+    take_context(st, context);
+    if (ensure_kernel(st) == 0 &&
+        (main = wrap_cell(st, st->cell_fn, coro)) != NULL)
         r = kernel_method(st, st->str.run, main, NULL);
     st->running = 0;
     st->interrupted = 0;
@@ -316,25 +448,296 @@ static PyObject *curio_run(void *state, PyObject *coro, PyObject *context)
     return r;
 }
 
+/* ------------------------------------------------------ a started cell */
+
+/*
+ * Forgets the started cell, closing its coroutines (a finished one is left
+ * as it is; one that never ran does not warn), and ends its interrupts.
+ */
+static void end_cell(runner_state *st)
+{
+    if (st->main != NULL)
+        aa__close_coro(st->main, st->str.close);
+    if (st->coro != NULL)
+        aa__close_coro(st->coro, st->str.close);
+    Py_CLEAR(st->main);
+    Py_CLEAR(st->coro);
+    Py_CLEAR(st->box);
+    Py_CLEAR(st->failure);
+    Py_CLEAR(st->stop);
+    st->launched = 0;
+    st->running = 0;
+    st->interrupted = 0;
+}
+
+/*
+ * Makes coro the session's started cell: guest's coroutine around it,
+ * which the next step hands the kernel.  Nothing runs yet, so nothing
+ * else the kernel has can get in the way of the start.  Answers 1 when
+ * curio runs on this thread already: run then runs the cell (an interrupt
+ * that came meanwhile is kept for it).
+ */
+static int curio_start(void *state, PyObject *coro, PyObject *context)
+{
+    runner_state *st = state;
+    int nested;
+
+    if (st->running) {
+        aa__run_refused("curio", coro, st->str.close);
+        return -1;
+    }
+    st->running = 1;
+    take_context(st, context);
+    if (ensure_kernel(st) < 0 || (nested = curio_running_here(st)) < 0)
+        goto fail;
+    if (nested) {
+        st->running = 0;
+        return 1;
+    }
+    st->coro = Py_NewRef(coro);
+    if ((st->box = PyList_New(0)) == NULL ||
+        (st->main = wrap_cell(st, st->guest_fn, coro)) == NULL)
+        goto fail;
+    return 0;
+fail:
+    end_cell(st);
+    aa__close_coro(coro, st->str.close);
+    return -1;
+}
+
+/*
+ * What the kernel runs next: launch(curio, main, box) while the started
+ * cell waits to be handed over, else nothing (a new reference, or NULL).
+ * 0, or -1 with an exception set.
+ */
+static int next_main(runner_state *st, PyObject **launch)
+{
+    PyObject *args[3] = {st->curio, st->main, st->box};
+
+    *launch = NULL;
+    if (st->main == NULL || st->launched || st->failure != NULL)
+        return 0;
+    if ((*launch = PyObject_Vectorcall(st->launch_fn, args, 3, NULL)) == NULL)
+        return -1;
+    st->launched = 1;
+    return 0;
+}
+
+/*
+ * One cycle of the kernel with a zero select timeout: kernel.run() with
+ * no task, or kernel.run(launch) (launch ends in the cycle it runs in).
+ * An exception that escapes it is a task's (KeyboardInterrupt, SystemExit)
+ * and is step's to answer (the library ends a started cell with it, or
+ * reports it); one that disabled the kernel is the started cell's ending,
+ * as it would have been for a cell the kernel ran as its main task.
+ */
+static int curio_step(void *state)
+{
+    runner_state *st = state;
+    PyObject *launch, *r;
+
+    if (st->kernel == NULL)
+        return 0;
+    if (next_main(st, &launch) < 0) {
+        st->failure = take_exception();
+        return 0;
+    }
+    r = kernel_method(st, st->str.run, launch, NULL);
+    Py_XDECREF(launch);
+    if (r != NULL) {
+        Py_DECREF(r);
+        return 0;
+    }
+    if (st->kernel != NULL || st->main == NULL || st->failure != NULL)
+        return -1;
+    st->failure = take_exception();
+    return 0;
+}
+
+/*
+ * The started cell's outcome, once its task has ended: what guest
+ * returned, (True, value) or (False, exception); what launch left instead
+ * of the task; or what ended it from outside.
+ */
+static int curio_collect(void *state, PyObject **result)
+{
+    runner_state *st = state;
+    PyObject *task, *done, *outcome;
+    int ended;
+
+    *result = NULL;
+    if (st->main == NULL) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "the curio runner has no cell started");
+        return 1;
+    }
+    if (st->failure != NULL) {
+        raise_exception(st->failure);
+        end_cell(st);
+        return 1;
+    }
+    if (PyList_GET_SIZE(st->box) == 0)
+        return 0;
+    task = PyList_GET_ITEM(st->box, 0);
+    if (PyExceptionInstance_Check(task)) {
+        raise_exception(task);
+        end_cell(st);
+        return 1;
+    }
+    done = PyObject_GetAttr(task, st->str.terminated);
+    ended = done == NULL ? -1 : PyObject_IsTrue(done);
+    Py_XDECREF(done);
+    if (ended == 0)
+        return 0;
+    outcome = ended < 0 ? NULL : PyObject_GetAttr(task, st->str.result);
+    if (outcome != NULL && PyTuple_Check(outcome) &&
+        PyTuple_GET_SIZE(outcome) == 2) {
+        if (PyTuple_GET_ITEM(outcome, 0) == Py_True)
+            *result = Py_NewRef(PyTuple_GET_ITEM(outcome, 1));
+        else
+            raise_exception(PyTuple_GET_ITEM(outcome, 1));
+    } else if (outcome != NULL) {
+        PyErr_Format(PyExc_RuntimeError,
+                     "the curio runner's cell task ended with %R", outcome);
+    }
+    Py_XDECREF(outcome);
+    end_cell(st);
+    return 1;
+}
+
+/* --------------------------------------------- what the host waits for */
+
+static int curio_fd(void *state)
+{
+    runner_state *st = state;
+
+    return st->kernel != NULL ? st->fd : -1;
+}
+
+/*
+ * Finds the ready queue and the sleep queue of the kernel's runtime, once
+ * for each runtime.  0 found; 1 no runtime yet (the kernel never ran);
+ * -1 this curio keeps them elsewhere (the exception is cleared).
+ */
+static int probe(runner_state *st)
+{
+    PyObject *runtime, *queues;
+
+    runtime = PyObject_GetAttr(st->kernel, st->str._runner);
+    if (runtime == NULL || runtime == Py_None) {
+        Py_XDECREF(runtime);
+        PyErr_Clear();
+        return runtime == NULL ? -1 : 1;
+    }
+    if (runtime == st->runtime) {
+        Py_DECREF(runtime);
+        return st->ready != NULL ? 0 : -1;
+    }
+    Py_XSETREF(st->runtime, runtime);
+    Py_CLEAR(st->ready);
+    Py_CLEAR(st->sleepq);
+    queues = PyObject_CallOneArg(st->probe_fn, runtime);
+    if (queues == NULL || !PyTuple_Check(queues) ||
+        PyTuple_GET_SIZE(queues) != 2) {
+        Py_XDECREF(queues);
+        PyErr_Clear();
+        return -1;
+    }
+    st->ready = Py_NewRef(PyTuple_GET_ITEM(queues, 0));
+    st->sleepq = Py_NewRef(PyTuple_GET_ITEM(queues, 1));
+    Py_DECREF(queues);
+    return 0;
+}
+
+/*
+ * Milliseconds until the next sleeper or timeout of the kernel is due
+ * (rounded up), -1 none, 0 when a task is ready or the started cell waits
+ * to be handed over.  What the kernel would have waited for in its
+ * select: its selector's I/O is on fd.
+ */
+static int kernel_timeout(runner_state *st)
+{
+    PyObject *now, *left;
+    Py_ssize_t ready;
+    double ms;
+    int found;
+
+    if (st->main != NULL && !st->launched)
+        return 0;
+    if ((found = probe(st)) != 0)
+        return found > 0 ? -1 : FALLBACK_MS;
+    if ((ready = PyObject_Size(st->ready)) != 0)
+        return ready > 0 ? 0 : FALLBACK_MS;
+    now = PyObject_CallNoArgs(st->monotonic);
+    left = now == NULL ? NULL
+                       : PyObject_CallMethodOneArg(st->sleepq,
+                                                   st->str.next_deadline, now);
+    Py_XDECREF(now);
+    if (left == NULL)
+        return FALLBACK_MS;
+    ms = left == Py_None ? -1.0 : PyFloat_AsDouble(left) * 1000.0;
+    Py_DECREF(left);
+    if (PyErr_Occurred())
+        return FALLBACK_MS;
+    if (ms < 0)
+        return -1;
+    if (ms >= INT_MAX)
+        return INT_MAX;
+    return (int)ms + ((int)ms < ms); /* rounded up */
+}
+
+/* kernel_timeout, never longer than FALLBACK_MS when the kernel has no fd
+ * to wake the host with, and 0 while an ended cell waits to be collected;
+ * an exception it met is cleared. */
+static int curio_timeout(void *state)
+{
+    runner_state *st = state;
+    int ms;
+
+    if (st->failure != NULL)
+        return 0;
+    if (st->kernel == NULL)
+        return -1;
+    ms = kernel_timeout(st);
+    PyErr_Clear();
+    if (st->fd < 0 && (ms < 0 || ms > FALLBACK_MS))
+        ms = FALLBACK_MS;
+    return ms;
+}
+
 /* ------------------------------------------------------ the other entries */
+
+/* A new reference to globals[name], or NULL (with an exception when the
+ * lookup failed). */
+static PyObject *wrapper_item(PyObject *globals, PyObject *name)
+{
+    return Py_XNewRef(PyDict_GetItemWithError(globals, name));
+}
 
 /* Interns the names, compiles the wrapper and takes its functions. */
 static int state_init(void *state)
 {
     runner_state *st = state;
-    PyObject *globals;
+    PyObject *g;
     int rc = -1;
 
+    st->fd = -1;
     if (aa__names_init(&st->str, names_list) < 0 ||
-        (globals = aa__run_wrapper(wrapper_source, WRAPPER_FILE)) == NULL)
+        (g = aa__run_wrapper(wrapper_source, WRAPPER_FILE)) == NULL)
         return -1;
-    st->cell_fn = Py_XNewRef(PyDict_GetItemWithError(globals, st->str.cell));
-    st->idle_fn = Py_XNewRef(PyDict_GetItemWithError(globals, st->str.idle));
-    st->interrupt_fn =
-        Py_XNewRef(PyDict_GetItemWithError(globals, st->str.interrupt));
-    if (st->cell_fn != NULL && st->idle_fn != NULL && st->interrupt_fn != NULL)
+    st->cell_fn = wrapper_item(g, st->str.cell);
+    st->guest_fn = wrapper_item(g, st->str.guest);
+    st->launch_fn = wrapper_item(g, st->str.launch);
+    st->interrupt_fn = wrapper_item(g, st->str.interrupt);
+    st->probe_fn = wrapper_item(g, st->str._probe);
+    st->monotonic = wrapper_item(g, st->str.monotonic);
+    if (st->cell_fn != NULL && st->guest_fn != NULL && st->launch_fn != NULL &&
+        st->interrupt_fn != NULL && st->probe_fn != NULL &&
+        st->monotonic != NULL)
         rc = 0;
-    Py_DECREF(globals);
+    else if (!PyErr_Occurred())
+        PyErr_SetString(PyExc_RuntimeError, "the curio wrapper is incomplete");
+    Py_DECREF(g);
     return rc;
 }
 
@@ -342,13 +745,16 @@ static void state_free(void *state)
 {
     runner_state *st = state;
 
+    end_cell(st);
     Py_CLEAR(st->cell_fn);
-    Py_CLEAR(st->idle_fn);
+    Py_CLEAR(st->guest_fn);
+    Py_CLEAR(st->launch_fn);
     Py_CLEAR(st->interrupt_fn);
+    Py_CLEAR(st->probe_fn);
+    Py_CLEAR(st->monotonic);
     Py_CLEAR(st->curio);
-    Py_CLEAR(st->kernel);
+    drop_kernel(st);
     Py_CLEAR(st->context);
-    Py_CLEAR(st->stop);
     aa__names_clear(&st->str, names_list);
     PyMem_Free(st);
 }
@@ -361,8 +767,9 @@ static int curio_open(void *userdata, void **state)
 
 /*
  * Shuts the kernel down: the tasks left are cancelled and their cleanup
- * runs, then the kernel's selector and sockets are closed.  A kernel that
- * is not shut down complains when it dies.
+ * runs (a started cell's too, when the library has not collected it),
+ * then the kernel's selector and sockets are closed.  A kernel that is not
+ * shut down complains when it dies.
  */
 static void curio_close(void *state)
 {
@@ -386,9 +793,12 @@ static void curio_close(void *state)
 }
 
 /*
- * From another thread, while run waits with the GIL released.  An event
- * set before the watcher waits is not lost: the wait returns at once.
- * Before there is an event, the flag tells wrap_cell to set it.
+ * From another thread, while run or a started cell is in progress.  An
+ * event set before the watcher waits is not lost: the wait returns at
+ * once.  Before there is an event, the flag tells wrap_cell to set it.
+ * Setting the event wakes the kernel through its notification socket: a
+ * run waiting in its select returns, and a host waiting on the session's
+ * fd gets it readable.
  */
 static int curio_interrupt(void *state)
 {
@@ -409,111 +819,6 @@ static int curio_interrupt(void *state)
     return 0;
 }
 
-/*
- * After an exception escaped the kernel during a poll (a task raised
- * KeyboardInterrupt): cancels idle's task, which the kernel left waiting
- * on the duplicate the poll is about to close.  Left there, it would make
- * the next wait on that number fail (curio lets one task wait to read it)
- * and wake, its coroutine closed, on whatever fd gets the number next.
- * The escaped exception stays set; one that escapes this run too is
- * dropped.
- */
-static void cancel_idle(runner_state *st, PyObject *me)
-{
-    PyObject *t, *v, *tb, *task, *done, *cancel, *r;
-
-    if (PyList_GET_SIZE(me) != 1)
-        return;
-    task = PyList_GET_ITEM(me, 0);
-    PyErr_Fetch(&t, &v, &tb);
-    done = PyObject_GetAttr(task, st->str.terminated);
-    if (done == Py_False && !kernel_crashed(st) &&
-        (cancel = PyObject_GetAttr(task, st->str.cancel)) != NULL) {
-        r = kernel_method(st, st->str.run, cancel, NULL);
-        Py_XDECREF(r);
-        Py_DECREF(cancel);
-    }
-    Py_XDECREF(done);
-    PyErr_Clear();
-    PyErr_Restore(t, v, tb);
-}
-
-/* What a poll's wait needs: the runner and the duplicate it watches. */
-typedef struct poll_wait {
-    runner_state *st;
-    int watch;
-} poll_wait;
-
-/*
- * Runs the kernel with idle as its main task: the tasks cells left run
- * until the watched duplicate is readable or timeout_ms has passed (no
- * duplicate: the timeout alone; timeout_ms < 0: the duplicate alone).
- * 0, or -1 with an exception set.  arg is a poll_wait.
- */
-static int run_idle(void *arg, double timeout_ms)
-{
-    runner_state *st = ((poll_wait *)arg)->st;
-    PyObject *args[4], *main = NULL, *r = NULL;
-
-    args[0] = st->curio;
-    args[1] = PyLong_FromLong(((poll_wait *)arg)->watch);
-    args[2] = PyFloat_FromDouble(timeout_ms < 0 ? -1.0 : timeout_ms / 1000.0);
-    args[3] = PyList_New(0);
-    if (args[1] != NULL && args[2] != NULL && args[3] != NULL)
-        main = PyObject_Vectorcall(st->idle_fn, args, 4, NULL);
-    if (main != NULL) {
-        r = kernel_method(st, st->str.run, main, NULL);
-        if (r == NULL)
-            cancel_idle(st, args[3]);
-        aa__close_coro(main, st->str.close);
-        Py_DECREF(main);
-    }
-    Py_XDECREF(args[1]);
-    Py_XDECREF(args[2]);
-    Py_XDECREF(args[3]);
-    Py_XDECREF(r);
-    return r != NULL ? 0 : -1;
-}
-
-/*
- * Lets the tasks cells left behind run until fd is readable or timeout_ms
- * has passed (see aa__poll_until).  The kernel waits on a duplicate of fd
- * (see aa__fd_watch), never on fd itself: curio lets one task at a time
- * wait to read an fd, and a cell's task may be waiting on fd already
- * (curio.traps._read_wait, a curio socket's recv), or start to meanwhile;
- * either would fail.  A timeout of 0 runs one cycle of the kernel
- * (kernel.run() with no main task).  Nothing to run before the first
- * async cell, nor while curio runs on this thread (the host polls from
- * inside a cell); and nothing would end a wait for no fd and no timeout.
- */
-static int curio_poll(void *state, int fd, int timeout_ms)
-{
-    runner_state *st = state;
-    poll_wait w = {st, -1};
-    int busy, status;
-    PyObject *r;
-
-    if (st->kernel == NULL || st->running || (fd < 0 && timeout_ms < 0) ||
-        kernel_crashed(st))
-        return AA_POLL_IDLE;
-    if ((busy = curio_running_here(st)) != 0)
-        return busy < 0 ? -1 : AA_POLL_IDLE;
-    if (aa__fd_ready(fd))
-        return AA_POLL_READY;
-    if (timeout_ms == 0) {
-        if ((r = kernel_method(st, st->str.run, NULL, NULL)) == NULL)
-            return -1;
-        Py_DECREF(r);
-        return aa__fd_ready(fd) ? AA_POLL_READY : AA_POLL_TIMEOUT;
-    }
-    if (fd >= 0 && (w.watch = aa__fd_watch(fd)) < 0)
-        return -1;
-    status = aa__poll_until(fd, timeout_ms, run_idle, &w);
-    if (w.watch >= 0)
-        close(w.watch);
-    return status;
-}
-
 /* ------------------------------------------------------------- the entry */
 
 static const aa_runner curio_runner = {
@@ -524,7 +829,11 @@ static const aa_runner curio_runner = {
     .close = curio_close,
     .run = curio_run,
     .interrupt = curio_interrupt,
-    .poll = curio_poll,
+    .start = curio_start,
+    .step = curio_step,
+    .collect = curio_collect,
+    .fd = curio_fd,
+    .timeout = curio_timeout,
 };
 
 AA_API int AA_RUNNER_ENTRY(const aa_runner_host *host, const aa_runner **out)
