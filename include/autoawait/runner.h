@@ -215,7 +215,10 @@ typedef struct aa_runner {
      * fd or the timeout says there is work, and whenever the host
      * dispatches.  0, or -1 with an exception that escaped the loop and is
      * not the started cell's (the cell's own ending, whatever it is, is for
-     * collect); the session reports it and goes on.
+     * collect).  While a cell is started on the runner, that exception
+     * ends the cell: the library interrupts it and, once collect says it
+     * ended, reports the exception as its outcome, as asyncio.run would
+     * end; otherwise the session writes it to its stderr and goes on.
      */
     int (*step)(void *state);
 

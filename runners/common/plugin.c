@@ -6,10 +6,8 @@
 #include "plugin.h"
 
 #include <fcntl.h>
-#include <poll.h>
 #include <pthread.h>
 #include <string.h>
-#include <time.h>
 
 /* --------------------------------------------------------------- names */
 
@@ -169,18 +167,6 @@ PyObject *aa__call_on_thread(PyObject *(*fn)(void *arg), void *arg,
 
 /* ----------------------------------------------------------- the rest */
 
-int aa__fd_ready(int fd)
-{
-    struct pollfd p = {fd, POLLIN, 0};
-
-    /* A pipe whose writer is gone says only POLLHUP: reading it now gives
-     * the end of the input, which is what the caller waits for.  An fd
-     * closed meanwhile (POLLNVAL) ends the wait too: the library tells it
-     * from a readable one. */
-    return fd >= 0 && poll(&p, 1, 0) == 1 &&
-           (p.revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL));
-}
-
 int aa__fd_watch(int fd)
 {
     int watch = fcntl(fd, F_DUPFD_CLOEXEC, 3);
@@ -188,30 +174,6 @@ int aa__fd_watch(int fd)
     if (watch < 0)
         PyErr_SetFromErrno(PyExc_OSError);
     return watch;
-}
-
-/* Milliseconds on the monotonic clock, asyncio's and curio's own. */
-static double now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-int aa__poll_until(int fd, int timeout_ms,
-                   int (*wait)(void *arg, double left_ms), void *arg)
-{
-    double deadline = now_ms() + timeout_ms, left = timeout_ms;
-
-    for (;;) {
-        if (wait(arg, left) < 0)
-            return -1;
-        if (aa__fd_ready(fd))
-            return AA_POLL_READY;
-        if (timeout_ms >= 0 && (left = deadline - now_ms()) <= 0)
-            return AA_POLL_TIMEOUT;
-    }
 }
 
 int aa__plugin_entry(const aa_runner_host *host, const aa_runner **out,

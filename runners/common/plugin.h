@@ -5,7 +5,8 @@
  * coroutine that will not run, a runner's Python wrapper (running it, and
  * the traceback cutting such wrappers start with), the runner's own
  * imports, a call made on a thread of its own while the caller waits
- * without the GIL, a look at an fd, and the entry's check of the host.
+ * without the GIL, a descriptor moved above the standard streams, and the
+ * entry's check of the host.
  *
  * plugin.c is compiled into every plugin and stays hidden in it: the entry
  * is still the one symbol a plugin exports.  What a runner does with its
@@ -124,38 +125,13 @@ PyObject *aa__own_import(PyObject *name);
 PyObject *aa__call_on_thread(PyObject *(*fn)(void *arg), void *arg,
                              const char *what);
 
-/* 1 when a wait for fd is over now (poll(2) with no wait): fd is readable,
- * hung up, in error or no longer open; else 0, and always for a negative
- * fd.  A runner's poll then answers AA_POLL_READY. */
-int aa__fd_ready(int fd);
-
 /*
- * What a runner's loop watches for the host: a duplicate of fd, never fd
- * itself.  An async library keeps one reader per fd number (asyncio's
- * add_reader replaces the one there; curio lets one task at a time wait to
- * read), so waiting on fd would take it from a cell's own reader, or fail
- * because of it.  A duplicate names the same open file under another
- * number: the selector (epoll, poll or select) sees it become readable
- * when fd does, and the cell's reader on fd stays as it was.  Like every
- * descriptor the library makes, it is >= 3 and close-on-exec.  Returns it
- * (the caller closes it once the loop no longer watches it), or -1 with
- * an OSError set.
+ * A duplicate of fd, >= 3 and close-on-exec like every descriptor the
+ * library makes (a descriptor a runner made that came out as 0, 1 or 2,
+ * which a host that started with them closed would take for its standard
+ * streams, moves up this way).  Returns it, or -1 with an OSError set.
  */
 int aa__fd_watch(int fd);
-
-/*
- * A runner's poll after its checks: calls wait(arg, left_ms), which runs
- * the loop until the duplicate it watches is readable or left_ms has
- * passed (left_ms < 0: no time limit), at least once, so that a timeout
- * of 0 runs what is ready, and again while fd is not readable and time is
- * left.  The loop may stop with fd not readable: a cell's own reader took
- * what came, a task stopped the loop.  Waiting on for the time left makes
- * AA_POLL_READY mean fd is readable as poll returns: a host that reads
- * then does not block.  Returns AA_POLL_READY, AA_POLL_TIMEOUT, or -1
- * when wait did (with a Python exception set).
- */
-int aa__poll_until(int fd, int timeout_ms,
-                   int (*wait)(void *arg, double left_ms), void *arg);
 
 /*
  * The whole of a plugin's entry: sets *out to runner and answers 0 for a
