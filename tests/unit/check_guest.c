@@ -639,17 +639,47 @@ END_TEST
 
 /* ------------------------------------------------ one fd, always served */
 
+/* The number a sync cell src of s displays. */
+static int count(aa_session *s, const char *src)
+{
+    aa_result *r = tu_run(s, src, AA_OK);
+    int n = atoi(or_none(aa_result_repr(r)));
+
+    aa_result_free(r);
+    return n;
+}
+
 /*
- * Checks that s, whose fd is fd, is still served by the host's loop: a
- * background task a started cell makes ticks every 20 ms through dispatches
- * while no cell runs (and without a spin), and an awaiting cell started
+ * Runs the host's loop on s, no cell running, for 0.3 s and checks that
+ * the background work a cell set up made at least 5 ticks (the length of
+ * the list called ticks), without failures or a spin.
+ */
+static void expect_ticks(aa_session *s, const char *ticks, const char *what)
+{
+    char src[64];
+    int before, after;
+
+    snprintf(src, sizeof src, "len(%s)", ticks);
+    before = count(s, src);
+    host_loop(s, NULL, 0.3);
+    after = count(s, src);
+    ck_assert_int_eq(host_failures, 0);
+    ck_assert_msg(host_dispatches < 100, "%s: %d dispatches in 0.3 s", what,
+                  host_dispatches);
+    ck_assert_msg(after - before >= 5, "%s: %d %s in 0.3 s", what,
+                  after - before, ticks);
+}
+
+/*
+ * Checks that s, whose fd is fd, is still served by the host's loop while
+ * no cell runs: a task a started cell made ticks every 20 ms (the timer
+ * side: aa_session_timeout), and callbacks a thread hands the loop every
+ * 20 ms run (the I/O side: the loop's self-pipe behind the session fd, for
+ * nothing else wakes the host then); and an awaiting cell started
  * afterwards ends.  what says after what, for the messages.
  */
 static void expect_served(aa_session *s, int fd, const char *what)
 {
-    aa_result *r;
-    int before, after;
-
     ck_assert_msg(aa_session_fd(s) == fd, "%s: fd %d, was %d", what,
                   aa_session_fd(s), fd);
     expect_guest(s,
@@ -659,21 +689,20 @@ static void expect_served(aa_session *s, int fd, const char *what)
                  "t = asyncio.get_running_loop().create_task(ticker())\n"
                  "await asyncio.sleep(0)",
                  NULL);
-    r = tu_run(s, "len(ticks)", AA_OK);
-    before = atoi(aa_result_repr(r));
-    aa_result_free(r);
-    host_loop(s, NULL, 0.3);
-    ck_assert_int_eq(host_failures, 0);
-    ck_assert_msg(host_dispatches < 100, "%s: %d dispatches in 0.3 s", what,
-                  host_dispatches);
-    r = tu_run(s, "len(ticks)", AA_OK);
-    after = atoi(aa_result_repr(r));
-    aa_result_free(r);
-    ck_assert_msg(after - before >= 5, "%s: %d ticks in 0.3 s", what,
-                  after - before);
-    expect_guest(s, "await asyncio.sleep(0.1, result='slept')", "'slept'");
+    expect_ticks(s, "ticks", what);
     tu_do(s, "t.cancel()", AA_OK);
     host_loop(s, NULL, 0.05);
+    expect_guest(s,
+                 "import threading\nfeeds = []\nstop = threading.Event()\n"
+                 "loop = asyncio.get_running_loop()\ndef feeder():\n"
+                 "    while not stop.wait(0.02):\n"
+                 "        loop.call_soon_threadsafe(feeds.append, 1)\n"
+                 "feeder_thread = threading.Thread(target=feeder)\n"
+                 "feeder_thread.start()\nawait asyncio.sleep(0)",
+                 NULL);
+    expect_ticks(s, "feeds", what);
+    tu_do(s, "stop.set()\nfeeder_thread.join()", AA_OK);
+    expect_guest(s, "await asyncio.sleep(0.1, result='slept')", "'slept'");
     ck_assert_int_eq(aa_session_fd(s), fd);
 }
 
