@@ -353,13 +353,12 @@ START_TEST(dispatch_from_inside_a_cell_is_busy)
 END_TEST
 
 /*
- * KNOWN BUG, run only with AA_TEST_KNOWN_BUGS=1: fails on the core
- * of 1b3364c (reported).  A sync cell
- * that prints inside aa_exec_start, in a session with nothing pending:
- * aa_session_dispatch from the write callback answers AA_OK, not the
- * AA_EBUSY the header promises for a call from inside a cell, because
- * aa_session_dispatch looks for work before it looks whether the session
- * is busy.
+ * KNOWN BUG, run only with AA_TEST_KNOWN_BUGS=1: fails on the core of
+ * 1b3364c (reported).  A sync cell that prints inside aa_exec_start, in a
+ * session with nothing pending: aa_session_dispatch from the write
+ * callback answers AA_OK, not the AA_EBUSY the header promises for a call
+ * from inside a cell, because aa_session_dispatch looks for work before
+ * it looks whether the session is busy.
  */
 START_TEST(dispatch_from_inside_a_cell_is_busy_with_nothing_ready)
 {
@@ -511,15 +510,24 @@ static int sys_mark(const char *name)
     return set;
 }
 
+/* What a start from a done called by aa_session_free answered. */
+static int start_in_free = 1;
+
+static void start_on_done(void *userdata, aa_session *s, int status,
+                          aa_result *r)
+{
+    on_done(userdata, s, status, r);
+    start_in_free = start_cell(s, "1", NULL, NULL);
+}
+
 START_TEST(freeing_the_session_ends_its_started_cell_first)
 {
     aa_session *s = tu_session(NULL);
+    const char *src = "import asyncio, sys\ntry:\n    await asyncio.sleep(30)\n"
+                      "finally:\n    sys._aa_guest_finally = 1\n";
     ending e = {0};
 
-    start(s,
-          "import asyncio, sys\ntry:\n    await asyncio.sleep(30)\n"
-          "finally:\n    sys._aa_guest_finally = 1\n",
-          &e);
+    ck_assert_int_eq(start_cell(s, src, start_on_done, &e), AA_OK);
     host_loop(s, &e.ended, 0.1);
     ck_assert_int_eq(e.calls, 0);
     ck_assert_int_eq(sys_mark("_aa_guest_finally"), 0);
@@ -529,20 +537,21 @@ START_TEST(freeing_the_session_ends_its_started_cell_first)
     ck_assert_int_eq(e.status, AA_EXCEPTION);
     ck_assert_str_eq(or_none(aa_result_exception(e.r)), "KeyboardInterrupt");
     ck_assert_int_eq(sys_mark("_aa_guest_finally"), 1);
+    /* The session is on its way out: done cannot start another cell. */
+    ck_assert_int_eq(start_in_free, AA_EBUSY);
     ending_clear(&e);
     tu_clear();
 }
 END_TEST
 
 /*
- * KNOWN BUG, run only with AA_TEST_KNOWN_BUGS=1: fails on the core
- * of 1b3364c (reported).  What a started
- * cell's cleanup prints while aa_session_free ends it is the session's
- * output, as the runner's cleanup during the free is (destroy() in
- * session.c), and a cell that runs writes to the callback (aa_write_fn):
- * it should reach the write callback.  It goes to the process's stdout,
- * because aa__session_finish_started's bracket is refused once the free
- * has begun and the streams are not put in place.
+ * KNOWN BUG, run only with AA_TEST_KNOWN_BUGS=1: fails on the core of
+ * 1b3364c (reported).  What a started cell's cleanup prints while
+ * aa_session_free ends it is the session's output, as the runner's
+ * cleanup during the free is (destroy() in session.c), and what a running
+ * cell writes goes to the callback (aa_write_fn).  It goes to the
+ * process's stdout instead: aa__session_finish_started's bracket is
+ * refused once the free has begun, and the streams are not put in place.
  */
 START_TEST(a_freed_cells_cleanup_prints_through_the_callback)
 {
@@ -600,7 +609,8 @@ typedef struct {
     const char *const *cells;
     int next;
     ending last;
-    int failed; /* aa_exec_start's status when it was not AA_OK */
+    int failed;      /* aa_exec_start's status when it was not AA_OK */
+    int exec_failed; /* the same for aa_exec */
 } chain;
 
 static void chain_on(void *userdata, aa_session *s, int status, aa_result *r)
@@ -615,6 +625,10 @@ static void chain_on(void *userdata, aa_session *s, int status, aa_result *r)
     }
     aa_result_free(r);
     c->next++;
+    /* A blocking cell in between works there too. */
+    if ((rc = aa_exec(s, "execs = globals().get('execs', 0) + 1", NULL)) !=
+        AA_OK)
+        c->exec_failed = rc;
     rc = start_cell(s, src, chain_on, c);
     if (rc != AA_OK) {
         c->failed = rc;
@@ -630,17 +644,58 @@ START_TEST(done_may_start_the_next_cell)
         NULL,
     };
     aa_session *s = tu_session(NULL);
-    chain c = {cells, 1, {0}, 0};
+    chain c = {cells, 1, {0}, 0, 0};
 
     ck_assert_int_eq(start_cell(s, cells[0], chain_on, &c), AA_OK);
     host_loop(s, &c.last.ended, 10.0);
     ck_assert_msg(c.failed == AA_OK, "a start from done: %s",
                   aa_strerror(c.failed));
+    ck_assert_msg(c.exec_failed == AA_OK, "aa_exec from done: %s",
+                  aa_strerror(c.exec_failed));
     ck_assert_int_eq(c.next, 4);
     ck_assert_int_eq(c.last.calls, 1);
     ck_assert_int_eq(c.last.status, AA_OK);
     ck_assert_str_eq(or_none(aa_result_repr(c.last.r)), "1111");
     ending_clear(&c.last);
+    tu_expect(s, "execs", "3");
+    aa_session_free(s);
+    tu_clear();
+}
+END_TEST
+
+/* aa_session_poll, the blocking form, dispatches a started cell too, and
+ * calls its done. */
+START_TEST(aa_session_poll_ends_a_started_cell)
+{
+    aa_session *s = tu_session(NULL);
+    ending e = {0};
+    double t0 = tu_now();
+
+    start(s, "import asyncio\nawait asyncio.sleep(0.1, result='polled')", &e);
+    while (e.calls == 0 && tu_now() - t0 < 10.0 * tu_scale())
+        ck_assert_int_eq(aa_session_poll(s, -1, 50), 0);
+    ck_assert_int_eq(e.calls, 1);
+    ck_assert_int_eq(e.status, AA_OK);
+    ck_assert_str_eq(or_none(aa_result_repr(e.r)), "'polled'");
+    ending_clear(&e);
+    aa_session_free(s);
+    tu_clear();
+}
+END_TEST
+
+/* A runner whose enter fails fails the cell, not the start: done gets
+ * AA_ERUNNER (the fixture 'enterfail', via AA_RUNNER_PATH). */
+START_TEST(a_cell_that_fails_once_taken_ends_in_done)
+{
+    aa_session *s = tu_session("enterfail");
+    ending e = {0};
+
+    ck_assert_int_eq(start_cell(s, "1 + 1", on_done, &e), AA_OK);
+    ck_assert_int_eq(e.calls, 1);
+    ck_assert_int_eq(e.status, AA_ERUNNER);
+    ck_assert_ptr_nonnull(
+        strstr(or_none(aa_result_message(e.r)), "'enterfail'"));
+    ending_clear(&e);
     aa_session_free(s);
     tu_clear();
 }
@@ -840,6 +895,8 @@ static Suite *guest_suite(void)
     tcase_add_test(tc, freeing_the_session_ends_its_started_cell_first);
     tcase_add_test(tc, done_may_free_the_session);
     tcase_add_test(tc, done_may_start_the_next_cell);
+    tcase_add_test(tc, aa_session_poll_ends_a_started_cell);
+    tcase_add_test(tc, a_cell_that_fails_once_taken_ends_in_done);
     tcase_add_test(tc, the_session_fd_stays_the_same_and_served);
     tcase_add_test(tc, the_session_fd_is_served_after_a_runner_switch);
     tcase_add_test(tc, an_exception_escaping_the_loop_ends_the_started_cell);
