@@ -46,6 +46,21 @@ static void ending_clear(ending *e)
     memset(e, 0, sizeof *e);
 }
 
+/* Checks that done was called once, with status and a result of that
+ * status, whose displayed value is repr (when repr is not NULL). */
+static void expect_ended(const ending *e, int status, const char *repr)
+{
+    ck_assert_msg(e->calls == 1, "done called %d times", e->calls);
+    ck_assert_msg(e->status == status, "status %d (%s), want %d\n%s%s",
+                  e->status, aa_strerror(e->status), status,
+                  aa_result_traceback(e->r) ? aa_result_traceback(e->r) : "",
+                  aa_result_message(e->r) ? aa_result_message(e->r) : "");
+    ck_assert_int_eq(aa_result_status(e->r), status);
+    if (repr != NULL)
+        ck_assert_str_eq(aa_result_repr(e->r) ? aa_result_repr(e->r) : "(null)",
+                         repr);
+}
+
 /* What the host's loop saw: dispatches made, and those that failed. */
 static int host_dispatches, host_failures, host_last_failure;
 
@@ -109,13 +124,7 @@ static void run_guest(aa_session *s, const char *src, int want, ending *e)
 {
     start(s, src, e);
     host_loop(s, &e->ended, 10.0);
-    ck_assert_msg(e->calls == 1, "cell %s: done called %d times", src,
-                  e->calls);
-    ck_assert_msg(e->status == want, "cell %s -> %d (%s), want %d\n%s%s", src,
-                  e->status, aa_strerror(e->status), want,
-                  aa_result_traceback(e->r) ? aa_result_traceback(e->r) : "",
-                  aa_result_message(e->r) ? aa_result_message(e->r) : "");
-    ck_assert_int_eq(aa_result_status(e->r), e->status);
+    expect_ended(e, want, NULL);
 }
 
 /* run_guest wanting AA_OK and the displayed value repr (NULL: none). */
@@ -124,11 +133,7 @@ static void expect_guest(aa_session *s, const char *src, const char *repr)
     ending e = {0};
 
     run_guest(s, src, AA_OK, &e);
-    if (repr == NULL)
-        ck_assert_ptr_null(aa_result_repr(e.r));
-    else
-        ck_assert_str_eq(aa_result_repr(e.r) ? aa_result_repr(e.r) : "(none)",
-                         repr);
+    expect_ended(&e, AA_OK, repr != NULL ? repr : "(null)");
     ending_clear(&e);
 }
 
@@ -250,11 +255,9 @@ START_TEST(an_awaiting_cell_ends_in_the_hosts_loop_without_spinning)
     ck_assert_msg(timeout > 0 && timeout <= sleep_s * 1000, "timeout %d",
                   timeout);
     host_loop(s, &e.ended, 10.0);
-    ck_assert_int_eq(e.calls, 1);
+    expect_ended(&e, AA_OK, "42");
     ck_assert_msg(tu_now() - t0 >= sleep_s - 0.01, "ended after %.3f s",
                   tu_now() - t0);
-    ck_assert_int_eq(e.status, AA_OK);
-    ck_assert_str_eq(or_none(aa_result_repr(e.r)), "42");
     ck_assert_int_eq(aa_result_is_async(e.r), 1);
     ck_assert_msg(host_dispatches < 50, "%d dispatches in %.3f s",
                   host_dispatches, sleep_s);
@@ -389,9 +392,7 @@ static void expect_not_a_guest(aa_session *s, const char *name)
     tu_expect(s, "'v' in globals()", "False");
     rc = start_cell(s, "w = 2 + 3\nw", on_done, &e);
     ck_assert_int_eq(rc, AA_OK);
-    ck_assert_int_eq(e.calls, 1);
-    ck_assert_int_eq(e.status, AA_OK);
-    ck_assert_str_eq(or_none(aa_result_repr(e.r)), "5");
+    expect_ended(&e, AA_OK, "5");
     ending_clear(&e);
     tu_expect(s, async_cell, "5");
 }
@@ -431,8 +432,7 @@ static void expect_interrupted(aa_session *s, ending *e, double t0)
 {
     double took = tu_now() - t0;
 
-    ck_assert_int_eq(e->calls, 1);
-    ck_assert_int_eq(e->status, AA_EXCEPTION);
+    expect_ended(e, AA_EXCEPTION, NULL);
     ck_assert_str_eq(or_none(aa_result_exception(e->r)), "KeyboardInterrupt");
     ck_assert_msg(took < 1.0 * tu_scale(), "stopped after %.3f s", took);
     ck_assert_str_eq(tu_stdout(), "cleanup\n");
@@ -532,9 +532,8 @@ START_TEST(freeing_the_session_ends_its_started_cell_first)
     ck_assert_int_eq(e.calls, 0);
     ck_assert_int_eq(sys_mark("_aa_guest_finally"), 0);
     aa_session_free(s);
-    ck_assert_int_eq(e.calls, 1);
+    expect_ended(&e, AA_EXCEPTION, NULL);
     ck_assert_ptr_eq(e.s, s);
-    ck_assert_int_eq(e.status, AA_EXCEPTION);
     ck_assert_str_eq(or_none(aa_result_exception(e.r)), "KeyboardInterrupt");
     ck_assert_int_eq(sys_mark("_aa_guest_finally"), 1);
     /* The session is on its way out: done cannot start another cell. */
@@ -593,9 +592,7 @@ START_TEST(done_may_free_the_session)
             ck_assert_int_eq(e.calls, 0);
             host_loop(s, &e.ended, 10.0);
         }
-        ck_assert_int_eq(e.calls, 1);
-        ck_assert_int_eq(e.status, AA_OK);
-        ck_assert_str_eq(or_none(aa_result_repr(e.r)), "'bye'");
+        expect_ended(&e, AA_OK, "'bye'");
         /* Gone: a second free does nothing. */
         aa_session_free(s);
         ending_clear(&e);
@@ -653,9 +650,7 @@ START_TEST(done_may_start_the_next_cell)
     ck_assert_msg(c.exec_failed == AA_OK, "aa_exec from done: %s",
                   aa_strerror(c.exec_failed));
     ck_assert_int_eq(c.next, 4);
-    ck_assert_int_eq(c.last.calls, 1);
-    ck_assert_int_eq(c.last.status, AA_OK);
-    ck_assert_str_eq(or_none(aa_result_repr(c.last.r)), "1111");
+    expect_ended(&c.last, AA_OK, "1111");
     ending_clear(&c.last);
     tu_expect(s, "execs", "3");
     aa_session_free(s);
@@ -674,9 +669,7 @@ START_TEST(aa_session_poll_ends_a_started_cell)
     start(s, "import asyncio\nawait asyncio.sleep(0.1, result='polled')", &e);
     while (e.calls == 0 && tu_now() - t0 < 10.0 * tu_scale())
         ck_assert_int_eq(aa_session_poll(s, -1, 50), 0);
-    ck_assert_int_eq(e.calls, 1);
-    ck_assert_int_eq(e.status, AA_OK);
-    ck_assert_str_eq(or_none(aa_result_repr(e.r)), "'polled'");
+    expect_ended(&e, AA_OK, "'polled'");
     ending_clear(&e);
     aa_session_free(s);
     tu_clear();
@@ -691,8 +684,7 @@ START_TEST(a_cell_that_fails_once_taken_ends_in_done)
     ending e = {0};
 
     ck_assert_int_eq(start_cell(s, "1 + 1", on_done, &e), AA_OK);
-    ck_assert_int_eq(e.calls, 1);
-    ck_assert_int_eq(e.status, AA_ERUNNER);
+    expect_ended(&e, AA_ERUNNER, NULL);
     ck_assert_ptr_nonnull(
         strstr(or_none(aa_result_message(e.r)), "'enterfail'"));
     ending_clear(&e);
@@ -867,12 +859,11 @@ START_TEST(null_and_bad_arguments)
     ck_assert_int_eq(e.calls, 0);
     /* NULL and no bytes is an empty cell, as for aa_execn. */
     ck_assert_int_eq(aa_exec_start(s, NULL, 0, on_done, &e), AA_OK);
-    ck_assert_int_eq(e.calls, 1);
-    ck_assert_int_eq(e.status, AA_OK);
+    expect_ended(&e, AA_OK, NULL);
     ending_clear(&e);
     /* A NUL among the bytes is a syntax error, not a truncation. */
     ck_assert_int_eq(aa_exec_start(s, "1\0 +", 4, on_done, &e), AA_OK);
-    ck_assert_int_eq(e.status, AA_SYNTAX_ERROR);
+    expect_ended(&e, AA_SYNTAX_ERROR, NULL);
     ending_clear(&e);
     aa_session_free(s);
     tu_clear();
