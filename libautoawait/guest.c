@@ -57,7 +57,8 @@ void aa__guest_close(aa_session *s)
     s->epfd = s->wakefd = -1;
 }
 
-/* Makes the session fd readable; async-signal-safe. */
+/* Makes the session fd readable, so that the host dispatches: every guest
+ * runner is stepped then.  Async-signal-safe. */
 void aa__guest_wake(aa_session *s)
 {
     uint64_t one = 1;
@@ -192,16 +193,18 @@ int aa__guest_step(aa_session *s, aa__cell *cell)
     struct epoll_event ev[8];
     double now = aa__now_ms();
     aa__opened *o;
-    int n, i, rc = AA_OK;
+    int n, i, woke = 0, rc = AA_OK;
 
     if (s->pid != getpid())
         return AA_OK;
     n = epoll_wait(s->epfd, ev, 8, 0);
     for (i = 0; i < n; i++)
         if (ev[i].data.ptr == NULL)
-            drain_wake(s);
+            woke = 1;
+    if (woke)
+        drain_wake(s);
     for (o = s->opened; o != NULL; o = o->next) {
-        int ready = o->due >= 0 && o->due <= now;
+        int ready = woke || (o->due >= 0 && o->due <= now);
         for (i = 0; i < n && !ready; i++)
             ready = ev[i].data.ptr == o;
         if (ready && aa__runner_is_guest(o) && step_one(s, o, cell) != AA_OK)
@@ -285,6 +288,12 @@ int aa_session_dispatch(aa_session *s)
 {
     if (s == NULL)
         return AA_EINVAL;
+    /* From inside a cell or a callback of s: refused, work or not.  Read
+     * without the GIL, busy is only ever true for this thread's own call
+     * or another thread's, which this call would have to wait for. */
+    if (s->busy)
+        return aa__session_fail(s, AA_EBUSY,
+                                "a cell of the session is running");
     if (!aa__guest_has_work(s))
         return AA_OK;
     return aa__session_dispatch(s);

@@ -77,6 +77,7 @@ static void force(aa_session *s)
 {
     if (!s->stepping) {
         s->force_pending = 1;
+        aa__guest_wake(s); /* a started cell: its next step is now */
         return;
     }
     PyThreadState_SetAsyncExc(s->cell_thread, PyExc_KeyboardInterrupt);

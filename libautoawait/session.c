@@ -590,7 +590,6 @@ int aa__session_dispatch(aa_session *s)
         aa__interp_leave(g);
         return rc;
     }
-    s->errmsg[0] = '\0';
     rc = aa__guest_step(s, s->started);
     if (s->started != NULL &&
         aa__exec_collect(s, s->started) == AA__EXEC_DONE) {

@@ -65,16 +65,17 @@ AA_NAMES(NAMES);
 
 typedef struct runner_state {
     names str;
-    PyObject *context_kw; /* ("context",), the kwnames of create_task */
-    PyObject *asyncio;    /* the module, once some code imported it */
-    PyObject *loop;       /* the session's loop, NULL until one is needed */
-    PyObject *task;       /* the task of the cell started */
-    int running;          /* a cell is started and not yet collected */
-    int settling;         /* its task is done, the loop's pass not yet */
-    PyObject *pass_end;   /* pass_end() bound to this state */
-    int passes;           /* passes of the loop in this step */
-    int interrupted;      /* interrupt was called for it */
-    int asyncio_at_enter; /* asyncio was imported when the cell began */
+    PyObject *context_kw;  /* ("context",), the kwnames of create_task */
+    PyObject *asyncio;     /* the module, once some code imported it */
+    PyObject *loop;        /* the session's loop, NULL until one is needed */
+    PyObject *task;        /* the task of the cell started */
+    int running;           /* a cell is started and not yet collected */
+    int settling;          /* its task is done, the loop's pass not yet */
+    PyObject *pass_end;    /* pass_end() bound to this state */
+    PyObject *pass_handle; /* its Handle queued now, or NULL */
+    int passes;            /* passes of the loop in this step */
+    int interrupted;       /* interrupt was called for it */
+    int asyncio_at_enter;  /* asyncio was imported when the cell began */
 } runner_state;
 
 /* The most passes of the loop one step runs. */
@@ -523,6 +524,14 @@ static int ready_callbacks(runner_state *st)
     return n > 0;
 }
 
+/* Queues pass_end after what is ready; None, or NULL with an exception. */
+static PyObject *queue_pass_end(runner_state *st)
+{
+    st->pass_handle =
+        PyObject_CallMethodOneArg(st->loop, st->str.call_soon, st->pass_end);
+    return st->pass_handle != NULL ? Py_NewRef(Py_None) : NULL;
+}
+
 /*
  * The callback that ends each pass of a step's loop (it is queued last):
  * another pass when callbacks are ready (the cell's task resumed, say) and
@@ -536,9 +545,9 @@ static PyObject *pass_end(PyObject *capsule, PyObject *unused)
     (void)unused;
     if (st == NULL)
         return NULL;
+    Py_CLEAR(st->pass_handle);
     if (++st->passes < STEP_PASSES && ready_callbacks(st))
-        return PyObject_CallMethodOneArg(st->loop, st->str.call_soon,
-                                         st->pass_end);
+        return queue_pass_end(st);
     return PyObject_CallMethodNoArgs(st->loop, st->str.stop);
 }
 
@@ -563,14 +572,23 @@ static int asyncio_step(void *state)
         loop_busy(st) != 0)
         return PyErr_Occurred() ? -1 : 0;
     st->passes = 0;
-    r = PyObject_CallMethodOneArg(st->loop, st->str.call_soon, st->pass_end);
-    if (r == NULL)
+    if ((r = queue_pass_end(st)) == NULL)
         return -1;
     Py_DECREF(r);
     r = PyObject_CallMethodNoArgs(st->loop, st->str.run_forever);
     if (r != NULL) {
         Py_DECREF(r);
         return 0;
+    }
+    /* An exception cut the pass short: the pass_end queued would end a
+     * pass of the next step before its time. */
+    if (st->pass_handle != NULL) {
+        PyObject *t, *v, *tb;
+        PyErr_Fetch(&t, &v, &tb);
+        if (call_void(st->pass_handle, st->str.cancel) < 0)
+            PyErr_Clear();
+        Py_CLEAR(st->pass_handle);
+        PyErr_Restore(t, v, tb);
     }
     return task_raised(st) ? 0 : -1;
 }
@@ -714,6 +732,7 @@ static void state_free(void *state)
     Py_CLEAR(st->asyncio);
     Py_CLEAR(st->context_kw);
     Py_CLEAR(st->pass_end);
+    Py_CLEAR(st->pass_handle);
     aa__names_clear(&st->str, names_list);
     PyMem_Free(st);
 }
