@@ -76,12 +76,25 @@ line_of() {
     grep -nE -- "$1" "$tmp/out" | head -n 1 | cut -d: -f1
 }
 
-# ping_tcp PORT: sends three lines on one connection and sets answers to
-# what came back, "(none)" for each answer not there within a second.
-ping_tcp() {
-    local i line
-    answers=()
-    exec 3<>"/dev/tcp/127.0.0.1/$1" || die "cannot connect to 127.0.0.1:$1"
+# start_tcp CELL...: starts the host on a free TCP port of the loopback,
+# running these cells; sets pid and port.
+start_tcp() {
+    local cell args=()
+    for cell; do
+        args+=(-c "$cell")
+    done
+    "$host" -l 0 "${args[@]}" </dev/null >"$tmp/out" 2>&1 &
+    pid=$!
+    wait_for '^\[host\] listening on 127\.0\.0\.1:[0-9]+$' 20
+    port=$(sed -n 's/^\[host\] listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' \
+        "$tmp/out")
+}
+
+# pings_answered WHILE: sends three lines on one connection to the port,
+# each to be answered within a second.
+pings_answered() {
+    local i line answers=()
+    exec 3<>"/dev/tcp/127.0.0.1/$port" || die "cannot connect to 127.0.0.1:$port"
     for i in 1 2 3; do
         printf 'ping %s\n' "$i" >&3
         if IFS= read -r -t 1 -u 3 line; then
@@ -91,6 +104,11 @@ ping_tcp() {
         fi
     done
     exec 3>&-
+    if [[ ${answers[*]} == "pong 1 pong 2 pong 3" ]]; then
+        ok "the host answered at once while $1"
+    else
+        fail "answers while $1 (each waited for 1 s): ${answers[*]}"
+    fi
 }
 
 # cpu_ticks: the user and system CPU time the host has used, in clock ticks.
@@ -99,26 +117,15 @@ cpu_ticks() {
 }
 
 # ------------------------------------ 1: asyncio cells, the loop, SIGINT
-"$host" -l 0 \
-    -c $'import asyncio\nprint("awaiting")\nawait asyncio.sleep(3)\n"slept"' \
-    -c 'print("second cell")' \
-    -c $'try:\n    print("awaiting again")\n    await asyncio.sleep(60)\nfinally:\n    print("cleanup ran")' \
-    -c 'print("after the interrupt")' \
-    -c 'await asyncio.sleep(0.1); "the loop still works"' \
-    </dev/null >"$tmp/out" 2>&1 &
-pid=$!
-
-wait_for '^\[host\] listening on 127\.0\.0\.1:[0-9]+$' 20
-port=$(sed -n 's/^\[host\] listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$tmp/out")
+start_tcp \
+    $'import asyncio\nprint("awaiting")\nawait asyncio.sleep(3)\n"slept"' \
+    'print("second cell")' \
+    $'try:\n    print("awaiting again")\n    await asyncio.sleep(60)\nfinally:\n    print("cleanup ran")' \
+    'print("after the interrupt")' \
+    'await asyncio.sleep(0.1); "the loop still works"'
 wait_for '^awaiting$' 20
-
 # The cell awaits for 3 s: talk to the host meanwhile.
-ping_tcp "$port"
-if [[ ${answers[*]} == "pong 1 pong 2 pong 3" ]]; then
-    ok "the host answered at once while an asyncio cell awaited"
-else
-    fail "answers (each waited for 1 s): ${answers[*]}"
-fi
+pings_answered "an asyncio cell awaited"
 
 wait_for '^second cell$' 20
 if grep -q 'no running event loop' "$tmp/out"; then
@@ -236,24 +243,15 @@ wait_exit 20
 
 # ---------------------------------------------- 3: the host's own runner
 failed_before=$failures
-"$host" -l 0 \
-    -c '%autoawait host' \
-    -c $'print("host sleeping")\nticks = await host_sleep(2.0)\nticks' \
-    -c $'try:\n    print("host sleeping again")\n    await host_sleep(60)\nfinally:\n    print("host cleanup ran")' \
-    -c 'Odd = type("Odd", (), {"__await__": lambda self: iter(["odd"])})' \
-    -c 'await Odd()' \
-    -c 'await host_sleep(0.1); "the host runner still works"' \
-    </dev/null >"$tmp/out" 2>&1 &
-pid=$!
-wait_for '^\[host\] listening on 127\.0\.0\.1:[0-9]+$' 20
-port=$(sed -n 's/^\[host\] listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$tmp/out")
+start_tcp \
+    '%autoawait host' \
+    $'print("host sleeping")\nticks = await host_sleep(2.0)\nticks' \
+    $'try:\n    print("host sleeping again")\n    await host_sleep(60)\nfinally:\n    print("host cleanup ran")' \
+    'Odd = type("Odd", (), {"__await__": lambda self: iter(["odd"])})' \
+    'await Odd()' \
+    'await host_sleep(0.1); "the host runner still works"'
 wait_for '^host sleeping$' 20
-ping_tcp "$port"
-if [[ ${answers[*]} == "pong 1 pong 2 pong 3" ]]; then
-    ok "the host answered while a cell awaited host_sleep"
-else
-    fail "answers during host_sleep (each waited for 1 s): ${answers[*]}"
-fi
+pings_answered "a cell awaited host_sleep"
 wait_for '^host sleeping again$' 20
 ticks=$(sed -n 's/^Out\[2\]: \([0-9]*\)$/\1/p' "$tmp/out")
 # 20 ticks in 2 s at 100 ms.
