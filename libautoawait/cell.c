@@ -486,18 +486,15 @@ static int defines_code(PyObject *code)
     return 0;
 }
 
-/* Runs the part of a cell after its bytes were checked.  buf is a
- * NUL-terminated copy the magic may blank its line in. */
-static void run_checked(aa_session *s, char *buf, size_t len, PyObject *file,
-                        aa_result *r)
+/* Compiles the part of a cell after its bytes were checked into c.  buf
+ * is a NUL-terminated copy the magic may blank its line in. */
+static void compile_checked(aa_session *s, char *buf, size_t len, aa__cell *c)
 {
-    PyObject *code;
     size_t eol = 0;
-    aa__display d;
-    int defines, m = aa__magic_try(s, buf, len, &eol);
+    int m = aa__magic_try(s, buf, len, &eol);
 
     if (m < 0) {
-        aa__result_from_exception(s, r, AA__PHASE_RUN);
+        aa__result_from_exception(c, c->r, AA__PHASE_RUN);
         return;
     }
     if (m > 0) {
@@ -506,61 +503,67 @@ static void run_checked(aa_session *s, char *buf, size_t len, PyObject *file,
         if (strspn(buf, " \t\r\n\f") == len)
             return;
     }
-    code = aa__cell_compile(s, buf, len, file, &d);
-    if (code == NULL) {
+    c->code = aa__cell_compile(s, buf, len, c->file, &c->d);
+    if (c->code == NULL) {
         give_syntax_error_text(buf);
-        aa__result_from_exception(s, r, AA__PHASE_COMPILE);
+        aa__result_from_exception(c, c->r, AA__PHASE_COMPILE);
         return;
     }
-    defines = defines_code(code);
-    if (aa__sources_add(file, buf, len, defines) < 0)
+    c->defines = defines_code(c->code);
+    c->is_async = (((PyCodeObject *)c->code)->co_flags & CO_COROUTINE) != 0;
+    if (aa__sources_add(c->file, buf, len, c->defines) < 0)
         PyErr_Clear(); /* a traceback without source lines is still one */
-    aa__exec_code(s, code, &d, r);
-    Py_XDECREF(d.constant);
-    /* Nothing the cell made can point at its lines once it ended well: a
-     * long session keeps the sources of its functions and failures only. */
-    if (!defines && r->status == AA_OK)
-        aa__sources_drop(file);
-    Py_DECREF(code);
 }
 
 /*
- * Runs one cell of s into r, compiled under path when one is given (a
- * script run as a cell) or else under the cell's own name.
+ * Takes one cell of s as far as its code: named by path when one is given
+ * (a script run as a cell) or else by its own number, its bytes checked,
+ * its magic run, compiled.  Returns 1 with c->code to run, or 0 when the
+ * cell ends here (a magic, a syntax error: c->r says how).
  */
-int aa__cell_run(aa_session *s, const char *src, size_t len, const char *path,
-                 aa_result *r)
+int aa__cell_prepare(aa_session *s, const char *src, size_t len,
+                     const char *path, aa__cell *c)
 {
-    PyObject *file;
     char *buf;
 
-    r->status = AA_OK;
+    c->r->status = AA_OK;
     ++s->cells;
-    file = path != NULL ? PyUnicode_DecodeFSDefault(path)
-                        : aa__cell_filename(s, s->cells);
-    if (file == NULL || aa__output_begin(s) < 0) {
-        Py_XDECREF(file);
+    c->file = path != NULL ? PyUnicode_DecodeFSDefault(path)
+                           : aa__cell_filename(s, s->cells);
+    if (c->file == NULL) {
         PyErr_Clear();
-        return aa__result_fail(r, AA_EPYTHON, "cannot prepare the cell");
+        aa__result_fail(c->r, AA_EPYTHON, "cannot prepare the cell");
+        return 0;
     }
     if (check_bytes(src, len) < 0) {
-        s->cell_file = file;
-        aa__result_from_exception(s, r, AA__PHASE_COMPILE);
-        s->cell_file = NULL;
+        aa__result_from_exception(c, c->r, AA__PHASE_COMPILE);
     } else if ((buf = malloc(len + 1)) == NULL) {
-        aa__result_fail(r, AA_ENOMEM, "out of memory copying the cell");
+        aa__result_fail(c->r, AA_ENOMEM, "out of memory copying the cell");
     } else {
         memcpy(buf, src, len);
         buf[len] = '\0';
-        s->cell_file = file;
-        run_checked(s, buf, len, file, r);
-        s->cell_file = NULL;
+        compile_checked(s, buf, len, c);
         free(buf);
     }
     if (PyErr_Occurred())
         PyErr_Clear();
-    aa__output_end(s);
+    return c->code != NULL;
+}
+
+/*
+ * Ends c, however it went: nothing the cell made can point at its lines
+ * once it ended well, so a long session keeps the sources of its
+ * functions and failures only.  Drops what c holds.
+ */
+void aa__cell_release(aa__cell *c)
+{
+    if (c->file != NULL && !c->defines && c->r != NULL && c->r->status == AA_OK)
+        aa__sources_drop(c->file);
     aa__sources_flush();
-    Py_DECREF(file);
-    return r->status;
+    Py_CLEAR(c->code);
+    Py_CLEAR(c->file);
+    Py_CLEAR(c->d.constant);
+    Py_CLEAR(c->value);
+    Py_CLEAR(c->exc);
+    Py_CLEAR(c->escaped);
 }

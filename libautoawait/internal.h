@@ -34,6 +34,15 @@ typedef struct aa__runner_entry {
     char *path;     /* the plugin's file; NULL when registered in process */
 } aa__runner_entry;
 
+/* What the loader hands back for a plugin it opened. */
+typedef struct aa__loaded {
+    const aa_runner *vt; /* as the plugin's entry gave it */
+    void *dl;            /* its handle */
+    int fd;              /* the file, open for the life of the plugin */
+    char fdpath[32];     /* /proc/self/fd/N, the name it was dlopen'ed by */
+    char path[4096];     /* where it was found */
+} aa__loaded;
+
 int aa__runner_name_ok(const char *name);
 int aa__runner_check(const aa_runner *r, const char *name, const char *doing,
                      aa_runner *copy, char *err, size_t errlen);
@@ -43,10 +52,10 @@ aa__runner_entry *aa__runner_entry_new(const char *name, const aa_runner *vt,
                                        void *userdata, const char *doing,
                                        int *rc, char *err, size_t errlen);
 int aa__registry_add(const char *name, const aa_runner *vt, void *userdata,
-                     void *dl, const char *path, char *err, size_t errlen);
-int aa__registry_add_loaded(const char *name, const aa_runner *vt, void *dl,
-                            const char *path, char *err, size_t errlen);
-int aa__loader_load(const char *name, char *err, size_t errlen);
+                     char *err, size_t errlen);
+int aa__loader_load(const char *name, aa__loaded *out, char *err,
+                    size_t errlen);
+void aa__loader_unload(aa__loaded *l);
 
 /* ---------------------------------------------------------------- sessions */
 
@@ -60,7 +69,63 @@ typedef struct aa__opened {
     void *state;
     aa__runner_entry *owned; /* a runner of this session alone, or NULL */
     struct aa_pyrunner *py;  /* the callable behind it, or NULL */
+    int fd;                  /* its fd in the session's epoll set, or -1 */
+    double due;              /* when it must step: monotonic ms, or -1 */
 } aa__opened;
+
+/* Every call into a runner (runner.c): runner.h's rules kept in one place. */
+int aa__runner_open(const aa__runner_entry *e, void **state);
+void aa__runner_close(const aa__opened *o);
+int aa__runner_enter(const aa__opened *o);
+void aa__runner_leave(const aa__opened *o);
+PyObject *aa__runner_run(const aa__opened *o, PyObject *coro, PyObject *context,
+                         int *broken);
+int aa__runner_interrupt(const aa__opened *o);
+int aa__runner_can_poll(const aa__opened *o);
+int aa__runner_poll(const aa__opened *o, int fd, int timeout_ms);
+int aa__runner_is_guest(const aa__opened *o);
+int aa__runner_start(const aa__opened *o, PyObject *coro, PyObject *context);
+int aa__runner_step(const aa__opened *o);
+int aa__runner_collect(const aa__opened *o, PyObject **value, int *broken);
+int aa__runner_fd(const aa__opened *o);
+int aa__runner_timeout(const aa__opened *o);
+
+/* A display of the value of a cell's last expression: how a compiled
+ * cell leaves it (none, the code returns it, the tree's rewrite keeps it
+ * under the hidden name, or the optimizer folded it into the constant
+ * kept here). */
+enum {
+    AA__DISPLAY_NONE,
+    AA__DISPLAY_RETURNED,
+    AA__DISPLAY_KEPT,
+    AA__DISPLAY_CONSTANT
+};
+typedef struct {
+    int how;
+    PyObject *constant; /* a new reference for AA__DISPLAY_CONSTANT */
+} aa__display;
+
+/*
+ * One cell on its way: what cell.c compiled, what exec.c needs to finish
+ * it (now, or when a started cell ends many dispatches later), and where
+ * its result goes.  Everything a cell's layers hand each other is here,
+ * never in the session.
+ */
+typedef struct aa__cell {
+    aa_result *r;          /* the result being made */
+    PyObject *file;        /* its file name: "<cell-N>" or a script's */
+    PyObject *code;        /* compiled, until it runs */
+    aa__display d;         /* how its last value is shown */
+    int defines;           /* it makes functions or classes */
+    int is_async;          /* its code is a coroutine */
+    int refuse_blocking;   /* aa_exec_start: an async cell must start */
+    int capture;           /* keep value and exc (Session.exec) */
+    PyObject *value, *exc; /* what capture keeps */
+    aa__opened *runner;    /* the runner a started cell runs on */
+    PyObject *escaped;     /* what escaped its loop meanwhile: its end */
+    aa_done_fn done;       /* aa_exec_start's callback, or NULL */
+    void *userdata;
+} aa__cell;
 
 struct aa_session {
     int autoawait;
@@ -71,19 +136,21 @@ struct aa_session {
     PyObject *ns;             /* globals and locals of every cell */
     PyObject *context;        /* contextvars.Context of every cell */
     PyObject *transformers;   /* autoawait.ast_transformers: a list */
-    int capture;              /* keep the objects below (Session.exec) */
-    PyObject *captured_value; /* the displayed value of the last cell */
-    PyObject *captured_exc;   /* the exception of the last cell */
-    PyObject *cell_file;      /* the running cell's file name, borrowed */
     aa__opened *opened;       /* every runner opened, current first */
     aa__opened *runner;       /* the current one */
     int busy;                 /* a cell runs; guarded by the GIL */
     pthread_t busy_thread;    /* the thread it runs on */
     atomic_int freeing;       /* aa_session_free took it; see session.c */
     int free_pending;         /* freed while busy: freed when the cell ends */
+    int held;                 /* aa_session_poll calls that wait on it */
     pid_t pid;                /* the process that made it: see session.c */
     struct aa_session *inner; /* a session whose cell runs in this cell */
     struct aa_session *outer; /* the session whose cell runs this one */
+    aa__cell *started;        /* a cell started and not yet ended */
+    int epfd;                 /* aa_session_fd: an epoll set */
+    int wakefd;               /* an eventfd in it, for wake-ups */
+    double due;               /* the earliest runner's due, or -1 */
+    int stepping;             /* a started cell's step runs (cell_thread) */
     /* What interrupt.c keeps: the plain fields are guarded by the GIL, the
      * atomic ones are what aa_interrupt, in a signal handler, touches. */
     int cell_kind;             /* AA__CELL_* */
@@ -92,13 +159,12 @@ struct aa_session {
     int async_exc_set;         /* an async KeyboardInterrupt is pending */
     int intr_asked;            /* the runner was asked to stop this cell */
     int intr_refused;          /* and answered that it could not */
+    int force_pending;         /* KeyboardInterrupt for its next step */
+    int intr_started;          /* it uses the process's channel */
     atomic_ulong cell_running; /* cell_seq of the cell running, or 0 */
     atomic_ulong intr_target;  /* the cell aa_interrupt was called for */
     atomic_int intr_senders;   /* aa_interrupt calls between check and send */
-    atomic_int intr_closing;   /* the channel is closing: send nothing */
-    int intr_fd[2]; /* aa_interrupt sends on 1, the watcher reads 0 */
-    pthread_t watcher;
-    int watcher_started;
+    atomic_int intr_closing;   /* the session is ending: send nothing */
     char errmsg[AA__ERRMSG_SIZE];
 };
 
@@ -106,12 +172,30 @@ int aa__session_use_runner(aa_session *s, const char *name);
 int aa__session_choose_runner(aa_session *s, const char *arg);
 int aa__session_use_callable(aa_session *s, const char *name, PyObject *fn);
 int aa__session_exec(aa_session *s, const char *src, size_t len,
-                     const char *path, aa_result *r);
+                     const char *path, aa__cell *c);
+int aa__session_busy_begin(aa_session *s, aa_session **outer);
+void aa__session_busy_end(aa_session *s, aa_session *outer);
+int aa__session_end_call(aa_session *s);
+void aa__session_finish_started(aa_session *s);
+int aa__session_dispatch(aa_session *s);
 aa_session *aa__current_session(void);
 int aa__live_add(aa_session *s);
 void aa__live_remove(const aa_session *s);
 int aa__live_claim(aa_session *s);
+int aa__live_has(const aa_session *s);
 int aa__session_fail(aa_session *s, int status, const char *fmt, ...);
+
+/* ------------------------------------------------------------------- guest */
+
+int aa__guest_open(aa_session *s);
+void aa__guest_close(aa_session *s);
+void aa__guest_watch(aa_session *s);
+int aa__guest_step(aa_session *s, aa__cell *cell);
+int aa__guest_wait(aa_session *s, int fd, int timeout_ms, short *fd_revents,
+                   int gil);
+void aa__guest_wake(aa_session *s);
+int aa__guest_has_work(aa_session *s);
+double aa__now_ms(void);
 
 /* ----------------------------------------------------------------- results */
 
@@ -126,7 +210,7 @@ struct aa_result {
 };
 
 enum { AA__PHASE_COMPILE, AA__PHASE_RUN };
-int aa__result_from_exception(aa_session *s, aa_result *r, int phase);
+int aa__result_from_exception(aa__cell *c, aa_result *r, int phase);
 int aa__result_set_string(char **field, PyObject *str);
 int aa__result_fail(aa_result *r, int status, const char *message);
 
@@ -151,25 +235,14 @@ PyObject *aa__own_function(void);
 enum { AA__LAST_OTHER, AA__LAST_EXPR, AA__LAST_UNSURE };
 int aa__last_statement(const char *src, size_t len, size_t *start);
 
-int aa__cell_run(aa_session *s, const char *src, size_t len, const char *path,
-                 aa_result *r);
-/* How a compiled cell leaves the value of its last expression: none, the
- * code returns it, the tree's rewrite keeps it under the hidden name, or
- * the optimizer folded it into the constant kept here. */
-enum {
-    AA__DISPLAY_NONE,
-    AA__DISPLAY_RETURNED,
-    AA__DISPLAY_KEPT,
-    AA__DISPLAY_CONSTANT
-};
-typedef struct {
-    int how;
-    PyObject *constant; /* a new reference for AA__DISPLAY_CONSTANT */
-} aa__display;
+int aa__cell_prepare(aa_session *s, const char *src, size_t len,
+                     const char *path, aa__cell *c);
+void aa__cell_release(aa__cell *c);
 PyObject *aa__cell_compile(aa_session *s, const char *src, size_t len,
                            PyObject *file, aa__display *d);
-int aa__exec_code(aa_session *s, PyObject *code, const aa__display *d,
-                  aa_result *r);
+enum { AA__EXEC_DONE, AA__EXEC_STARTED, AA__EXEC_REFUSED };
+int aa__exec_begin(aa_session *s, aa__cell *c);
+int aa__exec_collect(aa_session *s, aa__cell *c);
 PyObject *aa__cell_last_name(void);
 int aa__magic_try(aa_session *s, const char *src, size_t len, size_t *eol);
 int aa__sources_add(PyObject *file, const char *src, size_t len, int now);
@@ -199,5 +272,7 @@ int aa__interrupt_start(aa_session *s);
 void aa__interrupt_stop(aa_session *s);
 void aa__interrupt_cell_begin(aa_session *s, int kind);
 void aa__interrupt_cell_end(aa_session *s);
+void aa__interrupt_step_begin(aa_session *s);
+void aa__interrupt_step_end(aa_session *s);
 
 #endif /* AA_INTERNAL_H */

@@ -91,3 +91,14 @@ int aa__live_claim(aa_session *s)
     give();
     return ok;
 }
+
+/* 1 when s is a live session (possibly being freed). */
+int aa__live_has(const aa_session *s)
+{
+    int has;
+
+    take();
+    has = find(s) < live_count;
+    give();
+    return has;
+}

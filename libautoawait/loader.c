@@ -14,9 +14,12 @@
  * such as /tmp, where others may make names but never rename or remove
  * ours, so the folder below it (checked in turn) stays ours.  The file checked
  * is the file loaded: it is opened once, its identity compared with what was
- * checked, and dlopen'ed through /proc/self/fd.  The loader checks what the
- * plugin hands back through aa__runner_check, like any runner, and dlcloses
- * what it refuses.  The registry (registry.c) keeps what it accepts.
+ * checked, and dlopen'ed through /proc/self/fd.
+ *
+ * The loader is a leaf: it hands back what it opened (the plugin's vtable,
+ * its handle, its path) and knows nothing of the registry, which checks the
+ * vtable like any runner's and gives back, through aa__loader_unload, what
+ * it refuses (runner.c).
  */
 #include "internal.h"
 
@@ -240,63 +243,69 @@ static void *dlopen_fd(const char *name, const char *path, const char *real,
 }
 
 /*
- * Loads the plugin at path.  Returns AA_OK (registered), or a failure with
- * err saying which step refused it.
+ * Loads the plugin at path into *out.  Returns AA_OK, or a failure with err
+ * saying which step refused it.
  */
-static int load_file(const char *name, const char *path, char *err,
-                     size_t errlen)
+static int load_file(const char *name, const char *path, aa__loaded *out,
+                     char *err, size_t errlen)
 {
     aa_runner_host host = {AA_RUNNER_ABI_VERSION, sizeof(aa_runner_host),
                            AA_VERSION_STRING, NULL, aa__own_call};
-    char real[PATH_SIZE], fdpath[32];
-    const aa_runner *vt = NULL;
+    char real[PATH_SIZE];
     aa_runner_entry_fn entry;
-    void *dl;
-    int rc, fd;
+    int rc;
 
     host.name = name;
-    if ((fd = open_trusted(name, path, real, err, errlen)) < 0)
+    memset(out, 0, sizeof *out);
+    if ((out->fd = open_trusted(name, path, real, err, errlen)) < 0)
         return AA_ERUNNER;
-    dl = dlopen_fd(name, path, real, fd, fdpath, sizeof fdpath, err, errlen);
-    if (dl == NULL) {
-        close(fd);
+    out->dl = dlopen_fd(name, path, real, out->fd, out->fdpath,
+                        sizeof out->fdpath, err, errlen);
+    if (out->dl == NULL) {
+        close(out->fd);
         return AA_ERUNNER;
     }
-    *(void **)&entry = dlsym(dl, AA_RUNNER_ENTRY_NAME);
+    *(void **)&entry = dlsym(out->dl, AA_RUNNER_ENTRY_NAME);
     if (entry == NULL) {
         snprintf(err, errlen,
                  "cannot load runner '%s' from %s: it exports no %s", name,
                  path, AA_RUNNER_ENTRY_NAME);
-        rc = AA_EABI;
-        goto fail;
+        aa__loader_unload(out);
+        return AA_EABI;
     }
-    rc = entry(&host, &vt);
+    rc = entry(&host, &out->vt);
     if (PyErr_Occurred())
         PyErr_Clear();
     if (rc != 0) {
         snprintf(err, errlen,
                  "cannot load runner '%s' from %s: its %s refused (%d)", name,
                  path, AA_RUNNER_ENTRY_NAME, rc);
-        rc = AA_ERUNNER;
-        goto fail;
+        aa__loader_unload(out);
+        return AA_ERUNNER;
     }
-    rc = aa__registry_add_loaded(name, vt, dl, path, err, errlen);
-    if (rc != AA_OK)
-        goto fail;
+    snprintf(out->path, sizeof out->path, "%s", path);
     /*
      * fd stays open for the life of the process, as the plugin stays
      * loaded: the dynamic loader knows it by the name /proc/self/fd/N, and
      * would hand it back for a later dlopen of that name if N were reused.
      */
     return AA_OK;
-fail:
-    dlclose(dl);
-    /* The same goes for a plugin that cannot be unloaded (RTLD_NODELETE). */
-    if ((dl = dlopen(fdpath, RTLD_NOW | RTLD_NOLOAD)) != NULL)
+}
+
+void aa__loader_unload(aa__loaded *l)
+{
+    void *dl;
+
+    dlclose(l->dl);
+    /* A plugin that cannot be unloaded (RTLD_NODELETE) keeps its fd, as a
+     * loaded one does. */
+    if ((dl = dlopen(l->fdpath, RTLD_NOW | RTLD_NOLOAD)) != NULL)
         dlclose(dl);
     else
-        close(fd);
-    return rc;
+        close(l->fd);
+    l->dl = NULL;
+    l->vt = NULL;
+    l->fd = -1;
 }
 
 /* Appends " DIR/aa_runner_NAME.so" to the list of paths tried. */
@@ -311,8 +320,8 @@ static void note_tried(char *tried, size_t size, const char *path)
 }
 
 /* Tries dir; 1 when a plugin file was there (loaded or refused), else 0. */
-static int try_dir(const char *name, const char *dir, int *rc, char *tried,
-                   size_t tried_size, char *err, size_t errlen)
+static int try_dir(const char *name, const char *dir, aa__loaded *out, int *rc,
+                   char *tried, size_t tried_size, char *err, size_t errlen)
 {
     char path[PATH_SIZE];
     struct stat st;
@@ -326,12 +335,12 @@ static int try_dir(const char *name, const char *dir, int *rc, char *tried,
     note_tried(tried, tried_size, path);
     if (stat(path, &st) != 0)
         return 0;
-    *rc = load_file(name, path, err, errlen);
+    *rc = load_file(name, path, out, err, errlen);
     return 1;
 }
 
 /* Called by the registry with its lock held. */
-int aa__loader_load(const char *name, char *err, size_t errlen)
+int aa__loader_load(const char *name, aa__loaded *out, char *err, size_t errlen)
 {
     char tried[AA__ERRMSG_SIZE] = "", dir[PATH_SIZE];
     const char *env = getenv("AA_RUNNER_PATH");
@@ -344,7 +353,8 @@ int aa__loader_load(const char *name, char *err, size_t errlen)
             if (n > 0 && n < sizeof dir) {
                 memcpy(dir, p, n);
                 dir[n] = '\0';
-                if (try_dir(name, dir, &rc, tried, sizeof tried, err, errlen))
+                if (try_dir(name, dir, out, &rc, tried, sizeof tried, err,
+                            errlen))
                     return rc;
             }
             p += n + (p[n] == ':');
@@ -353,9 +363,9 @@ int aa__loader_load(const char *name, char *err, size_t errlen)
     if (library_dir[0] != '\0' &&
         snprintf(dir, sizeof dir, "%s/%s", library_dir, AA_RUNNER_SUBDIR) <
             (int)sizeof dir &&
-        try_dir(name, dir, &rc, tried, sizeof tried, err, errlen))
+        try_dir(name, dir, out, &rc, tried, sizeof tried, err, errlen))
         return rc;
-    if (try_dir(name, AA_RUNNER_INSTALL_DIR, &rc, tried, sizeof tried, err,
+    if (try_dir(name, AA_RUNNER_INSTALL_DIR, out, &rc, tried, sizeof tried, err,
                 errlen))
         return rc;
     snprintf(err, errlen, "no runner '%s': not registered, and no plugin at %s",

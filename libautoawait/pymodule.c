@@ -102,8 +102,7 @@ static PyObject *m_register_runner(PyObject *self, PyObject *args)
     }
     if ((p = aa__pyrunner_new(name, fn)) == NULL)
         return NULL;
-    rc = aa__registry_add(name, aa__pyrunner_vtable(p), p, NULL, NULL, err,
-                          sizeof err);
+    rc = aa__registry_add(name, aa__pyrunner_vtable(p), p, err, sizeof err);
     if (rc != AA_OK) {
         aa__pyrunner_free(p);
         PyErr_Format(PyExc_ValueError, "register_runner: %s", err);
@@ -194,6 +193,7 @@ static PyObject *session_exec(PyObject *op, PyObject *arg)
 {
     aa_session *s = open_session((session_object *)op);
     aa_result r = {0};
+    aa__cell c = {0};
     PyObject *value = NULL;
     const char *src;
     Py_ssize_t n;
@@ -205,20 +205,19 @@ static PyObject *session_exec(PyObject *op, PyObject *arg)
                             "exec() takes the cell's source as a str");
     if ((src = PyUnicode_AsUTF8AndSize(arg, &n)) == NULL)
         return NULL;
-    s->capture = 1;
-    aa__session_exec(s, src, (size_t)n, NULL, &r);
-    s->capture = 0;
+    c.r = &r;
+    c.capture = 1;
+    aa__session_exec(s, src, (size_t)n, NULL, &c);
     if (r.status == AA_OK) {
-        value = s->captured_value != NULL ? s->captured_value : Py_None;
+        value = c.value != NULL ? c.value : Py_None;
         Py_INCREF(value);
-    } else if (r.status > 0 && s->captured_exc != NULL) {
-        PyErr_SetObject((PyObject *)Py_TYPE(s->captured_exc), s->captured_exc);
+    } else if (r.status > 0 && c.exc != NULL) {
+        PyErr_SetObject((PyObject *)Py_TYPE(c.exc), c.exc);
     } else {
         PyErr_Format(PyExc_RuntimeError, "%s",
                      r.message != NULL ? r.message : aa_strerror(r.status));
     }
-    Py_CLEAR(s->captured_value);
-    Py_CLEAR(s->captured_exc);
+    aa__cell_release(&c);
     free(r.repr);
     free(r.exception);
     free(r.message);

@@ -175,13 +175,14 @@ static int exit_code_of(aa_result *r, PyObject *exc)
 /*
  * Takes the exception that is set and turns it into r.  The phase tells a
  * SyntaxError from compiling the cell (AA_SYNTAX_ERROR) from one the
- * running code raised (AA_EXCEPTION).  A session that captures (a nested
- * Session.exec) keeps a reference to the exception object.  Returns the
- * status.
+ * running code raised (AA_EXCEPTION).  The traceback is cut to the frames
+ * of c's file and the user's; a cell that captures (a nested
+ * Session.exec) keeps a reference to the exception object.  c may be NULL
+ * outside a cell.  Returns the status.
  */
-int aa__result_from_exception(aa_session *s, aa_result *r, int phase)
+int aa__result_from_exception(aa__cell *c, aa_result *r, int phase)
 {
-    PyObject **keep = s != NULL && s->capture ? &s->captured_exc : NULL;
+    PyObject **keep = c != NULL && c->capture ? &c->exc : NULL;
     PyObject *type, *exc, *tb;
     const char *name;
 
@@ -194,7 +195,8 @@ int aa__result_from_exception(aa_session *s, aa_result *r, int phase)
     }
     if (tb != NULL)
         PyException_SetTraceback(exc, tb);
-    PyException_SetTraceback(exc, user_traceback(tb, s ? s->cell_file : NULL));
+    PyException_SetTraceback(exc,
+                             user_traceback(tb, c != NULL ? c->file : NULL));
 
     if (PyErr_GivenExceptionMatches(exc, PyExc_SystemExit)) {
         r->status = AA_SYSTEM_EXIT;

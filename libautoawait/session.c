@@ -25,6 +25,7 @@
 #include <poll.h>
 #include <stdarg.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,10 +92,7 @@ static void close_runners(aa_session *s)
     while (s->opened != NULL) {
         aa__opened *o = s->opened;
         s->opened = o->next;
-        if (o->entry->vt.close != NULL)
-            o->entry->vt.close(o->state);
-        if (PyErr_Occurred())
-            PyErr_Clear();
+        aa__runner_close(o);
         aa__pyrunner_free(o->py);
         free(o->owned);
         free(o);
@@ -112,6 +110,7 @@ static void destroy(aa_session *s)
      * still the session's output. */
     streams = s->ns != NULL && aa__output_begin(s) == 0;
     close_runners(s);
+    aa__guest_close(s);
     aa__sources_forget(s);
     if (s->ns != NULL)
         PyDict_Clear(s->ns);
@@ -120,8 +119,6 @@ static void destroy(aa_session *s)
     Py_CLEAR(s->ns);
     Py_CLEAR(s->context);
     Py_CLEAR(s->transformers);
-    Py_CLEAR(s->captured_value);
-    Py_CLEAR(s->captured_exc);
     aa__output_free(s);
     if (PyErr_Occurred())
         PyErr_Clear();
@@ -132,8 +129,8 @@ static void destroy(aa_session *s)
 
 /*
  * Ends a session the parent made, in a child of fork().  The watcher
- * thread is not there; the interrupt channel and the loop's selector and
- * self-pipe are shared with the parent, and closing the loop would
+ * thread is not there; the loop's selector and self-pipe are shared with
+ * the parent, and closing the loop would
  * unregister the parent's; the interpreter may not even be usable (a host
  * that forked in C without PyOS_AfterFork_Child).  So only the library's
  * own memory is released and the child's copies of the channel closed; the
@@ -143,6 +140,11 @@ static void destroy(aa_session *s)
 static void forget_inherited(aa_session *s)
 {
     aa__interrupt_stop(s);
+    aa__guest_close(s);
+    if (s->started != NULL) {
+        aa_result_free(s->started->r);
+        free(s->started);
+    }
     while (s->opened != NULL) {
         aa__opened *o = s->opened;
         s->opened = o->next;
@@ -162,12 +164,15 @@ static void end_session(aa_session *s)
         destroy(s);
 }
 
-/* Ends a call that held s busy: a free asked for meanwhile happens now.
- * 1 when s is gone.  The GIL is held. */
-static int end_call(aa_session *s)
+/* Ends a call that held s busy: a free asked for meanwhile happens now,
+ * after a started cell was cancelled and its done called.  1 when s is
+ * gone.  The GIL is held. */
+int aa__session_end_call(aa_session *s)
 {
-    if (!s->free_pending || s->busy)
+    if (!s->free_pending || s->busy || s->held)
         return 0;
+    if (s->pid == getpid())
+        aa__session_finish_started(s);
     end_session(s);
     return 1;
 }
@@ -188,7 +193,7 @@ int aa_session_new(aa_session **out, const aa_options *opts)
                               "runner name outside [a-z0-9_]+)");
     if ((s = calloc(1, sizeof *s)) == NULL)
         return new_failed(AA_ENOMEM, "aa_session_new: out of memory");
-    s->intr_fd[0] = s->intr_fd[1] = -1;
+    s->epfd = s->wakefd = -1;
     s->pid = getpid();
     s->autoawait = o.autoawait != 0;
     s->write = o.write;
@@ -209,10 +214,12 @@ int aa_session_new(aa_session **out, const aa_options *opts)
     s->context = s->ns != NULL ? PyContext_New() : NULL;
     s->transformers = s->context != NULL ? PyList_New(0) : NULL;
     if (s->transformers == NULL || aa__module_install() < 0 ||
-        aa__output_make(s) < 0 || aa__interrupt_start(s) < 0)
+        aa__output_make(s) < 0 || aa__guest_open(s) < 0 ||
+        aa__interrupt_start(s) < 0)
         goto fail;
     if ((rc = aa__session_use_runner(s, o.runner)) != AA_OK)
         goto fail;
+    aa__guest_watch(s);
     rc = AA_ENOMEM;
     if (aa__live_add(s) < 0)
         goto fail;
@@ -248,10 +255,12 @@ void aa_session_free(aa_session *s)
         free(s); /* the interpreter is gone, and its objects with it */
         return;
     }
-    if (s->busy)
-        s->free_pending = 1; /* the cell's end frees it */
-    else
+    if (s->busy || s->held) {
+        s->free_pending = 1; /* the call's end frees it */
+    } else {
+        aa__session_finish_started(s);
         destroy(s);
+    }
     aa__interp_leave(g);
 }
 
@@ -279,14 +288,9 @@ static int use_entry(aa_session *s, const aa__runner_entry *e,
         o->entry = e;
         o->owned = owned;
         o->py = py;
-        /* What open imports (its async library, say) is the runner's
-         * own, not the user's. */
-        aa__own_begin();
-        rc = e->vt.open != NULL ? e->vt.open(e->userdata, &o->state) : 0;
-        aa__own_end();
-        if (PyErr_Occurred())
-            PyErr_Clear();
-        if (rc != 0) {
+        o->fd = -1;
+        o->due = -1;
+        if ((rc = aa__runner_open(e, &o->state)) != 0) {
             free(owned);
             aa__pyrunner_free(py);
             free(o);
@@ -364,10 +368,11 @@ int aa_session_set_runner(aa_session *s, const char *name)
                                 name != NULL ? name : "(null)");
     if ((rc = aa__interp_enter(&g)) != AA_OK)
         return aa__session_fail(s, rc, "no Python interpreter");
-    if (s->busy)
+    if (s->busy || s->started != NULL)
         rc = aa__session_fail(s, AA_EBUSY, "a cell of the session is running");
     else
         rc = aa__session_use_runner(s, name);
+    aa__guest_watch(s);
     aa__interp_leave(g);
     return rc;
 }
@@ -405,29 +410,252 @@ aa_session *aa__current_session(void)
     return current;
 }
 
-/* Runs one cell of s into r.  The GIL is held. */
-int aa__session_exec(aa_session *s, const char *src, size_t len,
-                     const char *path, aa_result *r)
+/*
+ * The session's bracket around every call that runs code of s: s is busy
+ * (another call on it answers AA_EBUSY), the current session of this
+ * thread (the autoawait module acts on it; calls nest, a cell running a
+ * cell of another session, so each puts back the one it found), and what
+ * is printed goes to its write callback.  The GIL is held.  AA_OK, or a
+ * failure with nothing changed.
+ */
+int aa__session_busy_begin(aa_session *s, aa_session **outer)
 {
-    aa_session *outer = current;
-
     if (s->busy)
-        return aa__result_fail(r, AA_EBUSY, "a cell of the session is running");
-    if (atomic_load(&s->freeing))
-        return aa__result_fail(r, AA_EBUSY, "the session is being freed");
+        return aa__session_fail(s, AA_EBUSY,
+                                "a cell of the session is running");
+    /* A poll that holds s goes on to its end, a free notwithstanding. */
+    if (atomic_load(&s->freeing) && !s->held)
+        return aa__session_fail(s, AA_EBUSY, "the session is being freed");
+    if (aa__output_begin(s) < 0) {
+        PyErr_Clear();
+        return aa__session_fail(s, AA_EPYTHON, "cannot set up the streams");
+    }
     s->busy = 1;
     s->busy_thread = pthread_self();
+    *outer = current;
     current = s;
-    s->outer = outer;
-    if (outer != NULL)
-        outer->inner = s; /* an interrupt of outer reaches this cell */
-    aa__cell_run(s, src, len, path, r);
+    s->outer = *outer;
+    if (*outer != NULL)
+        (*outer)->inner = s; /* an interrupt of outer reaches this cell */
+    return AA_OK;
+}
+
+void aa__session_busy_end(aa_session *s, aa_session *outer)
+{
     if (outer != NULL)
         outer->inner = NULL;
     s->outer = NULL;
     current = outer;
+    aa__output_end(s);
     s->busy = 0;
-    return r->status;
+}
+
+/* Steps s's runners, waiting between steps, until the started cell c
+ * ends.  The GIL is held, inside the session's bracket. */
+static void run_to_end(aa_session *s, aa__cell *c)
+{
+    short revents;
+
+    aa__guest_watch(s);
+    do {
+        /* Nothing to wait for when a runner is due now (a cell just
+         * started): the step looks at the fds itself. */
+        if (aa_session_timeout(s) != 0 &&
+            aa__guest_wait(s, -1, -1, &revents, 1) < 0 && errno != EINTR) {
+            /* poll(2) on our own epoll fd cannot fail but for ENOMEM:
+             * step on rather than lose the cell. */
+        }
+        aa__guest_step(s, c);
+    } while (aa__exec_collect(s, c) == AA__EXEC_STARTED);
+}
+
+/*
+ * Runs one cell of s into c->r: prepared, begun and, unless it must not
+ * block (aa_exec_start), stepped to its end.  Answers AA__EXEC_DONE,
+ * AA__EXEC_STARTED (the runner has it, c is to be kept) or
+ * AA__EXEC_REFUSED.  The GIL is held.
+ */
+int aa__session_exec(aa_session *s, const char *src, size_t len,
+                     const char *path, aa__cell *c)
+{
+    aa_session *outer;
+    int rc;
+
+    if (s->started != NULL) {
+        aa__result_fail(c->r, AA_EBUSY,
+                        "a cell of the session started with aa_exec_start "
+                        "has not ended");
+        return AA__EXEC_DONE;
+    }
+    if ((rc = aa__session_busy_begin(s, &outer)) != AA_OK) {
+        aa__result_fail(c->r, rc, s->errmsg);
+        return AA__EXEC_DONE;
+    }
+    rc = aa__cell_prepare(s, src, len, path, c) ? aa__exec_begin(s, c)
+                                                : AA__EXEC_DONE;
+    if (rc == AA__EXEC_STARTED && !c->refuse_blocking) {
+        run_to_end(s, c);
+        rc = AA__EXEC_DONE;
+    }
+    aa__guest_watch(s);
+    aa__session_busy_end(s, outer);
+    return rc;
+}
+
+/*
+ * Hands a cell's result to its done callback, or frees it; the GIL is
+ * not held.  A cell that ended while s was to be freed (from inside a
+ * call of its own) calls done before s goes, s busy meanwhile, so that a
+ * call of done on s answers AA_EBUSY rather than find it gone.
+ */
+static void call_done(aa_session *s, aa__cell *c)
+{
+    aa_result *r = c->r;
+
+    if (r != NULL && r->status < 0 && r->message != NULL &&
+        !atomic_load(&s->freeing))
+        aa__session_fail(s, r->status, "%s", r->message);
+    if (c->done != NULL)
+        c->done(c->userdata, s, r != NULL ? r->status : AA_ENOMEM, r);
+    else
+        aa_result_free(r);
+    free(c);
+}
+
+/*
+ * Cancels the started cell of s (the session is being freed) and steps
+ * it to its end, then calls its done, s busy meanwhile.  A cell that
+ * swallows the cancellation gets a few more, then a forced
+ * KeyboardInterrupt; one that outlives those ends with AA_ERUNNER and
+ * its runner's close deals with what is left.  The GIL is held.
+ */
+void aa__session_finish_started(aa_session *s)
+{
+    aa__cell *c = s->started;
+    double give_up = aa__now_ms() + 3000;
+    aa_session *outer;
+    short revents;
+    int tries = 0;
+
+    if (c == NULL)
+        return;
+    s->started = NULL;
+    if (aa__session_busy_begin(s, &outer) != AA_OK) {
+        s->busy = 1; /* freeing: the bracket refuses, but the cell ends */
+        outer = current;
+    }
+    while (aa__exec_collect(s, c) == AA__EXEC_STARTED) {
+        if (aa__now_ms() > give_up) {
+            aa__interrupt_cell_end(s);
+            aa__cell_release(c);
+            aa__result_fail(c->r, AA_ERUNNER,
+                            "the session was freed while the cell ran, and "
+                            "the cell did not end when cancelled");
+            break;
+        }
+        if (tries++ % 100 == 0 && aa__runner_interrupt(c->runner) != 0)
+            s->force_pending = 1;
+        aa__guest_wait(s, -1, 10, &revents, 1);
+        aa__guest_step(s, c);
+    }
+    aa__cell_release(c);
+    aa__session_busy_end(s, outer);
+    Py_BEGIN_ALLOW_THREADS
+        call_done(s, c);
+    Py_END_ALLOW_THREADS
+    s->busy = 0;
+}
+
+/*
+ * A dispatch that has work: steps the runners and ends the started cell
+ * if it ended, calling its done last of all (s may be gone after it).
+ */
+int aa__session_dispatch(aa_session *s)
+{
+    aa__cell *done = NULL;
+    aa_session *outer;
+    PyGILState_STATE g;
+    int rc;
+
+    if ((rc = aa__interp_enter(&g)) != AA_OK)
+        return rc;
+    if ((rc = aa__session_busy_begin(s, &outer)) != AA_OK) {
+        aa__interp_leave(g);
+        return rc;
+    }
+    s->errmsg[0] = '\0';
+    rc = aa__guest_step(s, s->started);
+    if (s->started != NULL &&
+        aa__exec_collect(s, s->started) == AA__EXEC_DONE) {
+        done = s->started;
+        s->started = NULL;
+        aa__cell_release(done);
+        aa__guest_watch(s);
+    }
+    aa__session_busy_end(s, outer);
+    if (aa__session_end_call(s) || done == NULL) {
+        aa__interp_leave(g);
+        if (done != NULL)
+            free(done); /* a freed session's cell called done then */
+        return rc;
+    }
+    aa__interp_leave(g);
+    call_done(s, done);
+    return rc;
+}
+
+int aa_exec_start(aa_session *s, const char *source, size_t len,
+                  aa_done_fn done, void *userdata)
+{
+    PyGILState_STATE g;
+    aa__cell *c;
+    int rc;
+
+    if (s == NULL || (source == NULL && len > 0))
+        return AA_EINVAL;
+    s->errmsg[0] = '\0';
+    if ((c = calloc(1, sizeof *c)) == NULL ||
+        (c->r = calloc(1, sizeof *c->r)) == NULL) {
+        free(c);
+        return aa__session_fail(s, AA_ENOMEM, "out of memory");
+    }
+    c->done = done;
+    c->userdata = userdata;
+    c->refuse_blocking = 1;
+    if ((rc = aa__interp_enter(&g)) != AA_OK) {
+        aa_result_free(c->r);
+        free(c);
+        return aa__session_fail(s, rc, "no Python interpreter");
+    }
+    rc = aa__session_exec(s, source != NULL ? source : "", len, NULL, c);
+    if (rc == AA__EXEC_STARTED) {
+        s->started = c;
+        aa__interp_leave(g);
+        return AA_OK;
+    }
+    aa__cell_release(c);
+    if (rc == AA__EXEC_REFUSED || c->r->status == AA_EBUSY) {
+        rc = rc == AA__EXEC_REFUSED
+                 ? aa__session_fail(
+                       s, AA_ENOTSUP,
+                       "runner '%s' cannot start an async cell without "
+                       "blocking (it has no guest entries): run it with "
+                       "aa_exec",
+                       s->runner->entry->name)
+                 : AA_EBUSY;
+        aa_result_free(c->r);
+        free(c);
+        aa__interp_leave(g);
+        return rc;
+    }
+    if (aa__session_end_call(s)) {
+        aa__interp_leave(g);
+        free(c);
+        return AA_OK;
+    }
+    aa__interp_leave(g);
+    call_done(s, c);
+    return AA_OK;
 }
 
 /* __file__ of the namespace, as Python sets it for the script it runs. */
@@ -446,21 +674,24 @@ static int set_file(aa_session *s, const char *path)
 static int exec_into(aa_session *s, const char *src, size_t len,
                      const char *path, aa_result **out)
 {
+    aa__cell c = {0};
     aa_result *r;
     PyGILState_STATE g;
     int rc, gone = 0;
 
     if ((r = calloc(1, sizeof *r)) == NULL)
         return AA_ENOMEM;
+    c.r = r;
     if ((rc = aa__interp_enter(&g)) != AA_OK) {
         aa__result_fail(r, rc, "no Python interpreter");
     } else {
         if (path != NULL && set_file(s, path) < 0)
             aa__result_fail(r, AA_EPYTHON, "cannot set __file__");
         else
-            aa__session_exec(s, src, len, path, r);
+            aa__session_exec(s, src, len, path, &c);
+        aa__cell_release(&c);
         /* Freed, or being freed by another thread: s is not ours now. */
-        gone = end_call(s) || atomic_load(&s->freeing);
+        gone = aa__session_end_call(s) || atomic_load(&s->freeing);
         aa__interp_leave(g);
     }
     rc = r->status;
@@ -639,47 +870,97 @@ static int wait_refused(aa_session *s, int fd, int timeout_ms)
     return 0;
 }
 
-/* One poll of the runner, in the session's streams and current loop. */
+/* One poll of a runner without the guest entries, inside the session's
+ * bracket. */
 static int poll_runner(aa_session *s, int fd, int timeout_ms)
 {
     aa__opened *o = s->runner;
     aa_result r = {0};
-    int rc = AA_POLL_IDLE;
+    int rc;
 
-    if (o->entry->vt.poll == NULL)
-        return AA_POLL_IDLE;
-    if (aa__output_begin(s) < 0)
-        return aa__session_fail(s, AA_EPYTHON, "cannot set up the streams");
-    if (o->entry->vt.enter == NULL || o->entry->vt.enter(o->state) == 0) {
-        rc = o->entry->vt.poll(o->state, fd, timeout_ms);
-        if (o->entry->vt.leave != NULL)
-            o->entry->vt.leave(o->state);
-    } else {
+    if (aa__runner_enter(o) < 0) {
         rc = -1;
+    } else {
+        rc = aa__runner_poll(o, fd, timeout_ms);
+        aa__runner_leave(o);
     }
-    if (rc < 0 && PyErr_Occurred()) {
-        aa__result_from_exception(NULL, &r, AA__PHASE_RUN);
-        if (r.traceback != NULL)
-            aa__output_error(r.traceback);
-        rc = aa__session_fail(s, AA_ERUNNER, "%s: %s",
-                              r.exception ? r.exception : "error",
-                              r.message ? r.message : "");
-        free(r.repr);
-        free(r.exception);
-        free(r.message);
-        free(r.traceback);
-    } else if (rc < 0) {
-        rc = aa__session_fail(s, AA_ERUNNER, "the runner's poll failed");
-    }
-    aa__output_end(s);
+    if (rc >= 0)
+        return rc;
+    aa__result_from_exception(NULL, &r, AA__PHASE_RUN);
+    if (r.traceback != NULL)
+        aa__output_error(r.traceback);
+    rc = aa__session_fail(s, AA_ERUNNER, "%s: %s",
+                          r.exception ? r.exception : "error",
+                          r.message ? r.message : "");
+    free(r.repr);
+    free(r.exception);
+    free(r.message);
+    free(r.traceback);
     return rc;
+}
+
+/* The wait of a session whose runner polls by itself (no guest entries):
+ * the runner's poll, or a plain wait when it has nothing to run. */
+static int poll_old_runner(aa_session *s, int fd, int timeout_ms)
+{
+    aa_session *outer;
+    int rc;
+
+    if ((rc = aa__session_busy_begin(s, &outer)) != AA_OK)
+        return rc;
+    rc = s->pid == getpid() ? poll_runner(s, fd, timeout_ms) : AA_POLL_IDLE;
+    aa__session_busy_end(s, outer);
+    if (aa__session_end_call(s)) /* its write callback freed it */
+        return rc == AA_POLL_IDLE ? 0 : rc;
+    if (rc == AA_POLL_IDLE)
+        rc = wait_idle(s, fd, timeout_ms);
+    else if (rc == AA_POLL_READY && fd >= 0)
+        rc = fd_now(s, fd) < 0 ? AA_EINVAL : 1; /* closed while it waited */
+    return rc;
+}
+
+/* A dispatch of s inside aa_session_poll, which holds s: a free meanwhile
+ * waits for the poll's end. */
+static int dispatch_held(aa_session *s)
+{
+    return aa__guest_has_work(s) ? aa__session_dispatch(s) : AA_OK;
+}
+
+/*
+ * Dispatches s and waits for its fd, its due time, fd and the timeout, in
+ * turns, until fd is readable or the time has passed.  Called without the
+ * GIL.
+ */
+static int poll_guest(aa_session *s, int fd, int timeout_ms)
+{
+    double deadline = aa__now_ms() + timeout_ms;
+    short revents;
+    int rc, left = timeout_ms;
+
+    /* fd first: what is there for the host as it calls is the host's,
+     * before a cell's own reader of it runs. */
+    if (fd >= 0 && (rc = fd_now(s, fd)) != 0)
+        return rc;
+    for (;;) {
+        if ((rc = dispatch_held(s)) < 0)
+            return rc;
+        if (fd >= 0 && (rc = fd_now(s, fd)) != 0)
+            return rc;
+        if (timeout_ms >= 0 && (left = (int)ceil(deadline - aa__now_ms())) <= 0)
+            return 0;
+        if (aa__guest_wait(s, fd, left, &revents, 0) < 0)
+            return errno == EINTR
+                       ? 0
+                       : aa__session_fail(s, AA_ENOMEM,
+                                          "cannot wait for fd %d: %s", fd,
+                                          strerror(errno));
+    }
 }
 
 int aa_session_poll(aa_session *s, int fd, int timeout_ms)
 {
-    aa_session *outer;
     PyGILState_STATE g;
-    int rc;
+    int rc, guest;
 
     if (s == NULL)
         return AA_EINVAL;
@@ -697,22 +978,21 @@ int aa_session_poll(aa_session *s, int fd, int timeout_ms)
         aa__interp_leave(g);
         return rc;
     }
-    s->busy = 1;
-    s->busy_thread = pthread_self();
-    outer = current;
-    current = s;
-    /* In a child of fork the background tasks are the parent's. */
-    rc = s->pid == getpid() ? poll_runner(s, fd, timeout_ms) : AA_POLL_IDLE;
-    current = outer;
-    s->busy = 0;
-    if (end_call(s)) { /* its write callback freed it */
+    guest = !aa__runner_can_poll(s->runner);
+    if (!guest) {
+        rc = poll_old_runner(s, fd, timeout_ms);
         aa__interp_leave(g);
-        return rc == AA_POLL_IDLE ? 0 : rc;
+        return rc;
     }
-    if (rc == AA_POLL_IDLE)
-        rc = wait_idle(s, fd, timeout_ms);
-    else if (rc == AA_POLL_READY && fd >= 0)
-        rc = fd_now(s, fd) < 0 ? AA_EINVAL : 1; /* closed while it waited */
+    /* Held, s is not freed under the waits: a free meanwhile (from a
+     * write callback, from another thread) happens as the poll ends. */
+    s->held++;
+    aa__interp_leave(g);
+    rc = poll_guest(s, fd, timeout_ms);
+    aa__interp_enter(&g);
+    s->held--;
+    if (aa__session_end_call(s))
+        rc = rc < 0 ? rc : 0;
     aa__interp_leave(g);
     return rc;
 }

@@ -15,6 +15,8 @@ set -euo pipefail
 # abidiff) for the ABI check against abi/libautoawait.abi (docs/abi.md).
 # scripts/package.sh (the Debian packages) runs dpkg-dev's dpkg-buildflags
 # and dpkg-shlibdeps, and CPack runs file; lintian checks the packages.
+# libuv1-dev and libglib2.0-dev build the example hosts whose session is a
+# guest of their loop, uv-host and glib-host, and so their tests.
 packages=(
     build-essential cmake pkg-config git
     python3 libpython3-dev libffi-dev libedit-dev
@@ -22,6 +24,7 @@ packages=(
     clang libclang-rt-14-dev clang-format valgrind tmux hyperfine
     python3-pexpect python3-ipython time
     abigail-tools dpkg-dev file lintian
+    libuv1-dev libglib2.0-dev
 )
 
 missing=()

@@ -171,16 +171,16 @@ typedef struct aa_runner {
     /*
      * Called before and after every cell of the session, sync or async, on
      * the cell's thread, and around poll and every batch of guest calls
-     * (start, step, collect, fd, timeout): a started cell's steps may come
-     * from any thread, with other sessions' cells in between.  A runner with a loop makes it the
-     * thread's current loop here.  enter returns 0, or non-zero with a
-     * Python exception set: the cell, sync or async, then does not run and
-     * fails with AA_ERUNNER, its message "runner 'NAME' could not start the
-     * cell: Class: text" and aa_result_exception the exception's class, and
-     * leave is not called.  So a runner should fail enter only when no cell
-     * can run: a loop it cannot make is better reported by run, so that sync
-     * cells (the one that repairs the loop, say) still run.  leave must not
-     * raise.  Optional.
+     * (start, step, collect): a started cell's steps may come
+     * from any thread, with other sessions' cells in between.  A runner with a
+     * loop makes it the thread's current loop here.  enter returns 0, or
+     * non-zero with a Python exception set: the cell, sync or async, then does
+     * not run and fails with AA_ERUNNER, its message "runner 'NAME' could not
+     * start the cell: Class: text" and aa_result_exception the exception's
+     * class, and leave is not called.  So a runner should fail enter only when
+     * no cell can run: a loop it cannot make is better reported by run, so that
+     * sync cells (the one that repairs the loop, say) still run.  leave must
+     * not raise.  Optional.
      */
     int (*enter)(void *state);
     void (*leave)(void *state);
@@ -193,7 +193,10 @@ typedef struct aa_runner {
      * (which is then optional) nor poll: aa_exec is start, then waits on
      * the session's fd and steps until collect says the cell ended, and
      * aa_session_poll and aa_session_dispatch step.  Every guest entry is
-     * called with the GIL, between enter and leave, and must never block.
+     * called with the GIL and must never block; start, step and collect
+     * between enter and leave, fd and timeout at any time (after each of
+     * those calls, and for a runner that is not the current one): they
+     * must be cheap, run none of the user's code and leave no exception.
      *
      * start begins coro (borrowed; the runner keeps its own reference or
      * closes it) as the session's cell, inside context as for run, and

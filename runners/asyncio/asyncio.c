@@ -4,10 +4,13 @@
  * Owns the session's loop: made lazily (asyncio is not even imported until
  * a cell imports it or runs async), made the thread's current loop before
  * every cell, adopted from the user's code when a sync cell made one first,
- * and drained and closed with the session.  Runs each async cell as a task
- * of that loop inside the session's contextvars.Context, turns an interrupt
- * into a cancellation whose cleanup runs before KeyboardInterrupt is
- * reported, and lets background tasks run while the host is idle.
+ * and drained and closed with the session.  Starts each async cell as a
+ * task of that loop inside the session's contextvars.Context, turns an
+ * interrupt into a cancellation whose cleanup runs before KeyboardInterrupt
+ * is reported, and is a guest of the host's loop: the library steps it
+ * (one pass of the loop that never waits: loop.stop() then
+ * loop.run_forever(), as asyncio documents) when the selector's fd is
+ * readable or the next callback or timer is due, both read off the loop.
  *
  * Compiling cells, cutting tracebacks and deciding when to interrupt are the
  * library's.  The cell's coroutine is handed to the task as it is, never
@@ -15,7 +18,9 @@
  */
 #include "plugin.h"
 
-#include <unistd.h>
+#include <limits.h>
+#include <math.h>
+#include <time.h>
 
 /*
  * Interned names of what the runner looks up, kept per session (see
@@ -35,10 +40,13 @@
     X(context)                                                                 \
     X(run_until_complete)                                                      \
     X(run_forever)                                                             \
-    X(call_later)                                                              \
-    X(add_reader)                                                              \
-    X(remove_reader)                                                           \
+    X(_selector)                                                               \
+    X(fileno)                                                                  \
+    X(_ready)                                                                  \
+    X(_scheduled)                                                              \
+    X(_when)                                                                   \
     X(call_soon_threadsafe)                                                    \
+    X(call_soon)                                                               \
     X(stop)                                                                    \
     X(done)                                                                    \
     X(cancel)                                                                  \
@@ -48,9 +56,9 @@
     X(wait)                                                                    \
     X(timeout)                                                                 \
     X(cancelled)                                                               \
-    X(call_soon)                                                               \
     X(shutdown_asyncgens)                                                      \
     X(shutdown_default_executor)                                               \
+    X(result)                                                                  \
     X(CancelledError)
 
 AA_NAMES(NAMES);
@@ -60,14 +68,21 @@ typedef struct runner_state {
     PyObject *context_kw; /* ("context",), the kwnames of create_task */
     PyObject *asyncio;    /* the module, once some code imported it */
     PyObject *loop;       /* the session's loop, NULL until one is needed */
-    PyObject *task;       /* the task of the cell run is running */
-    int running;          /* run is in progress */
-    int interrupted;      /* interrupt was called during this run */
+    PyObject *task;       /* the task of the cell started */
+    int running;          /* a cell is started and not yet collected */
+    int settling;         /* its task is done, the loop's pass not yet */
+    PyObject *pass_end;   /* pass_end() bound to this state */
+    int passes;           /* passes of the loop in this step */
+    int interrupted;      /* interrupt was called for it */
     int asyncio_at_enter; /* asyncio was imported when the cell began */
 } runner_state;
 
-/* How many times a cancelled task is given to the loop to finish. */
-#define DRAIN_TRIES 3
+/* The most passes of the loop one step runs. */
+#define STEP_PASSES 16
+
+/* How often a loop that is not asyncio's own (no selector fd, no timer
+ * heap to read) is stepped anyway, in milliseconds. */
+#define FOREIGN_LOOP_MS 10
 
 /* ----------------------------------------------------------------- helpers */
 
@@ -350,40 +365,12 @@ static void shutdown_loop(runner_state *st)
 
 /* ------------------------------------------------------------- one cell */
 
-/*
- * Marks the task's exception as retrieved so that it is not logged when
- * the task dies; run_until_complete does not when it re-raises a
- * KeyboardInterrupt or SystemExit of a task it did not make.
- */
+/* Marks the task's exception as retrieved so that it is not logged when
+ * the task dies. */
 static void mark_retrieved(runner_state *st, PyObject *task)
 {
     if (call_void(task, st->str.exception) < 0)
         PyErr_Clear();
-}
-
-/*
- * The loop stopped while the task was still pending (an exception raised
- * outside it, the loop stopped by the user's code): cancel the task and
- * let the loop run it to its end, so that its finally blocks and __aexit__
- * run now and the cell never resumes later.  Errors are dropped: the
- * exception to report is the one that stopped the loop.
- */
-static void drain_task(runner_state *st, PyObject *task)
-{
-    PyObject *r;
-    int tries;
-
-    for (tries = 0; tries < DRAIN_TRIES; tries++) {
-        if (call_bool(task, st->str.done) != 0)
-            break;
-        if (call_void(task, st->str.cancel) < 0)
-            break;
-        r = PyObject_CallMethodOneArg(st->loop, st->str.run_until_complete,
-                                      task);
-        Py_XDECREF(r);
-        PyErr_Clear();
-    }
-    PyErr_Clear();
 }
 
 /* 1 when exc (a type or an instance) is an asyncio.CancelledError. */
@@ -438,59 +425,6 @@ static void raise_interrupt(runner_state *st, PyObject *cancelled, PyObject *tb)
     PyErr_Restore(Py_NewRef(PyExc_KeyboardInterrupt), exc, cell_tb);
 }
 
-/*
- * run_until_complete failed: settle the task and set the exception the cell
- * reports.  A task that is done raised it itself (KeyboardInterrupt and
- * SystemExit come out with the task already done: running the loop again
- * for it would wait forever) or was cancelled by interrupt.
- */
-/*
- * A KeyboardInterrupt or SystemExit that escaped the loop left
- * run_until_complete's own done callback queued: run later, it would stop
- * the next cell's loop before its task is done.  One turn of the loop runs
- * it now, with a stop of ours behind it.
- */
-static void flush_stale_stop(runner_state *st)
-{
-    PyObject *stop = PyObject_GetAttr(st->loop, st->str.stop), *r = NULL;
-
-    if (stop != NULL)
-        r = PyObject_CallMethodOneArg(st->loop, st->str.call_soon, stop);
-    if (r != NULL) {
-        Py_DECREF(r);
-        r = PyObject_CallMethodNoArgs(st->loop, st->str.run_forever);
-        Py_XDECREF(r);
-    }
-    Py_XDECREF(stop);
-    PyErr_Clear();
-}
-
-static void finish_failed(runner_state *st, PyObject *task)
-{
-    PyObject *t, *v, *tb;
-    int done;
-
-    PyErr_Fetch(&t, &v, &tb);
-    PyErr_NormalizeException(&t, &v, &tb);
-    done = call_bool(task, st->str.done);
-    if (done < 0)
-        PyErr_Clear();
-    if (done == 0)
-        drain_task(st, task);
-    else if (st->interrupted && v != NULL && is_cancelled_error(st, t)) {
-        raise_interrupt(st, v, tb);
-        Py_XDECREF(t);
-        Py_XDECREF(v);
-        Py_XDECREF(tb);
-        return;
-    }
-    mark_retrieved(st, task);
-    if (t != NULL && (PyErr_GivenExceptionMatches(t, PyExc_KeyboardInterrupt) ||
-                      PyErr_GivenExceptionMatches(t, PyExc_SystemExit)))
-        flush_stale_stop(st);
-    PyErr_Restore(t, v, tb);
-}
-
 /* loop.create_task(coro, context=context); context may be NULL or None. */
 static PyObject *create_task(runner_state *st, PyObject *coro,
                              PyObject *context)
@@ -521,51 +455,237 @@ static PyObject *run_nested(runner_state *st, PyObject *coro)
     return NULL;
 }
 
-/* Runs the task of the cell; st->task is set, the coroutine handed over. */
-static PyObject *run_task(runner_state *st)
-{
-    PyObject *r;
-
-    /* interrupt came before the task existed: it could only set the flag.
-     * Were cancel to fail, the cell would rather run than be lost. */
-    if (st->interrupted && call_void(st->task, st->str.cancel) < 0)
-        PyErr_Clear();
-    r = PyObject_CallMethodOneArg(st->loop, st->str.run_until_complete,
-                                  st->task);
-    if (r == NULL)
-        finish_failed(st, st->task);
-    return r;
-}
-
-static PyObject *asyncio_run(void *state, PyObject *coro, PyObject *context)
+static int asyncio_start(void *state, PyObject *coro, PyObject *context)
 {
     runner_state *st = state;
-    PyObject *r = NULL;
     int busy = -1;
 
-    if (st->running)
-        return aa__run_refused("asyncio", coro, st->str.close);
-    st->interrupted = 0;
-    st->running = 1;
+    if (st->running) {
+        aa__run_refused("asyncio", coro, st->str.close);
+        return -1;
+    }
     if (ensure_loop(st) == 0 && make_current(st) == 0)
         busy = loop_busy(st);
     if (busy != 0) {
         if (busy > 0)
-            r = run_nested(st, coro);
+            run_nested(st, coro);
         else
             aa__close_coro(coro, st->str.close);
-        goto done;
+        return -1;
     }
     st->task = create_task(st, coro, context);
-    if (st->task == NULL)
+    if (st->task == NULL) {
         aa__close_coro(coro, st->str.close);
-    else
-        r = run_task(st);
-done:
+        return -1;
+    }
+    st->interrupted = 0;
+    st->running = 1;
+    return 0;
+}
+
+/*
+ * 1 when the exception set is the one the cell's task ended with (it is
+ * then cleared: collect reports it), 0 when it came from elsewhere.
+ */
+static int task_raised(runner_state *st)
+{
+    PyObject *t, *v, *tb, *exc = NULL;
+    int same = 0;
+
+    if (st->task == NULL)
+        return 0;
+    PyErr_Fetch(&t, &v, &tb);
+    PyErr_NormalizeException(&t, &v, &tb);
+    if (call_bool(st->task, st->str.done) == 1 &&
+        call_bool(st->task, st->str.cancelled) == 0)
+        exc = PyObject_CallMethodNoArgs(st->task, st->str.exception);
+    PyErr_Clear();
+    same = exc != NULL && exc == v;
+    Py_XDECREF(exc);
+    if (same) {
+        Py_XDECREF(t);
+        Py_XDECREF(v);
+        Py_XDECREF(tb);
+    } else {
+        PyErr_Restore(t, v, tb);
+    }
+    return same;
+}
+
+/* 1 when the loop has callbacks ready to run. */
+static int ready_callbacks(runner_state *st)
+{
+    PyObject *ready = PyObject_GetAttr(st->loop, st->str._ready);
+    Py_ssize_t n = ready != NULL ? PyObject_Size(ready) : 0;
+
+    Py_XDECREF(ready);
+    PyErr_Clear();
+    return n > 0;
+}
+
+/*
+ * The callback that ends each pass of a step's loop (it is queued last):
+ * another pass when callbacks are ready (the cell's task resumed, say) and
+ * the step has passes left, else loop.stop().  A pass with it queued never
+ * waits in the selector.
+ */
+static PyObject *pass_end(PyObject *capsule, PyObject *unused)
+{
+    runner_state *st = PyCapsule_GetPointer(capsule, NULL);
+
+    (void)unused;
+    if (st == NULL)
+        return NULL;
+    if (++st->passes < STEP_PASSES && ready_callbacks(st))
+        return PyObject_CallMethodOneArg(st->loop, st->str.call_soon,
+                                         st->pass_end);
+    return PyObject_CallMethodNoArgs(st->loop, st->str.stop);
+}
+
+static PyMethodDef pass_end_def = {"pass_end", pass_end, METH_NOARGS, NULL};
+
+/*
+ * Runs what is ready and never waits: a few passes of the loop, the
+ * selector polled with a zero timeout in each, for as long as callbacks are
+ * ready (so that `await asyncio.sleep(0)` costs one step, not one per
+ * pass), at most STEP_PASSES, so that a task that never sleeps still lets
+ * the host have its turn.  A KeyboardInterrupt or SystemExit raised by the
+ * cell's own task comes out of run_forever with the task done: that is the
+ * cell's ending, for collect.  Anything else that escapes is the step's
+ * failure.
+ */
+static int asyncio_step(void *state)
+{
+    runner_state *st = state;
+    PyObject *r;
+
+    if (st->loop == NULL || loop_usable(st, st->loop) != 1 ||
+        loop_busy(st) != 0)
+        return PyErr_Occurred() ? -1 : 0;
+    st->passes = 0;
+    r = PyObject_CallMethodOneArg(st->loop, st->str.call_soon, st->pass_end);
+    if (r == NULL)
+        return -1;
+    Py_DECREF(r);
+    r = PyObject_CallMethodNoArgs(st->loop, st->str.run_forever);
+    if (r != NULL) {
+        Py_DECREF(r);
+        return 0;
+    }
+    return task_raised(st) ? 0 : -1;
+}
+
+static int asyncio_collect(void *state, PyObject **result)
+{
+    runner_state *st = state;
+    PyObject *t, *v, *tb;
+    int done;
+
+    *result = NULL;
+    if (st->task == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "no cell was started");
+        return 1;
+    }
+    if ((done = call_bool(st->task, st->str.done)) == 0)
+        return 0;
+    /* The pass of the loop that ended the task may have queued callbacks
+     * (its done callbacks, what the cell's last line scheduled): they run
+     * before the cell ends, as under run_until_complete, whose stop comes
+     * after them.  One more step does it; an exception they raise is then
+     * the cell's, and never lands in a later cell. */
+    if (done > 0 && !st->settling && ready_callbacks(st)) {
+        st->settling = 1;
+        return 0;
+    }
+    if (done > 0)
+        *result = PyObject_CallMethodNoArgs(st->task, st->str.result);
+    if (*result == NULL) {
+        PyErr_Fetch(&t, &v, &tb);
+        PyErr_NormalizeException(&t, &v, &tb);
+        mark_retrieved(st, st->task);
+        if (st->interrupted && v != NULL && is_cancelled_error(st, t)) {
+            raise_interrupt(st, v, tb);
+            Py_XDECREF(t);
+            Py_XDECREF(v);
+            Py_XDECREF(tb);
+        } else {
+            PyErr_Restore(t, v, tb);
+        }
+    }
     Py_CLEAR(st->task);
     st->running = 0;
     st->interrupted = 0;
-    return r;
+    st->settling = 0;
+    return 1;
+}
+
+/* The selector's fd, or -1 when there is no loop or it is not asyncio's
+ * own selector loop. */
+static int asyncio_fd(void *state)
+{
+    runner_state *st = state;
+    PyObject *sel, *fd = NULL;
+    long n = -1;
+
+    if (st->loop == NULL)
+        return -1;
+    sel = PyObject_GetAttr(st->loop, st->str._selector);
+    if (sel != NULL && sel != Py_None)
+        fd = PyObject_CallMethodNoArgs(sel, st->str.fileno);
+    if (fd != NULL)
+        n = PyLong_AsLong(fd);
+    Py_XDECREF(fd);
+    Py_XDECREF(sel);
+    PyErr_Clear();
+    return n >= 0 && n <= INT_MAX ? (int)n : -1;
+}
+
+/* Seconds on the monotonic clock, which is asyncio's loop.time(). */
+static double now_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/*
+ * 0 when callbacks are ready, the milliseconds until the first timer is
+ * due (rounded up), or -1: read off the loop's ready queue and timer heap.
+ * A closed loop has nothing to run; a loop that is not asyncio's own has
+ * neither to read and is stepped every FOREIGN_LOOP_MS.
+ */
+static int asyncio_timeout(void *state)
+{
+    runner_state *st = state;
+    PyObject *ready, *heap = NULL, *when = NULL;
+    double at = -1;
+    int ms = FOREIGN_LOOP_MS;
+
+    if (st->loop == NULL || call_bool(st->loop, st->str.is_closed) != 0) {
+        PyErr_Clear();
+        return -1;
+    }
+    ready = PyObject_GetAttr(st->loop, st->str._ready);
+    if (ready != NULL)
+        heap = PyObject_GetAttr(st->loop, st->str._scheduled);
+    if (ready != NULL && heap != NULL && PyList_Check(heap)) {
+        if (PyObject_Size(ready) > 0) {
+            ms = 0;
+        } else if (PyList_GET_SIZE(heap) == 0) {
+            ms = -1;
+        } else if ((when = PyObject_GetAttr(PyList_GET_ITEM(heap, 0),
+                                            st->str._when)) != NULL &&
+                   (at = PyFloat_AsDouble(when)) >= 0) {
+            at = ceil((at - now_s()) * 1000.0);
+            ms = at <= 0 ? 0 : at > INT_MAX ? INT_MAX : (int)at;
+        }
+    }
+    Py_XDECREF(when);
+    Py_XDECREF(heap);
+    Py_XDECREF(ready);
+    PyErr_Clear();
+    return ms;
 }
 
 /* ------------------------------------------------------ the other entries */
@@ -574,10 +694,15 @@ static int state_init(void *state)
 {
     runner_state *st = state;
 
-    if (aa__names_init(&st->str, names_list) < 0)
+    PyObject *capsule;
+
+    if (aa__names_init(&st->str, names_list) < 0 ||
+        (capsule = PyCapsule_New(st, NULL, NULL)) == NULL)
         return -1;
+    st->pass_end = PyCFunction_New(&pass_end_def, capsule);
+    Py_DECREF(capsule);
     st->context_kw = PyTuple_Pack(1, st->str.context);
-    return st->context_kw == NULL ? -1 : 0;
+    return st->context_kw == NULL || st->pass_end == NULL ? -1 : 0;
 }
 
 static void state_free(void *state)
@@ -588,6 +713,7 @@ static void state_free(void *state)
     Py_CLEAR(st->loop);
     Py_CLEAR(st->asyncio);
     Py_CLEAR(st->context_kw);
+    Py_CLEAR(st->pass_end);
     aa__names_clear(&st->str, names_list);
     PyMem_Free(st);
 }
@@ -689,101 +815,6 @@ static int asyncio_interrupt(void *state)
     return 1;
 }
 
-/* Calls loop.add_reader(fd, cb) or loop.remove_reader(fd); 0 or -1. */
-static int reader(runner_state *st, PyObject *name, int fd, PyObject *cb)
-{
-    PyObject *fdobj = PyLong_FromLong(fd), *r = NULL;
-
-    if (fdobj != NULL)
-        r = PyObject_CallMethodObjArgs(st->loop, name, fdobj, cb, NULL);
-    Py_XDECREF(fdobj);
-    Py_XDECREF(r);
-    return r != NULL ? 0 : -1;
-}
-
-/* What a poll's wait needs: the runner and the loop's bound stop. */
-typedef struct poll_wait {
-    runner_state *st;
-    PyObject *stop;
-} poll_wait;
-
-/*
- * Runs the loop until stop is called: by the reader on the watched
- * duplicate, by a timer after delay_ms (when >= 0), or by a task.  The
- * timer is cancelled on every way out, or it would stop a later cell.
- * 0, or -1 with an exception set.  arg is a poll_wait.
- */
-static int run_until_stopped(void *arg, double delay_ms)
-{
-    runner_state *st = ((poll_wait *)arg)->st;
-    PyObject *stop = ((poll_wait *)arg)->stop;
-    PyObject *delay, *timer = NULL, *r, *t, *v, *tb;
-
-    if (delay_ms >= 0) {
-        if ((delay = PyFloat_FromDouble(delay_ms / 1000.0)) == NULL)
-            return -1;
-        timer = PyObject_CallMethodObjArgs(st->loop, st->str.call_later, delay,
-                                           stop, NULL);
-        Py_DECREF(delay);
-        if (timer == NULL)
-            return -1;
-    }
-    r = PyObject_CallMethodNoArgs(st->loop, st->str.run_forever);
-    Py_XDECREF(r);
-    if (timer != NULL) {
-        PyErr_Fetch(&t, &v, &tb);
-        if (call_void(timer, st->str.cancel) < 0)
-            PyErr_Clear();
-        PyErr_Restore(t, v, tb);
-        Py_DECREF(timer);
-    }
-    return r != NULL ? 0 : -1;
-}
-
-/*
- * Runs the loop until fd is readable or timeout_ms has passed (see
- * aa__poll_until).  A timer and a reader on a duplicate of fd (see
- * aa__fd_watch) stop it rather than a sleeping task, so that nothing is
- * left behind when an exception cuts it short; both are removed on every
- * way out.  A descriptor the selector cannot watch is always readable to
- * poll(2) (a regular file), so it never gets this far; should one, a wait
- * without a timeout is left to the library.
- */
-static int asyncio_poll(void *state, int fd, int timeout_ms)
-{
-    runner_state *st = state;
-    poll_wait w = {st, NULL};
-    PyObject *t, *v, *tb;
-    int status, watch = -1, watching = 0;
-
-    if (st->loop == NULL || loop_usable(st, st->loop) != 1 ||
-        loop_busy(st) != 0)
-        return PyErr_Occurred() ? -1 : AA_POLL_IDLE;
-    if (aa__fd_ready(fd))
-        return AA_POLL_READY;
-    if ((w.stop = PyObject_GetAttr(st->loop, st->str.stop)) == NULL)
-        return -1;
-    if (fd >= 0 && (watch = aa__fd_watch(fd)) < 0) {
-        Py_DECREF(w.stop);
-        return -1;
-    }
-    if (watch >= 0) {
-        watching = reader(st, st->str.add_reader, watch, w.stop) == 0;
-        PyErr_Clear();
-    }
-    status = timeout_ms < 0 && !watching
-                 ? AA_POLL_IDLE
-                 : aa__poll_until(fd, timeout_ms, run_until_stopped, &w);
-    PyErr_Fetch(&t, &v, &tb);
-    if (watching && reader(st, st->str.remove_reader, watch, NULL) < 0)
-        PyErr_Clear();
-    if (watch >= 0)
-        close(watch);
-    PyErr_Restore(t, v, tb);
-    Py_DECREF(w.stop);
-    return status;
-}
-
 /* ------------------------------------------------------------- the entry */
 
 static const aa_runner asyncio_runner = {
@@ -792,11 +823,14 @@ static const aa_runner asyncio_runner = {
     .name = "asyncio",
     .open = asyncio_open,
     .close = asyncio_close,
-    .run = asyncio_run,
     .interrupt = asyncio_interrupt,
-    .poll = asyncio_poll,
     .enter = asyncio_enter,
     .leave = asyncio_leave,
+    .start = asyncio_start,
+    .step = asyncio_step,
+    .collect = asyncio_collect,
+    .fd = asyncio_fd,
+    .timeout = asyncio_timeout,
 };
 
 AA_API int AA_RUNNER_ENTRY(const aa_runner_host *host, const aa_runner **out)

@@ -42,7 +42,19 @@ START_TEST(wrong_abi_version_is_refused_naming_both)
 
     ck_assert_int_eq(try_runner("badabi", msg, sizeof msg), AA_EABI);
     ASSERT_HAS(msg, "aa_runner_badabi.so");
-    ASSERT_HAS(msg, "runner ABI 2, this library speaks 1");
+    ASSERT_HAS(msg, "runner ABI 3, this library speaks 2");
+}
+END_TEST
+
+/* A plugin built for the first ABI, before the guest entries: refused,
+ * saying what to do. */
+START_TEST(first_abi_plugin_is_refused_with_the_fix)
+{
+    char msg[1024];
+
+    ck_assert_int_eq(try_runner("oldabi", msg, sizeof msg), AA_EABI);
+    ASSERT_HAS(msg, "runner ABI 1, this library speaks 2");
+    ASSERT_HAS(msg, "rebuild it against this library's runner.h");
 }
 END_TEST
 
@@ -474,7 +486,7 @@ START_TEST(host_runner_checks_match_the_loaders)
     vt.run = host_run;
     vt.abi_version = AA_RUNNER_ABI_VERSION + 1;
     ck_assert_int_eq(aa_runner_register(&vt, NULL), AA_EABI);
-    ck_assert_ptr_nonnull(strstr(aa_errmsg(), "runner ABI 2"));
+    ck_assert_ptr_nonnull(strstr(aa_errmsg(), "runner ABI 3"));
     vt.abi_version = AA_RUNNER_ABI_VERSION;
     vt.struct_size = offsetof(aa_runner, open);
     ck_assert_int_eq(aa_runner_register(&vt, NULL), AA_EABI);
@@ -494,6 +506,7 @@ static Suite *loader_suite(void)
     Suite *suite = tu_suite("loader", 60, &tc);
 
     tcase_add_test(tc, wrong_abi_version_is_refused_naming_both);
+    tcase_add_test(tc, first_abi_plugin_is_refused_with_the_fix);
     tcase_add_test(tc, short_vtable_is_refused);
     tcase_add_test(tc, missing_entry_symbol_is_refused);
     tcase_add_test(tc, failing_init_is_refused);

@@ -1,0 +1,167 @@
+/*
+ * main.c -- uv-host: a libuv application with a Python console whose
+ * session is a guest of the application's loop.
+ *
+ *     uv-host [-p PORT] [-i]
+ *
+ * The application answers every line a TCP client sends to 127.0.0.1:PORT
+ * (0, the default: a free port, printed at start) with "pong", and counts
+ * the ticks of a 100 ms timer.  Standard input is a console: its cells run
+ * in one libautoawait session, and while one awaits (asyncio, or trio after
+ * `%autoawait trio`) the server answers and the timer ticks; tasks a cell
+ * leaves on the session's loop run while the console waits for input.
+ * Ctrl-C (SIGINT) cancels the running cell, never the host.  The end of
+ * standard input, or a cell's SystemExit, ends it.
+ *
+ * See README.md beside this file, and docs/embedding.md, "Hosts with their
+ * own event loop", which quotes guest.c.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "uv_host.h"
+
+/* The host SIGINT reaches; set before the handler is installed. */
+static struct host *volatile sigint_host;
+
+/*
+ * aa_interrupt and uv_async_send are both async-signal-safe.  A real
+ * handler, not uv_signal_t: a sync cell runs inside aa_exec_start, with
+ * the loop not turning, and must be reached all the same.
+ */
+static void on_sigint(int signo)
+{
+    struct host *h = sigint_host;
+
+    (void)signo;
+    if (h == NULL)
+        return;
+    if (!h->cell_running)
+        h->sigint_at_input = 1;
+    aa_interrupt(h->session);
+    uv_async_send(&h->sigint_async);
+}
+
+static void on_sigint_async(uv_async_t *async)
+{
+    console_interrupted(async->data);
+}
+
+static void catch_sigint(struct host *h)
+{
+    struct sigaction sa;
+
+    sigint_host = h;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = h != NULL ? on_sigint : SIG_DFL;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+}
+
+/*
+ * Cells' output, on the thread that runs them (this one).  Through stdio,
+ * flushed, so that it keeps its order with the host's own lines.
+ */
+static void write_output(void *userdata, int stream, const char *data,
+                         size_t len)
+{
+    FILE *f = stream == 2 ? stderr : stdout;
+
+    (void)userdata;
+    if (fwrite(data, 1, len, f) != len || fflush(f) != 0)
+        aa_write_fail(errno != 0 ? errno : EIO);
+}
+
+static void close_handle(uv_handle_t *handle, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(handle))
+        uv_close(handle, NULL);
+}
+
+/* Closes every handle: uv_run returns once they are closed. */
+void host_stop(struct host *h)
+{
+    h->stopping = 1;
+    server_stop(h);
+    uv_walk(h->loop, close_handle, NULL);
+}
+
+static int usage(const char *argv0)
+{
+    fprintf(stderr, "usage: %s [-p PORT] [-i]\n", argv0);
+    return 2;
+}
+
+static int run(struct host *h, int port)
+{
+    aa_options opts;
+    int bound;
+
+    aa_options_init(&opts);
+    opts.write = write_output;
+    if (aa_session_new(&h->session, &opts) != AA_OK) {
+        complain("no session: %s\n", aa_errmsg());
+        return 1;
+    }
+    h->sigint_async.data = h;
+    if (uv_async_init(h->loop, &h->sigint_async, on_sigint_async) != 0 ||
+        server_start(h, port, &bound) != 0 || guest_start(h) != 0) {
+        host_stop(h);
+        uv_run(h->loop, UV_RUN_DEFAULT);
+        return 1;
+    }
+    say("[uv-host] listening on 127.0.0.1:%d\n", bound);
+    catch_sigint(h);
+    if (console_start(h) != 0)
+        host_stop(h);
+    uv_run(h->loop, UV_RUN_DEFAULT);
+    catch_sigint(NULL);
+    if (h->exit_code != 0)
+        return h->exit_code;
+    return h->failed ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct host h;
+    int opt, port = 0, status;
+    char *end;
+
+    memset(&h, 0, sizeof h);
+    h.interactive = isatty(STDIN_FILENO);
+    while ((opt = getopt(argc, argv, "p:ih")) != -1) {
+        switch (opt) {
+        case 'p':
+            errno = 0;
+            port = (int)strtol(optarg, &end, 10);
+            if (errno != 0 || *end != '\0' || port < 0 || port > 65535)
+                return usage(argv[0]);
+            break;
+        case 'i':
+            h.interactive = 1;
+            break;
+        default:
+            return usage(argv[0]);
+        }
+    }
+    if (optind != argc)
+        return usage(argv[0]);
+    /* A client that hangs up, or a closed stdout, is an error, not death. */
+    signal(SIGPIPE, SIG_IGN);
+    h.loop = uv_default_loop();
+    h.next_number = 1;
+    status = run(&h, port);
+    /* A cell still running is cancelled, its done callback called. */
+    aa_session_free(h.session);
+    aa_shutdown();
+    uv_loop_close(h.loop);
+    free(h.pending);
+    free(h.cell);
+    return status;
+}
