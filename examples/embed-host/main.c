@@ -144,6 +144,8 @@ static void start_cell(host *h, const char *source, size_t len)
         /* An async cell on a runner that cannot be a guest (a Python
          * callable's): aa_execn still runs it, the loop standing still. */
         aa_result *r = NULL;
+        printf("[host] %s: the loop waits for this cell\n",
+               aa_session_errmsg(h->s));
         rc = aa_execn(h->s, source, len, &r);
         on_done(h, h->s, rc, r);
     } else if (rc < 0) { /* nothing was started, done is not called */

@@ -15,7 +15,9 @@
 #      host does not spin;
 #   3. the host's own runner, `%autoawait host`: host_sleep keeps the host
 #      serving and answers the ticks, SIGINT runs the cell's finally, and an
-#      await that runner does not know fails in the cell with a TypeError.
+#      await that runner does not know fails in the cell with a TypeError;
+#      then a runner that cannot be a guest, whose cell the host runs with
+#      aa_execn.
 # Every wait is bounded, and no process outlives the test.
 set -euo pipefail
 
@@ -52,7 +54,7 @@ die() {
 # wait_for REGEX SECONDS: until a line of the host's output matches.
 wait_for() {
     local deadline=$((SECONDS + $2))
-    until grep -Eq -- "$1" "$tmp/out"; do
+    until grep -Eqs -- "$1" "$tmp/out"; do
         ((SECONDS < deadline)) || die "no line matching '$1' within $2 s"
         kill -0 "$pid" 2>/dev/null || die "embed-host ended before '$1'"
         sleep 0.05
@@ -249,7 +251,10 @@ start_tcp \
     $'try:\n    print("host sleeping again")\n    await host_sleep(60)\nfinally:\n    print("host cleanup ran")' \
     'Odd = type("Odd", (), {"__await__": lambda self: iter(["odd"])})' \
     'await Odd()' \
-    'await host_sleep(0.1); "the host runner still works"'
+    'await host_sleep(0.1); "the host runner still works"' \
+    'import asyncio; my_runner = lambda coro: asyncio.run(coro)' \
+    '%autoawait my_runner' \
+    'await asyncio.sleep(0.1); "no guest, still run"'
 wait_for '^host sleeping$' 20
 pings_answered "a cell awaited host_sleep"
 wait_for '^host sleeping again$' 20
@@ -278,6 +283,14 @@ else
 fi
 grep -q "^Out\[6\]: 'the host runner still works'$" "$tmp/out" ||
     fail "no host_sleep after the interrupt"
+# A Python callable is a runner that cannot be a guest: aa_exec_start
+# answers AA_ENOTSUP, and the host runs the cell with aa_execn instead.
+if grep -q "^Out\[9\]: 'no guest, still run'$" "$tmp/out" &&
+    grep -q "^\[host\] .*: the loop waits for this cell$" "$tmp/out"; then
+    ok "a runner that cannot be a guest still runs the cell, blocking"
+else
+    fail "no result from the runner that cannot be a guest"
+fi
 [[ $status == 1 ]] || fail "exit status $status after failed cells, not 1"
 ((failures == failed_before)) || show_output
 
