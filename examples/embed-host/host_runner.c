@@ -1,31 +1,40 @@
 /*
- * host_runner.c -- the runner "host": a cell's await turns the host's loop.
+ * host_runner.c -- the runner "host": a runner of the host's own, made a
+ * guest of its loop, registered with aa_runner_register.
  *
- * A runner gets the coroutine of an async cell and must run it to its end.
- * asyncio does that with its own loop; this one has none.  It steps the
- * coroutine itself, and reads what the coroutine yields as a request to
- * the host:
+ * The shipped asyncio runner is what embed-host's cells use.  This one is
+ * here to show the other way: a host hands the library a runner without
+ * writing a plugin, and the runner reaches the host's structures through
+ * the userdata it was registered with.  `%autoawait host` selects it.  It
+ * has no loop of its own: it steps the cell's coroutine itself, and reads
+ * what the coroutine yields as a request to the host:
  *
- *     ('sleep', seconds)   wait that long; the host's loop keeps serving
- *                          meanwhile.  The answer sent back into the
- *                          coroutine is how many ticks the loop ran.
- *     None                 a bare yield (what asyncio.sleep(0) does): the
- *                          loop serves what is ready, then the cell goes on.
+ *     ('sleep', seconds)   resume me that much later; the answer sent back
+ *                          is how many ticks the host's loop ran meanwhile.
+ *     None                 a bare yield (what asyncio.sleep(0) does):
+ *                          resume me on the next dispatch.
  *
  * Anything else (an asyncio future, say) is answered with a TypeError
  * thrown into the coroutine.  host_sleep, defined by the setup cell below,
  * is the awaitable that yields the first kind.
  *
+ * It has only the guest entries of runner.h (start, step, collect, fd,
+ * timeout), no run: it never blocks, so it cannot help but leave the host's
+ * loop in charge.  A sleep is a deadline its timeout reports, and the
+ * host's poll waits for it along with everything else.
+ *
  * This is the only file of the host that includes Python.h: a runner
- * speaks CPython's C API, a host does not need to.  Every function here is
- * called by libautoawait with the GIL held and returns with it held; run
- * gives it up while the loop waits in poll(2), which is also what lets the
- * library's interrupt thread reach interrupt.  The loop itself is not
- * thread-safe: like the host, which runs every cell on its main thread,
- * only one thread may turn it at a time.
+ * speaks CPython's C API, the rest of a host does not need to.  Every
+ * entry is called by libautoawait with the GIL held, which is also the
+ * lock of the state below: interrupt comes from the library's interrupt
+ * thread, the others from whichever thread dispatches the session.
  */
+#define _POSIX_C_SOURCE 200809L
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <autoawait/runner.h>
 
@@ -35,51 +44,31 @@ const char host_runner_setup[] =
     "import types\n"
     "@types.coroutine\n"
     "def host_sleep(seconds):\n"
-    "    \"\"\"Sleeps in the host's own event loop, which serves its\n"
-    "    clients meanwhile; returns the ticks the loop ran.\"\"\"\n"
+    "    \"\"\"Under %autoawait host, sleeps while the host's loop serves\n"
+    "    its clients; returns the ticks the loop ran meanwhile.\"\"\"\n"
     "    return (yield ('sleep', float(seconds)))\n"
     "del types\n";
 
 /*
- * Per-session state: the loop comes from aa_runner_register's userdata.
- * The flags are touched only with the GIL held, by run's thread and by the
- * library's interrupt thread: the GIL is their lock.
+ * Per-session state.  The loop comes from aa_runner_register's userdata.
+ * The started cell is coro; what the next resume gives it is one of
+ * answer_ticks (a sleep's answer), value or error, at the time due.
  */
 typedef struct host_state {
     host_loop *loop;
-    int running;     /* run is in progress: interrupt may reach it */
-    int interrupted; /* interrupt was called during this run */
+    int wake[2];       /* interrupt writes, the library watches wake[0] */
+    PyObject *coro;    /* the started cell, or NULL */
+    PyObject *context; /* the session's Context, entered for each resume */
+    long long due;     /* when to resume it, on host_loop_now's clock */
+    int answer_ticks;  /* send the ticks since `ticks` (a sleep ended) */
+    unsigned long ticks;
+    PyObject *error; /* throw this in instead (an unknown request) */
+    int interrupted; /* aa_interrupt reached the cell */
+    int ended;       /* the cell ended: with result, or with error */
+    PyObject *result;
 } host_state;
 
 /* ----------------------------------------------------------- the coroutine */
-
-/*
- * Resumes coro by sending value into it, or by throwing exc into it when
- * exc is not NULL.  Answers as PyIter_Send does: PYGEN_NEXT with *out the
- * value it yielded, PYGEN_RETURN with *out the value it returned (new
- * references both), or PYGEN_ERROR with an exception set.
- */
-static PySendResult resume(PyObject *coro, PyObject *value, PyObject *exc,
-                           PyObject **out)
-{
-    PyObject *t, *v, *tb;
-
-    if (exc == NULL)
-        return PyIter_Send(coro, value, out);
-    *out = PyObject_CallMethod(coro, "throw", "O", exc);
-    if (*out != NULL)
-        return PYGEN_NEXT;
-    if (!PyErr_ExceptionMatches(PyExc_StopIteration))
-        return PYGEN_ERROR;
-    /* It caught exc and returned: its value rides on StopIteration. */
-    PyErr_Fetch(&t, &v, &tb);
-    PyErr_NormalizeException(&t, &v, &tb);
-    *out = PyObject_GetAttrString(v, "value");
-    Py_XDECREF(t);
-    Py_XDECREF(v);
-    Py_XDECREF(tb);
-    return *out != NULL ? PYGEN_RETURN : PYGEN_ERROR;
-}
 
 /* The exception set now, as an instance, taken off the thread. */
 static PyObject *take_exception(void)
@@ -93,6 +82,31 @@ static PyObject *take_exception(void)
     Py_XDECREF(t);
     Py_XDECREF(tb);
     return v;
+}
+
+/*
+ * Resumes coro by sending value into it, or by throwing exc into it when
+ * exc is not NULL.  Answers as PyIter_Send does: PYGEN_NEXT with *out the
+ * value it yielded, PYGEN_RETURN with *out the value it returned (new
+ * references both), or PYGEN_ERROR with an exception set.
+ */
+static PySendResult resume(PyObject *coro, PyObject *value, PyObject *exc,
+                           PyObject **out)
+{
+    PyObject *stop;
+
+    if (exc == NULL)
+        return PyIter_Send(coro, value, out);
+    *out = PyObject_CallMethod(coro, "throw", "O", exc);
+    if (*out != NULL)
+        return PYGEN_NEXT;
+    if (!PyErr_ExceptionMatches(PyExc_StopIteration))
+        return PYGEN_ERROR;
+    /* It caught exc and returned: its value rides on StopIteration. */
+    stop = take_exception();
+    *out = stop != NULL ? PyObject_GetAttrString(stop, "value") : NULL;
+    Py_XDECREF(stop);
+    return *out != NULL ? PYGEN_RETURN : PYGEN_ERROR;
 }
 
 /* 1 and *seconds for a ('sleep', seconds) request, else 0. */
@@ -115,152 +129,216 @@ static int is_sleep(PyObject *request, double *seconds)
 }
 
 /*
- * Turns the host's loop until deadline, with the GIL released: the loop is
- * plain C, and other threads (the library's interrupt thread among them)
- * need the GIL meanwhile.  Returns early when interrupted.  On a failure of
- * the loop, returns -1 with OSError set.
+ * Takes in what the coroutine yielded, and says when and how to resume it:
+ * a sleep at its deadline with the ticks, a bare yield at once, anything
+ * else at once with a TypeError thrown in, so that the cell can handle it
+ * and its finally blocks run.
  */
-static int wait_in_loop(host_state *st, long long deadline)
+static void take_request(host_state *st, PyObject *request)
 {
-    int why;
-
-    for (;;) {
-        /* What Py_BEGIN_ALLOW_THREADS and Py_END_ALLOW_THREADS expand to. */
-        PyThreadState *saved = PyEval_SaveThread();
-        why = host_loop_serve(st->loop, deadline, -1);
-        PyEval_RestoreThread(saved);
-        /* A wake-up that is not ours (none else writes the pipe today)
-         * must not cut the sleep short. */
-        if (why != HOST_WOKEN || st->interrupted)
-            break;
-    }
-    if (why == HOST_ERROR) {
-        PyErr_SetFromErrno(PyExc_OSError);
-        return -1;
-    }
-    return 0;
-}
-
-/*
- * Carries out what the coroutine yielded.  Sets *answer to what is sent
- * back into it, or *error to an exception to throw into it instead: a cell
- * that awaits something this runner cannot do gets to handle it, and its
- * finally blocks run.
- */
-static void serve_request(host_state *st, PyObject *request, PyObject **answer,
-                          PyObject **error)
-{
-    unsigned long ticks = st->loop->ticks;
     double seconds = 0.0;
 
-    *answer = *error = NULL;
-    if (request != Py_None && !is_sleep(request, &seconds)) {
+    st->due = host_loop_now();
+    if (request == Py_None)
+        return;
+    if (!is_sleep(request, &seconds)) {
         PyErr_Format(PyExc_TypeError,
                      "the host runner can only await host_sleep(seconds) "
                      "and bare yields, not %R (try %%autoawait asyncio)",
                      request);
-        *error = take_exception();
+        st->error = take_exception();
         return;
     }
     if (seconds < 0.0 || seconds != seconds)
         seconds = 0.0;
     if (seconds > 86400.0)
         seconds = 86400.0;
-    if (wait_in_loop(st, host_loop_now() + (long long)(seconds * 1000.0)) < 0)
-        *error = take_exception();
-    else if ((*answer = PyLong_FromUnsignedLong(st->loop->ticks - ticks)) ==
-             NULL)
-        *error = take_exception();
+    st->due += (long long)(seconds * 1000.0);
+    st->answer_ticks = 1;
+    st->ticks = st->loop->ticks;
+}
+
+/*
+ * Resumes the cell once, inside the session's Context (so that context
+ * variables set by one cell are there in the next), with what it is owed.
+ */
+static void resume_cell(host_state *st)
+{
+    PyObject *value = NULL, *exc = st->error, *out = NULL;
+    PySendResult sent = PYGEN_ERROR;
+
+    st->error = NULL;
+    if (st->interrupted) {
+        /* Thrown in where the cell waits: its finally blocks and
+         * __aexit__ run, and unless it catches it, it ends the cell with
+         * KeyboardInterrupt, which is what runner.h asks. */
+        st->interrupted = 0;
+        Py_CLEAR(exc);
+        exc = PyObject_CallNoArgs(PyExc_KeyboardInterrupt);
+    } else if (exc == NULL && st->answer_ticks) {
+        value = PyLong_FromUnsignedLong(st->loop->ticks - st->ticks);
+    } else if (exc == NULL) {
+        value = Py_NewRef(Py_None);
+    }
+    st->answer_ticks = 0;
+    st->due = -1;
+    if ((value != NULL || exc != NULL) && PyContext_Enter(st->context) == 0) {
+        PyObject *t, *v, *tb;
+
+        sent = resume(st->coro, value, exc, &out);
+        PyErr_Fetch(&t, &v, &tb); /* the cell's, if any: keep it */
+        if (PyContext_Exit(st->context) < 0)
+            PyErr_Clear();
+        PyErr_Restore(t, v, tb);
+    }
+    Py_XDECREF(value);
+    Py_XDECREF(exc);
+    if (sent == PYGEN_NEXT) {
+        take_request(st, out);
+        Py_DECREF(out);
+        return;
+    }
+    st->ended = 1;
+    if (sent == PYGEN_RETURN)
+        st->result = out;
+    else
+        st->error = take_exception();
 }
 
 /* ------------------------------------------------------------ the vtable */
 
-/*
- * Runs coro to its end.  coro and context are borrowed; the result is a
- * new reference, or NULL with the cell's exception set.
- */
-static PyObject *host_run(void *state, PyObject *coro, PyObject *context)
-{
-    host_state *st = state;
-    PyObject *value = Py_NewRef(Py_None), *exc = NULL, *out = NULL;
-    PyObject *t, *v, *tb;
-    PySendResult sent;
-
-    /* Inside the session's Context, so that context variables set by one
-     * cell are there in the next.  Entered once: between two steps the
-     * thread runs no Python code. */
-    if (PyContext_Enter(context) < 0) {
-        Py_DECREF(value);
-        PyErr_Fetch(&t, &v, &tb);
-        out = PyObject_CallMethod(coro, "close", NULL); /* run it or close it */
-        Py_XDECREF(out);
-        PyErr_Restore(t, v, tb);
-        return NULL;
-    }
-    st->running = 1;
-    st->interrupted = 0;
-    for (;;) {
-        if (st->interrupted && exc == NULL) {
-            /* Thrown in where the cell waits: its finally blocks and
-             * __aexit__ run, and unless it catches it, it ends the cell
-             * with KeyboardInterrupt, which is what the contract asks. */
-            Py_CLEAR(value);
-            exc = PyObject_CallNoArgs(PyExc_KeyboardInterrupt);
-            st->interrupted = 0;
-            if (exc == NULL)
-                exc = take_exception();
-        }
-        sent = resume(coro, value, exc, &out);
-        Py_CLEAR(value);
-        Py_CLEAR(exc);
-        if (sent != PYGEN_NEXT)
-            break;
-        serve_request(st, out, &value, &exc);
-        Py_CLEAR(out);
-        if (value == NULL && exc == NULL) /* cannot happen; never send NULL */
-            value = Py_NewRef(Py_None);
-    }
-    st->running = 0;
-    st->interrupted = 0;
-    PyErr_Fetch(&t, &v, &tb);
-    if (PyContext_Exit(context) < 0)
-        PyErr_Clear();
-    PyErr_Restore(t, v, tb);
-    return sent == PYGEN_RETURN ? out : NULL;
-}
-
 static int host_open(void *userdata, void **state)
 {
     host_state *st = PyMem_Calloc(1, sizeof *st);
+    int i;
 
     if (st == NULL)
         return -1; /* open fails with a status, not an exception */
+    if (pipe(st->wake) < 0) {
+        PyMem_Free(st);
+        return -1;
+    }
+    for (i = 0; i < 2; i++) {
+        fcntl(st->wake[i], F_SETFL, fcntl(st->wake[i], F_GETFL) | O_NONBLOCK);
+        fcntl(st->wake[i], F_SETFD, FD_CLOEXEC);
+    }
     st->loop = userdata;
+    st->due = -1;
     *state = st;
     return 0;
 }
 
+/* Forgets the cell, whatever it came to. */
+static void forget(host_state *st)
+{
+    Py_CLEAR(st->coro);
+    Py_CLEAR(st->context);
+    Py_CLEAR(st->error);
+    Py_CLEAR(st->result);
+    st->due = -1;
+    st->answer_ticks = st->interrupted = st->ended = 0;
+}
+
 static void host_close(void *state)
 {
-    PyMem_Free(state);
+    host_state *st = state;
+
+    if (st->coro != NULL && !st->ended) {
+        /* Never collected: close it, so that its finally blocks run. */
+        PyObject *r = PyObject_CallMethod(st->coro, "close", NULL);
+        if (r == NULL)
+            PyErr_Clear();
+        Py_XDECREF(r);
+    }
+    forget(st);
+    close(st->wake[0]);
+    close(st->wake[1]);
+    PyMem_Free(st);
+}
+
+/* Takes coro as the session's cell; its first step comes at once. */
+static int host_start(void *state, PyObject *coro, PyObject *context)
+{
+    host_state *st = state;
+
+    forget(st);
+    st->coro = Py_NewRef(coro);
+    st->context = Py_NewRef(context);
+    st->due = host_loop_now();
+    return 0;
+}
+
+/* Resumes the cell when it is owed a resume; never waits. */
+static int host_step(void *state)
+{
+    host_state *st = state;
+    char drain[64];
+
+    while (read(st->wake[0], drain, sizeof drain) > 0)
+        ;
+    if (st->coro == NULL || st->ended)
+        return 0;
+    if (st->interrupted || (st->due >= 0 && host_loop_now() >= st->due))
+        resume_cell(st);
+    return 0;
+}
+
+static int host_collect(void *state, PyObject **result)
+{
+    host_state *st = state;
+
+    if (st->coro == NULL || !st->ended)
+        return 0;
+    *result = st->result;
+    st->result = NULL;
+    if (*result == NULL && st->error != NULL) /* its traceback on it */
+        PyErr_Restore(Py_NewRef(PyExceptionInstance_Class(st->error)),
+                      Py_NewRef(st->error),
+                      PyException_GetTraceback(st->error));
+    else if (*result == NULL)
+        PyErr_SetString(PyExc_SystemError, "the cell failed and said nothing");
+    forget(st);
+    return 1;
+}
+
+static int host_fd(void *state)
+{
+    return ((host_state *)state)->wake[0];
+}
+
+static int host_timeout(void *state)
+{
+    host_state *st = state;
+    long long left;
+
+    if (st->coro == NULL)
+        return -1;
+    if (st->ended || st->interrupted)
+        return 0;
+    if (st->due < 0)
+        return -1;
+    left = st->due - host_loop_now();
+    return left <= 0 ? 0 : left > 86400000 ? 86400000 : (int)left;
 }
 
 /*
- * Called from the library's interrupt thread, with the GIL, while run is
- * in progress: run is then either waiting in the loop with the GIL
- * released, or inside the cell's Python code.  It must not block: it
- * leaves a note and wakes the loop; run throws KeyboardInterrupt into the
- * cell as soon as it has the coroutine in hand.  Non-zero when no run is
- * in progress: the library then raises KeyboardInterrupt itself.
+ * Called from the library's interrupt thread, with the GIL, on aa_interrupt
+ * while a cell is started.  It must not block: it leaves a note and makes
+ * the runner's fd readable, so that the host dispatches and host_step
+ * throws KeyboardInterrupt into the cell.  Non-zero when no cell is
+ * started: the library then raises KeyboardInterrupt itself.
  */
 static int host_interrupt(void *state)
 {
     host_state *st = state;
+    char c = 'i';
 
-    if (!st->running)
+    if (st->coro == NULL || st->ended)
         return 1;
     st->interrupted = 1;
-    host_loop_wake(st->loop);
+    if (write(st->wake[1], &c, 1) < 0) {
+        /* a full pipe already holds a wake-up */
+    }
     return 0;
 }
 
@@ -274,9 +352,14 @@ int host_runner_register(host_loop *loop)
     vt.name = HOST_RUNNER_NAME;
     vt.open = host_open;
     vt.close = host_close;
-    vt.run = host_run;
     vt.interrupt = host_interrupt;
-    /* No poll, enter or leave: the runner leaves nothing running between
-     * cells, and the host turns its loop itself while it is idle. */
+    /* The guest entries, and no run: this runner never blocks.  No poll,
+     * enter or leave either: it keeps no loop, and nothing runs between
+     * cells. */
+    vt.start = host_start;
+    vt.step = host_step;
+    vt.collect = host_collect;
+    vt.fd = host_fd;
+    vt.timeout = host_timeout;
     return aa_runner_register(&vt, loop);
 }

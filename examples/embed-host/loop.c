@@ -2,8 +2,7 @@
  * loop.c -- the host's own event loop: see loop.h.
  *
  * Plain POSIX: poll(2) with a timeout computed from the next timer, as
- * most hand-written loops do.  It never blocks anywhere but in poll, so
- * whoever calls host_loop_serve may release the GIL around it.
+ * most hand-written loops do.  It never blocks anywhere but in poll.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -102,14 +101,12 @@ int host_loop_open(host_loop *loop, const char *address)
     int i;
 
     memset(loop, 0, sizeof *loop);
-    loop->wake[0] = loop->wake[1] = -1;
     for (i = 0; i < HOST_MAX_CLIENTS; i++)
         loop->clients[i].fd = -1;
     loop->listen_fd = strchr(address, '/') != NULL ? listen_unix(loop, address)
                                                    : listen_tcp(loop, address);
     if (loop->listen_fd < 0 || listen(loop->listen_fd, 8) < 0 ||
-        set_flags(loop->listen_fd) < 0 || pipe(loop->wake) < 0 ||
-        set_flags(loop->wake[0]) < 0 || set_flags(loop->wake[1]) < 0) {
+        set_flags(loop->listen_fd) < 0) {
         int saved = errno;
         host_loop_close(loop);
         errno = saved;
@@ -128,26 +125,10 @@ void host_loop_close(host_loop *loop)
             close(loop->clients[i].fd);
     if (loop->listen_fd >= 0)
         close(loop->listen_fd);
-    if (loop->wake[0] >= 0)
-        close(loop->wake[0]);
-    if (loop->wake[1] >= 0)
-        close(loop->wake[1]);
     if (loop->unix_path[0] != '\0')
         unlink(loop->unix_path);
-    loop->listen_fd = loop->wake[0] = loop->wake[1] = -1;
+    loop->listen_fd = -1;
     loop->unix_path[0] = '\0';
-}
-
-void host_loop_wake(host_loop *loop)
-{
-    int saved = errno;
-    char c = 'w';
-
-    /* A full pipe already holds a wake-up: losing this one is fine. */
-    if (write(loop->wake[1], &c, 1) < 0) {
-        /* nothing to do, and nothing else is safe in a signal handler */
-    }
-    errno = saved;
 }
 
 static void accept_client(host_loop *loop)
@@ -222,50 +203,43 @@ static void tick(host_loop *loop, long long now)
         loop->next_tick = now + HOST_TICK_MS;
 }
 
-int host_loop_serve(host_loop *loop, long long deadline, int input_fd)
+int host_loop_turn(host_loop *loop, host_watch *watch, size_t n,
+                   long long deadline)
 {
-    for (;;) {
-        struct pollfd fds[3 + HOST_MAX_CLIENTS];
-        host_client *owner[3 + HOST_MAX_CLIENTS] = {NULL};
-        long long now = host_loop_now(), until = loop->next_tick;
-        nfds_t nfds = 0, i;
-        int woken = 0, input = 0;
-        char drain[64];
+    struct pollfd fds[1 + HOST_MAX_CLIENTS + HOST_MAX_WATCHES];
+    host_client *owner[1 + HOST_MAX_CLIENTS] = {NULL};
+    long long now = host_loop_now(), until = loop->next_tick;
+    nfds_t nfds = 0, first_watch, i;
 
-        if (deadline >= 0 && deadline < until)
-            until = deadline;
-        fds[nfds++] = (struct pollfd){loop->wake[0], POLLIN, 0};
-        fds[nfds++] = (struct pollfd){loop->listen_fd, POLLIN, 0};
-        fds[nfds++] = (struct pollfd){input_fd, POLLIN, 0}; /* -1: skipped */
-        for (i = 0; i < HOST_MAX_CLIENTS; i++) {
-            if (loop->clients[i].fd >= 0) {
-                owner[nfds] = &loop->clients[i];
-                fds[nfds++] = (struct pollfd){loop->clients[i].fd, POLLIN, 0};
-            }
-        }
-        if (poll(fds, nfds, until > now ? (int)(until - now) : 0) < 0) {
-            if (errno == EINTR) /* a signal: its handler did its part */
-                continue;
-            return HOST_ERROR;
-        }
-        if (fds[0].revents != 0) {
-            while (read(loop->wake[0], drain, sizeof drain) > 0)
-                ;
-            woken = 1;
-        }
-        if (fds[1].revents != 0)
-            accept_client(loop);
-        input = fds[2].revents != 0;
-        for (i = 3; i < nfds; i++)
-            if (fds[i].revents != 0)
-                serve_client(loop, owner[i]);
-        now = host_loop_now();
-        tick(loop, now);
-        if (woken)
-            return HOST_WOKEN;
-        if (input)
-            return HOST_INPUT;
-        if (deadline >= 0 && now >= deadline)
-            return HOST_TIMEOUT;
+    if (n > HOST_MAX_WATCHES) {
+        errno = EINVAL;
+        return -1;
     }
+    if (deadline >= 0 && deadline < until)
+        until = deadline;
+    fds[nfds++] = (struct pollfd){loop->listen_fd, POLLIN, 0};
+    for (i = 0; i < HOST_MAX_CLIENTS; i++) {
+        if (loop->clients[i].fd >= 0) {
+            owner[nfds] = &loop->clients[i];
+            fds[nfds++] = (struct pollfd){loop->clients[i].fd, POLLIN, 0};
+        }
+    }
+    first_watch = nfds;
+    for (i = 0; i < n; i++) /* poll skips an fd of -1 */
+        fds[nfds++] = (struct pollfd){watch[i].fd, POLLIN, 0};
+    if (poll(fds, nfds, until > now ? (int)(until - now) : 0) < 0) {
+        if (errno != EINTR)
+            return -1;
+        nfds = 0; /* a signal: its handler did its part, nothing is ready */
+    }
+    if (nfds > 0 && fds[0].revents != 0)
+        accept_client(loop);
+    for (i = 1; i < first_watch && i < nfds; i++)
+        if (fds[i].revents != 0)
+            serve_client(loop, owner[i]);
+    for (i = 0; i < n; i++)
+        watch[i].ready =
+            first_watch + i < nfds && fds[first_watch + i].revents != 0;
+    tick(loop, host_loop_now());
+    return 0;
 }

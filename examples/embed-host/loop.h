@@ -2,10 +2,10 @@
  * loop.h -- the host's own event loop, which knows nothing of Python.
  *
  * It stands for the loop an application already has: one poll(2) over a
- * listening socket, its clients, a periodic tick and a wake-up pipe.  Each
- * line a client sends is answered "pong N"; each tick counts one.  The
- * runner (host_runner.c) turns the loop while a cell awaits, main.c while
- * the host waits for its next cell.  Nothing here is libautoawait's.
+ * listening socket, its clients and a periodic tick, plus whatever
+ * descriptors its user adds to each turn.  Each line a client sends is
+ * answered "pong N"; each tick counts one.  main.c turns it, adding the
+ * session's fd and standard input; nothing here is libautoawait's.
  */
 #ifndef EMBED_HOST_LOOP_H
 #define EMBED_HOST_LOOP_H
@@ -14,6 +14,7 @@
 
 #define HOST_MAX_CLIENTS 16
 #define HOST_TICK_MS 100
+#define HOST_MAX_WATCHES 4 /* descriptors of its user per turn */
 
 typedef struct host_client {
     int fd; /* -1 when the slot is free */
@@ -23,7 +24,6 @@ typedef struct host_client {
 
 typedef struct host_loop {
     int listen_fd;
-    int wake[2]; /* host_loop_wake writes, host_loop_serve reads */
     host_client clients[HOST_MAX_CLIENTS];
     long long next_tick;   /* on the monotonic clock, in milliseconds */
     unsigned long ticks;   /* ticks the loop has run */
@@ -32,8 +32,11 @@ typedef struct host_loop {
     char unix_path[108];   /* the socket file it made, or "" */
 } host_loop;
 
-/* Why host_loop_serve returned. */
-enum { HOST_TIMEOUT, HOST_WOKEN, HOST_INPUT, HOST_ERROR };
+/* A descriptor of the loop's user, polled for reading in one turn. */
+typedef struct host_watch {
+    int fd;    /* -1: none this turn */
+    int ready; /* set by host_loop_turn: readable, or hung up */
+} host_watch;
 
 /*
  * Listens on address: a UNIX socket when it holds a '/', else a TCP port
@@ -48,14 +51,15 @@ void host_loop_close(host_loop *loop);
 long long host_loop_now(void);
 
 /*
- * Serves clients and ticks until the monotonic time deadline (-1: never)
- * has come, host_loop_wake is called (HOST_WOKEN), or input_fd (-1: none)
- * is readable (HOST_INPUT).  It polls at least once, so a deadline that
- * has passed still serves what is ready.  HOST_ERROR leaves errno set.
+ * Turns the loop once: waits in poll(2) until one of its own descriptors or
+ * watch[0..n-1] is readable, the next tick is due, or the monotonic time
+ * deadline (-1: none) has come; then serves its clients, runs the tick if
+ * it is due and sets each watch's ready.  A deadline that has passed makes
+ * it poll without waiting.  A signal ends the wait early, as if nothing
+ * happened: the caller looks at its state again.  Returns 0, or -1 with
+ * errno set.
  */
-int host_loop_serve(host_loop *loop, long long deadline, int input_fd);
-
-/* Makes host_loop_serve return HOST_WOKEN.  Async-signal-safe. */
-void host_loop_wake(host_loop *loop);
+int host_loop_turn(host_loop *loop, host_watch *watch, size_t n,
+                   long long deadline);
 
 #endif /* EMBED_HOST_LOOP_H */

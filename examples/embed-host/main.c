@@ -1,6 +1,6 @@
 /*
  * main.c -- embed-host: a host with its own event loop, and a Python
- * console whose awaits keep that loop serving.
+ * console that is the loop's guest.
  *
  *     embed-host [-l ADDRESS] [-c CELL]...
  *
@@ -8,14 +8,17 @@
  * 127.0.0.1; default: a free port) and answers every line a client sends
  * with "pong N", while a timer ticks ten times a second.  It runs each -c
  * CELL in one libautoawait session, or, without -c, each line read from
- * standard input.  A cell that awaits host_sleep(seconds) waits in the
- * host's loop, which goes on answering and ticking; after each cell the
- * host says how many ticks and answers its loop managed meanwhile.  Ctrl-C
- * (SIGINT) stops the running cell, not the host.
+ * standard input.  Its poll(2) loop stays in charge the whole time: it
+ * watches the session's fd beside its own sockets, waits no longer than the
+ * session's timeout, dispatches the session when either says so, and
+ * starts cells with aa_exec_start, so a cell that awaits (asyncio.sleep,
+ * under the default runner) leaves the host answering and ticking.  After
+ * each cell the host says how many ticks and answers its loop managed
+ * meanwhile.  Ctrl-C (SIGINT) cancels the running cell, not the host.
  *
  * This file uses nothing but <autoawait/autoawait.h> and the two other
  * parts of the example: loop.c (the loop, no Python) and host_runner.c
- * (the runner, the only part that needs Python.h).
+ * (a runner of the host's own, the only part that needs Python.h).
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -30,6 +33,26 @@
 
 #include "host_runner.h"
 #include "loop.h"
+
+/* The host: its loop, its session, and where it is in its cells. */
+typedef struct host {
+    host_loop loop;
+    aa_session *s;
+    const char **cells; /* the -c cells, or NULL: read standard input */
+    int ncells, next;   /* how many, and the next to start */
+    char buf[4096];     /* standard input not yet run */
+    size_t len;
+    char line[4096]; /* the line of it being started, NUL-terminated */
+    int eof;         /* standard input has ended */
+    int prompted;    /* the prompt for the next line is out */
+    unsigned n;      /* cells started */
+    int running;     /* a cell is started and its done not called yet */
+    int failed;      /* a cell did not succeed */
+    int exit_code;   /* a SystemExit's code, or -1 */
+    /* The running cell's start, for its report. */
+    long long since;
+    unsigned long ticks, answers;
+} host;
 
 /* The session SIGINT interrupts.  Set before the handler is installed. */
 static aa_session *volatile interrupt_target;
@@ -54,8 +77,9 @@ static void catch_sigint(aa_session *s)
 }
 
 /*
- * What cells print arrives here, on the thread running the cell.  Flushed
- * at once, so that it keeps its order with the loop's own lines.
+ * What cells print arrives here: from aa_exec_start, or from
+ * aa_session_dispatch for an awaiting cell and the tasks it left behind.
+ * Flushed at once, so that it keeps its order with the loop's own lines.
  */
 static void write_output(void *userdata, int stream, const char *data,
                          size_t len)
@@ -67,89 +91,164 @@ static void write_output(void *userdata, int stream, const char *data,
     fflush(f);
 }
 
-/*
- * Runs one cell and reports it.  Returns its status; *exit_code is set for
- * AA_SYSTEM_EXIT.
- */
-static int run_cell(aa_session *s, host_loop *loop, unsigned n,
-                    const char *source, int *exit_code)
+/* Shows how a cell ended, and what the loop did meanwhile. */
+static void report(host *h, int status, const aa_result *r)
 {
-    unsigned long ticks = loop->ticks, answers = loop->answers;
-    long long start = host_loop_now();
-    aa_result *r = NULL;
-    int rc = aa_exec(s, source, &r);
-
-    if (rc == AA_OK && aa_result_repr(r) != NULL)
-        printf("Out[%u]: %s\n", n, aa_result_repr(r));
-    else if (rc == AA_SYSTEM_EXIT) /* sys.exit(): no traceback, we just go */
-        *exit_code = aa_result_exit_code(r);
-    else if (rc > 0 && aa_result_traceback(r) != NULL)
+    if (status == AA_OK && aa_result_repr(r) != NULL)
+        printf("Out[%u]: %s\n", h->n, aa_result_repr(r));
+    else if (status == AA_SYSTEM_EXIT) /* sys.exit(): no traceback, we go */
+        h->exit_code = aa_result_exit_code(r);
+    else if (status > 0 && aa_result_traceback(r) != NULL)
         fputs(aa_result_traceback(r), stderr);
-    else if (rc > 0)
+    else if (status > 0)
         fprintf(stderr, "%s: %s\n", aa_result_exception(r),
                 aa_result_message(r) ? aa_result_message(r) : "");
-    else if (rc < 0)
-        fprintf(stderr, "embed-host: %s\n", aa_session_errmsg(s));
-    printf("[host] cell %u: %.2f s, %lu ticks and %lu answers meanwhile\n", n,
-           (double)(host_loop_now() - start) / 1000.0, loop->ticks - ticks,
-           loop->answers - answers);
-    aa_result_free(r);
-    return rc;
+    else if (status < 0)
+        fprintf(stderr, "embed-host: %s\n",
+                aa_result_message(r) ? aa_result_message(r)
+                                     : aa_strerror(status));
+    if (status != AA_OK)
+        h->failed = 1;
+    printf("[host] cell %u: %.2f s, %lu ticks and %lu answers meanwhile\n",
+           h->n, (double)(host_loop_now() - h->since) / 1000.0,
+           h->loop.ticks - h->ticks, h->loop.answers - h->answers);
 }
 
 /*
- * Without -c: serves the loop while waiting for input, and runs each line
- * as a cell.  Returns the host's exit status.
+ * The cell's done callback: called once per started cell, from
+ * aa_exec_start for a cell that did not wait, else from a later
+ * aa_session_dispatch (or aa_session_free).  The result is ours.
  */
-static int run_stdin(aa_session *s, host_loop *loop)
+static void on_done(void *userdata, aa_session *s, int status, aa_result *r)
 {
-    char buf[4096]; /* one byte more than a line may take, for its NUL */
-    size_t len = 0, line, used;
-    unsigned n = 0;
-    int failed = 0, exit_code = -1, eof = 0, prompted = 0;
+    host *h = userdata;
 
-    while (exit_code < 0) {
-        char *nl = memchr(buf, '\n', len);
+    (void)s;
+    report(h, status, r);
+    aa_result_free(r);
+    h->running = 0;
+}
 
-        if (nl == NULL && (eof || len == sizeof buf - 1)) {
-            if (len == 0)
-                break;
-            nl = buf + len; /* a last line, or one too long: as it is */
-        }
-        if (nl == NULL) {
-            ssize_t got;
+/* Starts one cell; its report comes from on_done. */
+static void start_cell(host *h, const char *source, size_t len)
+{
+    int rc;
 
-            if (!prompted && isatty(0)) {
-                printf("In [%u]: ", n + 1);
-                fflush(stdout);
-            }
-            prompted = 1;
-            /* The host's loop turns while it waits for input. */
-            switch (host_loop_serve(loop, -1, 0)) {
-            case HOST_ERROR:
-                return 1;
-            case HOST_INPUT:
-                got = read(0, buf + len, sizeof buf - 1 - len);
-                if (got > 0)
-                    len += (size_t)got;
-                else if (got == 0 || errno != EINTR)
-                    eof = 1;
-                break;
-            default: /* woken, or a timeout: nothing to read yet */
-                break;
-            }
-            continue;
-        }
-        line = (size_t)(nl - buf);
-        used = line + (line < len); /* the newline too, when there is one */
-        *nl = '\0';
-        if (line > 0)
-            failed |= run_cell(s, loop, ++n, buf, &exit_code) != AA_OK;
-        memmove(buf, buf + used, len - used);
-        len -= used;
-        prompted = 0;
+    h->n++;
+    h->running = 1;
+    h->since = host_loop_now();
+    h->ticks = h->loop.ticks;
+    h->answers = h->loop.answers;
+    rc = aa_exec_start(h->s, source, len, on_done, h);
+    if (rc == AA_ENOTSUP) {
+        /* An async cell on a runner that cannot be a guest (a Python
+         * callable's): aa_execn still runs it, the loop standing still. */
+        aa_result *r = NULL;
+        printf("[host] %s: the loop waits for this cell\n",
+               aa_session_errmsg(h->s));
+        rc = aa_execn(h->s, source, len, &r);
+        on_done(h, h->s, rc, r);
+    } else if (rc < 0) { /* nothing was started, done is not called */
+        fprintf(stderr, "embed-host: %s\n", aa_session_errmsg(h->s));
+        h->failed = 1;
+        h->running = 0;
     }
-    return exit_code >= 0 ? exit_code : failed;
+}
+
+/*
+ * Takes the next whole line of standard input out of the buffer into
+ * h->line; a last line without a newline, or one that fills the buffer,
+ * counts as whole.  Returns its length, or -1 for none yet.
+ */
+static long next_line(host *h)
+{
+    char *nl = memchr(h->buf, '\n', h->len);
+    size_t len, used;
+
+    if (nl == NULL && !h->eof && h->len < sizeof h->buf - 1)
+        return -1;
+    if (nl == NULL && h->len == 0)
+        return -1;
+    len = nl != NULL ? (size_t)(nl - h->buf) : h->len;
+    used = len + (nl != NULL);
+    memcpy(h->line, h->buf, len);
+    h->line[len] = '\0';
+    memmove(h->buf, h->buf + used, h->len - used);
+    h->len -= used;
+    return (long)len;
+}
+
+/*
+ * Starts cells while none is running and one is at hand: a sync cell is
+ * over by the time aa_exec_start returns, and the next one may follow at
+ * once.  Returns 1 when no cell is running and none will come.
+ */
+static int start_cells(host *h)
+{
+    long len;
+
+    while (!h->running && h->exit_code < 0) {
+        if (h->cells != NULL) {
+            if (h->next == h->ncells)
+                return 1;
+            start_cell(h, h->cells[h->next], strlen(h->cells[h->next]));
+            h->next++;
+        } else if ((len = next_line(h)) >= 0) {
+            h->prompted = 0;
+            if (len > 0)
+                start_cell(h, h->line, (size_t)len);
+        } else {
+            return h->eof;
+        }
+    }
+    return !h->running;
+}
+
+/* Reads what standard input has; called when poll says it is readable. */
+static void read_input(host *h)
+{
+    ssize_t got = read(0, h->buf + h->len, sizeof h->buf - 1 - h->len);
+
+    if (got > 0)
+        h->len += (size_t)got;
+    else if (got == 0 || (errno != EINTR && errno != EAGAIN))
+        h->eof = 1;
+}
+
+/*
+ * The host's main loop.  Each turn it asks the session for its fd and its
+ * timeout afresh (both may change after any call into the session), polls
+ * them beside its own descriptors, and dispatches the session when its fd
+ * is readable or its timeout has run out.  Standard input is watched only
+ * while no cell runs and no whole line is waiting.  Returns -1 when the
+ * loop failed.
+ */
+static int serve(host *h)
+{
+    for (;;) {
+        host_watch watch[2];
+        long long due;
+        int timeout, want_input;
+
+        if (start_cells(h) || h->exit_code >= 0)
+            return 0;
+        want_input = h->cells == NULL && !h->running && !h->eof;
+        if (want_input && !h->prompted && isatty(0)) {
+            printf("In [%u]: ", h->n + 1);
+            fflush(stdout);
+        }
+        h->prompted |= want_input;
+        timeout = aa_session_timeout(h->s);
+        due = timeout < 0 ? -1 : host_loop_now() + timeout;
+        watch[0] = (host_watch){aa_session_fd(h->s), 0};
+        watch[1] = (host_watch){want_input ? 0 : -1, 0};
+        if (host_loop_turn(&h->loop, watch, 2, due) < 0)
+            return -1;
+        if (watch[0].ready || (due >= 0 && host_loop_now() >= due))
+            aa_session_dispatch(h->s); /* it reports what fails in it */
+        if (watch[1].ready)
+            read_input(h);
+    }
 }
 
 static int usage(void)
@@ -165,72 +264,73 @@ static int usage(void)
 
 int main(int argc, char **argv)
 {
+    static host h;
     const char *address = "0";
-    const char **cells = calloc((size_t)argc, sizeof *cells);
-    host_loop loop;
     aa_options opts;
-    aa_session *s = NULL;
-    int opt, ncells = 0, i, rc, status = 1, exit_code = -1;
+    int opt, status = 1;
 
-    if (cells == NULL)
+    h.cells = calloc((size_t)argc, sizeof *h.cells);
+    h.exit_code = -1;
+    if (h.cells == NULL)
         return 1;
     while ((opt = getopt(argc, argv, "l:c:h")) != -1) {
         if (opt == 'l')
             address = optarg;
         else if (opt == 'c')
-            cells[ncells++] = optarg;
+            h.cells[h.ncells++] = optarg;
         else
             return usage();
     }
     if (optind != argc)
         return usage();
+    if (h.ncells == 0) {
+        free(h.cells);
+        h.cells = NULL;
+    }
     /* Line by line, even into a pipe: the loop's lines and the cells'
      * output then arrive in the order they happened. */
     setvbuf(stdout, NULL, _IOLBF, 0);
 
-    if (host_loop_open(&loop, address) < 0) {
+    if (host_loop_open(&h.loop, address) < 0) {
         fprintf(stderr, "embed-host: cannot listen on %s: %s\n", address,
                 strerror(errno));
+        free(h.cells);
         return 1;
     }
-    printf("[host] listening on %s\n", loop.address);
+    printf("[host] listening on %s\n", h.loop.address);
 
-    /* The runner is registered before the session that names it; the loop
-     * is its userdata, handed to its open. */
-    if (host_runner_register(&loop) != AA_OK) {
+    /* The host's own runner, for `%autoawait host`; the loop is its
+     * userdata.  Registered before any session may name it. */
+    if (host_runner_register(&h.loop) != AA_OK) {
         fprintf(stderr, "embed-host: %s\n", aa_errmsg());
         goto done;
     }
-    aa_options_init(&opts);
-    opts.runner = HOST_RUNNER_NAME;
+    aa_options_init(&opts); /* the runner: asyncio, the default */
     opts.write = write_output;
-    if ((rc = aa_session_new(&s, &opts)) != AA_OK) {
+    if (aa_session_new(&h.s, &opts) != AA_OK) {
         fprintf(stderr, "embed-host: no session: %s\n", aa_errmsg());
         goto done;
     }
-    if (aa_exec(s, host_runner_setup, NULL) != AA_OK) {
+    /* A sync cell: aa_exec runs it to its end at once. */
+    if (aa_exec(h.s, host_runner_setup, NULL) != AA_OK) {
         fprintf(stderr, "embed-host: the setup cell failed\n");
         goto done;
     }
-    catch_sigint(s);
+    catch_sigint(h.s);
 
-    if (ncells == 0) {
-        status = run_stdin(s, &loop);
-    } else {
-        status = 0;
-        for (i = 0; i < ncells && exit_code < 0; i++)
-            status |= run_cell(s, &loop, (unsigned)i + 1, cells[i],
-                               &exit_code) != AA_OK;
-        if (exit_code >= 0)
-            status = exit_code;
-    }
+    if (serve(&h) < 0)
+        fprintf(stderr, "embed-host: poll: %s\n", strerror(errno));
+    else if (h.exit_code >= 0)
+        status = h.exit_code;
+    else
+        status = h.failed;
 
 done:
     signal(SIGINT, SIG_DFL);
     interrupt_target = NULL;
-    aa_session_free(s);
+    aa_session_free(h.s); /* a cell still running is cancelled first */
     aa_shutdown();
-    host_loop_close(&loop);
-    free(cells);
+    host_loop_close(&h.loop);
+    free(h.cells);
     return status;
 }

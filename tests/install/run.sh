@@ -180,10 +180,12 @@ else
 fi
 
 # ------------------------------------------------------------ embed-host
-# The example host with its own loop: an await keeps its timer ticking.
+# The example host with its own loop: an asyncio await (the installed
+# runner plugin) keeps its timer ticking.
 embed=$prefix/bin/embed-host
 if [[ -x $embed ]]; then
-    if ! out=$("$embed" -c 'await host_sleep(0.3); "slept"' </dev/null); then
+    if ! out=$("$embed" -c 'import asyncio; await asyncio.sleep(0.3); "slept"' \
+        </dev/null); then
         fail "installed embed-host failed: $out"
     elif grep -q "^Out\[1\]: 'slept'$" <<<"$out" &&
         grep -Eq '^\[host\] cell 1: [0-9.]+ s, [1-9][0-9]* ticks' <<<"$out"; then
