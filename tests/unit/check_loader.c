@@ -478,6 +478,21 @@ START_TEST(host_registered_runner_gets_its_userdata)
 }
 END_TEST
 
+/* Guest entries for the checks below; never called. */
+static int host_start(void *state, PyObject *coro, PyObject *context)
+{
+    (void)state;
+    (void)coro;
+    (void)context;
+    return -1;
+}
+
+static int host_step(void *state)
+{
+    (void)state;
+    return 0;
+}
+
 START_TEST(host_runner_checks_match_the_loaders)
 {
     aa_runner vt = AA_RUNNER_INIT;
@@ -492,6 +507,15 @@ START_TEST(host_runner_checks_match_the_loaders)
     ck_assert_int_eq(aa_runner_register(&vt, NULL), AA_EABI);
     vt.struct_size = sizeof vt;
     vt.run = NULL;
+    ck_assert_int_eq(aa_runner_register(&vt, NULL), AA_EINVAL);
+    ck_assert_ptr_nonnull(strstr(aa_errmsg(), "neither run nor the guest"));
+    /* The guest entries come together or not at all. */
+    vt.start = host_start;
+    vt.step = host_step;
+    ck_assert_int_eq(aa_runner_register(&vt, NULL), AA_EINVAL);
+    ck_assert_ptr_nonnull(strstr(aa_errmsg(), "but not all three"));
+    vt.start = NULL;
+    vt.run = host_run;
     ck_assert_int_eq(aa_runner_register(&vt, NULL), AA_EINVAL);
     vt.run = host_run;
     vt.name = "Bad-Name";
