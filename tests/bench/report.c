@@ -169,6 +169,71 @@ static void print_throughput(const bench_report *rep)
                rep->tp_py_s / rep->tp_aa_s);
 }
 
+static void print_wake(const bench_guest_row *w)
+{
+    if (!w->measured) {
+        printf("\nWake-up: n/a: %s\n", w->note);
+        return;
+    }
+    printf("\nWake-up: the session fd turning readable -> the waiting "
+           "cell's next step,\n%d trials, in microseconds\n",
+           w->n);
+    printf("%-34s %8s %8s %8s %8s %7s\n", "", "median", "p90", "min", "max",
+           "target");
+    printf("%-34s %8.1f %8.1f %8.1f %8.1f %4.0f us%s\n",
+           "write(2) -> the cell resumes", w->median, w->p90, w->min, w->max,
+           w->target, w->errors ? " !" : "");
+    printf("%-34s %8.1f %8.1f\n", "  write(2) -> poll(2) returns",
+           w->wake_median, w->wake_p90);
+    printf("%-34s %8.1f %8.1f   (%.0f dispatches to its end)\n",
+           "  poll(2) returns -> resumes", w->step_median, w->step_p90,
+           w->dispatches_median);
+    printf("%-34s %8.1f %8.1f\n", "    the first dispatch", w->first_median,
+           w->first_p90);
+}
+
+static void print_guest(const bench_report *rep)
+{
+    const bench_guest_row *g = rep->guest;
+    int k, any = 0;
+
+    for (k = GUEST_IDLE; k <= GUEST_SLEEP0; k++)
+        any |= g[k].selected;
+    if (any) {
+        printf("\nGuest loop: aa-bench as the host (poll(2) on aa_session_fd "
+               "for aa_session_timeout,\naa_session_dispatch, "
+               "aa_exec_start); per call or cell, in microseconds: the\n"
+               "median of %d rounds, each a block of the row and a block of "
+               "its reference,\nback to back; ratio: the median of the "
+               "rounds' row / reference\n",
+               rep->rounds);
+        printf("%-38s %8s %9s %7s %7s\n", "", "guest", "reference", "ratio",
+               "target");
+    }
+    for (k = GUEST_IDLE; k <= GUEST_SLEEP0; k++) {
+        if (!g[k].selected)
+            continue;
+        printf("%-38s", g[k].label);
+        if (!g[k].measured) {
+            printf(" n/a: %s\n", g[k].note);
+            continue;
+        }
+        printf(" %8.2f %9.2f %6.2fx%c", g[k].median, g[k].ref_median,
+               g[k].ratio, g[k].errors ? '!' : ' ');
+        if (k == GUEST_IDLE)
+            printf(" %3.0f us  reference: %s\n", g[k].target, g[k].ref_label);
+        else
+            printf(" %5.2fx  reference: %s\n", g[k].target, g[k].ref_label);
+    }
+    if (g[GUEST_WAKE].selected)
+        print_wake(&g[GUEST_WAKE]);
+    for (k = 0; k < BENCH_NGUEST; k++) {
+        if (g[k].measured && g[k].errors)
+            printf("! %s: %ld failures; first: %s\n", g[k].name, g[k].errors,
+                   g[k].note);
+    }
+}
+
 void bench_print_table(const bench_report *rep)
 {
     printf("aa-bench: libautoawait %s, Python %s, %ld CPUs, %s\n\n",
@@ -184,6 +249,8 @@ void bench_print_table(const bench_report *rep)
         printf("\nMemory: %s\n", rep->memory_note);
     if (rep->throughput_ran)
         print_throughput(rep);
+    if (rep->guest_ran)
+        print_guest(rep);
 }
 
 /* ------------------------------------------------------------------- JSON */
@@ -365,6 +432,69 @@ static void json_throughput(const bench_report *rep)
     fputs(", \"target_speedup\": 5}", stdout);
 }
 
+static void json_guest(const bench_report *rep)
+{
+    const bench_guest_row *g;
+    int k, first = 1;
+
+    fputs(",\n  \"guest\": {", stdout);
+    for (k = 0; k < BENCH_NGUEST; k++) {
+        g = &rep->guest[k];
+        if (!g->selected)
+            continue;
+        printf("%s\n    ", first ? "" : ",");
+        json_key(g->name, 1);
+        putchar('{');
+        json_key("label", 1);
+        bench_json_string(g->label);
+        printf(", \"%s\": %d, \"rounds\": %d",
+               k == GUEST_WAKE ? "trials" : "per_block", g->n, g->rounds);
+        json_key(k == GUEST_IDLE || k == GUEST_WAKE ? "target_us"
+                                                    : "target_ratio",
+                 0);
+        json_number(g->target);
+        json_key("us", 0);
+        g->measured ? json_number(g->median) : (void)fputs("null", stdout);
+        if (g->measured && k == GUEST_WAKE) {
+            json_key("p90_us", 0);
+            json_number(g->p90);
+            json_key("min_us", 0);
+            json_number(g->min);
+            json_key("max_us", 0);
+            json_number(g->max);
+            json_key("write_to_poll_us", 0);
+            json_number(g->wake_median);
+            json_key("write_to_poll_p90_us", 0);
+            json_number(g->wake_p90);
+            json_key("poll_to_resume_us", 0);
+            json_number(g->step_median);
+            json_key("poll_to_resume_p90_us", 0);
+            json_number(g->step_p90);
+            json_key("first_dispatch_us", 0);
+            json_number(g->first_median);
+            json_key("first_dispatch_p90_us", 0);
+            json_number(g->first_p90);
+            json_key("dispatches", 0);
+            json_number(g->dispatches_median);
+        } else if (g->measured) {
+            json_key("reference", 0);
+            bench_json_string(g->ref_label);
+            json_key("reference_us", 0);
+            json_number(g->ref_median);
+            json_key("ratio", 0);
+            json_number(g->ratio);
+            json_samples("rounds_us", g->us, g->rounds);
+            json_samples("reference_rounds_us", g->ref_us, g->rounds);
+        }
+        printf(", \"errors\": %ld", g->errors);
+        json_key("note", 0);
+        bench_json_string(g->note);
+        putchar('}');
+        first = 0;
+    }
+    fputs("}", stdout);
+}
+
 void bench_print_json(const bench_report *rep)
 {
     size_t i;
@@ -403,6 +533,8 @@ void bench_print_json(const bench_report *rep)
     }
     if (rep->throughput_ran)
         json_throughput(rep);
+    if (rep->guest_ran)
+        json_guest(rep);
     fputs("\n}\n", stdout);
 }
 
