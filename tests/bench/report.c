@@ -307,6 +307,22 @@ static void json_samples(const char *key, const double *v, int n)
     putchar(']');
 }
 
+/* Two sides timed in interleaved rounds: their medians under keys[0]
+ * and keys[1], the ratio, and every round under keys[2] and keys[3]. */
+static void json_sides(const char *const keys[4], double a, double b,
+                       double ratio, const double *a_us, const double *b_us,
+                       int rounds)
+{
+    json_key(keys[0], 0);
+    json_number(a);
+    json_key(keys[1], 0);
+    json_number(b);
+    json_key("ratio", 0);
+    json_number(ratio);
+    json_samples(keys[2], a_us, rounds);
+    json_samples(keys[3], b_us, rounds);
+}
+
 static void json_peers(const bench_report *rep, const bench_row *row)
 {
     int p;
@@ -346,14 +362,11 @@ static void json_row(const bench_report *rep, const bench_row *row)
     json_key("target_ratio", 0);
     json_number(row->w->target);
     if (row->measured) {
-        json_key("aa_us", 0);
-        json_number(row->aa_median);
-        json_key("floor_us", 0);
-        json_number(row->floor_median);
-        json_key("ratio", 0);
-        json_number(row->ratio);
-        json_samples("aa_rounds_us", row->aa_us, row->rounds);
-        json_samples("floor_rounds_us", row->floor_us, row->rounds);
+        static const char *const keys[4] = {"aa_us", "floor_us", "aa_rounds_us",
+                                            "floor_rounds_us"};
+
+        json_sides(keys, row->aa_median, row->floor_median, row->ratio,
+                   row->aa_us, row->floor_us, row->rounds);
         printf(", \"aa_errors\": %ld, \"floor_errors\": %ld", row->aa_errors,
                row->floor_errors);
         json_key("first_error", 0);
@@ -453,38 +466,38 @@ static void json_guest(const bench_report *rep)
                                                     : "target_ratio",
                  0);
         json_number(g->target);
-        json_key("us", 0);
-        g->measured ? json_number(g->median) : (void)fputs("null", stdout);
+        if (!g->measured || k == GUEST_WAKE) {
+            json_key("us", 0);
+            g->measured ? json_number(g->median) : (void)fputs("null", stdout);
+        }
         if (g->measured && k == GUEST_WAKE) {
-            json_key("p90_us", 0);
-            json_number(g->p90);
-            json_key("min_us", 0);
-            json_number(g->min);
-            json_key("max_us", 0);
-            json_number(g->max);
-            json_key("write_to_poll_us", 0);
-            json_number(g->wake_median);
-            json_key("write_to_poll_p90_us", 0);
-            json_number(g->wake_p90);
-            json_key("poll_to_resume_us", 0);
-            json_number(g->step_median);
-            json_key("poll_to_resume_p90_us", 0);
-            json_number(g->step_p90);
-            json_key("first_dispatch_us", 0);
-            json_number(g->first_median);
-            json_key("first_dispatch_p90_us", 0);
-            json_number(g->first_p90);
-            json_key("dispatches", 0);
-            json_number(g->dispatches_median);
+            const struct {
+                const char *key;
+                double v;
+            } f[] = {{"p90_us", g->p90},
+                     {"min_us", g->min},
+                     {"max_us", g->max},
+                     {"write_to_poll_us", g->wake_median},
+                     {"write_to_poll_p90_us", g->wake_p90},
+                     {"poll_to_resume_us", g->step_median},
+                     {"poll_to_resume_p90_us", g->step_p90},
+                     {"first_dispatch_us", g->first_median},
+                     {"first_dispatch_p90_us", g->first_p90},
+                     {"dispatches", g->dispatches_median}};
+            size_t i;
+
+            for (i = 0; i < sizeof f / sizeof *f; i++) {
+                json_key(f[i].key, 0);
+                json_number(f[i].v);
+            }
         } else if (g->measured) {
+            static const char *const keys[4] = {
+                "us", "reference_us", "rounds_us", "reference_rounds_us"};
+
             json_key("reference", 0);
             bench_json_string(g->ref_label);
-            json_key("reference_us", 0);
-            json_number(g->ref_median);
-            json_key("ratio", 0);
-            json_number(g->ratio);
-            json_samples("rounds_us", g->us, g->rounds);
-            json_samples("reference_rounds_us", g->ref_us, g->rounds);
+            json_sides(keys, g->median, g->ref_median, g->ratio, g->us,
+                       g->ref_us, g->rounds);
         }
         printf(", \"errors\": %ld", g->errors);
         json_key("note", 0);
