@@ -5,7 +5,8 @@
  * aa-bench measures libautoawait against the raw CPython floor in one
  * process (cells.c, floor.c), gathers the peers from peers.py (peers.c),
  * times whole programs for start-up and stdin throughput (procs.c), follows
- * RSS over a long session (memory.c) and prints it all (report.c).
+ * RSS over a long session (memory.c), drives sessions from a host loop of
+ * its own, as their guest (guest.c), and prints it all (report.c).
  */
 #ifndef AA_BENCH_H
 #define AA_BENCH_H
@@ -60,6 +61,33 @@ typedef struct bench_row {
     bench_peer_cell peer[BENCH_NPEERS];
 } bench_row;
 
+/* The guest-loop rows (guest.c), in their table order. */
+enum { GUEST_IDLE, GUEST_SYNC, GUEST_SLEEP0, GUEST_WAKE, BENCH_NGUEST };
+
+/* One guest-loop row.  IDLE, SYNC and SLEEP0 pair two sides in
+ * interleaved rounds, as the cells do; WAKE is one latency per trial. */
+typedef struct bench_guest_row {
+    const char *name;      /* for --only and the JSON */
+    const char *label;     /* for the table */
+    const char *ref_label; /* the other side */
+    double target;         /* IDLE and WAKE: µs; the others: the ratio */
+    int selected, measured;
+    int n;               /* calls or cells per block; WAKE: trials */
+    int rounds;          /* blocks per side */
+    double *us, *ref_us; /* per round, per call or cell, in µs */
+    double median, ref_median, ratio;
+    /* WAKE, µs: write -> resume (median, p90, min, max); its parts
+     * write -> poll returns (wake_) and poll returns -> resume (step_);
+     * the first dispatch after poll returns; and the number of
+     * dispatches from poll's return to the cell's end. */
+    double p90, min, max;
+    double wake_median, wake_p90, step_median, step_p90;
+    double first_median, first_p90;
+    double dispatches_median;
+    long errors;
+    char note[256]; /* why not measured, or the first error */
+} bench_guest_row;
+
 /* The whole report. */
 typedef struct bench_report {
     int cells, rounds;
@@ -93,6 +121,10 @@ typedef struct bench_report {
     long tp_cells;
     double tp_aa_s, tp_py_s;
     char tp_aa_note[160], tp_py_note[160];
+
+    /* The session as a guest of a host loop. */
+    int guest_ran;
+    bench_guest_row guest[BENCH_NGUEST];
 } bench_report;
 
 /* Options, as parsed by main.c. */
@@ -100,6 +132,7 @@ typedef struct bench_options {
     int cells, rounds;
     long mem_cells, tp_cells;
     int startup_runs, tp_rounds;
+    int wake_trials;
     int json, hyperfine;
     const char *shell, *python, *peers_script;
 } bench_options;
@@ -111,7 +144,14 @@ void bench_workloads_init(void); /* builds the 2,000-line template */
 /* util.c */
 double bench_now(void); /* seconds, monotonic */
 double bench_median(const double *v, size_t n);
+double bench_quantile(const double *v, size_t n, double q); /* q in [0, 1] */
+/* The median of the pairs' a[i] / b[i]. */
+double bench_paired_ratio(const double *a, const double *b, size_t n);
 char *bench_cell(const char *tmpl, long counter); /* malloc'ed, or exits */
+/* n cells of tmpl, each with a number no other cell of the run has, and
+ * their lengths in *lens when lens is not NULL. */
+char **bench_cells_make(const char *tmpl, int n, size_t **lens);
+void bench_cells_free(char **cells, int n, size_t *lens);
 void *bench_xmalloc(size_t n);
 /* The no-op write callback of every session aa-bench makes. */
 void bench_write_nothing(void *userdata, int stream, const char *data,
@@ -133,6 +173,10 @@ bench_floor *bench_floor_new(const char *runner, char *why, size_t whylen);
 int bench_floor_exec(bench_floor *f, const char *source); /* 0 or -1 */
 const char *bench_floor_error(const bench_floor *f);      /* the first, or "" */
 void bench_floor_free(bench_floor *f);
+
+/* guest.c: the rows named in sel (by GUEST_* index), rep->guest filled. */
+void bench_guest_rows_init(bench_report *rep);
+void bench_run_guest(bench_report *rep, const bench_options *o);
 
 /* peers.c, procs.c, memory.c */
 void bench_run_peers(bench_report *rep, const bench_options *o);

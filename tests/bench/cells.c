@@ -23,28 +23,6 @@
 #include <stdio.h>
 #include <string.h>
 
-/* The counter every cell of the run takes its number from. */
-static long next_counter;
-
-static char **make_cells(const char *tmpl, int n)
-{
-    char **cells = bench_xmalloc((size_t)n * sizeof *cells);
-    int i;
-
-    for (i = 0; i < n; i++)
-        cells[i] = bench_cell(tmpl, ++next_counter);
-    return cells;
-}
-
-static void free_cells(char **cells, int n)
-{
-    int i;
-
-    for (i = 0; i < n; i++)
-        free(cells[i]);
-    free(cells);
-}
-
 static void note_aa_error(bench_row *row, int status, const aa_result *r,
                           const aa_session *s)
 {
@@ -93,7 +71,8 @@ static double floor_block(bench_row *row, bench_floor *f, char **cells, int n)
 static void one_round(bench_row *row, aa_session *s, bench_floor *f, int n,
                       int first_aa, double *aa_us, double *floor_us)
 {
-    char **a = make_cells(row->w->tmpl, n), **b = make_cells(row->w->tmpl, n);
+    char **a = bench_cells_make(row->w->tmpl, n, NULL);
+    char **b = bench_cells_make(row->w->tmpl, n, NULL);
 
     if (first_aa) {
         *aa_us = aa_block(row, s, a, n);
@@ -102,23 +81,8 @@ static void one_round(bench_row *row, aa_session *s, bench_floor *f, int n,
         *floor_us = floor_block(row, f, b, n);
         *aa_us = aa_block(row, s, a, n);
     }
-    free_cells(a, n);
-    free_cells(b, n);
-}
-
-/* The two blocks of a round ran back to back, so their ratio is free of
- * whatever drifted between rounds (another process, the CPU's clock): the
- * median of these is the figure the report gives. */
-static double paired_ratio(const bench_row *row)
-{
-    double *r = bench_xmalloc((size_t)row->rounds * sizeof *r), m;
-    int i;
-
-    for (i = 0; i < row->rounds; i++)
-        r[i] = row->aa_us[i] / row->floor_us[i];
-    m = bench_median(r, (size_t)row->rounds);
-    free(r);
-    return m;
+    bench_cells_free(a, n, NULL);
+    bench_cells_free(b, n, NULL);
 }
 
 /* Both sides ready, setup cell run: 0, or -1 with row->na (and
@@ -185,7 +149,11 @@ void bench_measure_row(bench_row *row)
         }
         row->aa_median = bench_median(row->aa_us, (size_t)row->rounds);
         row->floor_median = bench_median(row->floor_us, (size_t)row->rounds);
-        row->ratio = paired_ratio(row);
+        /* The two blocks of a round ran back to back, so their ratio is
+         * free of whatever drifted between rounds (another process, the
+         * CPU's clock): the median of these is the figure reported. */
+        row->ratio =
+            bench_paired_ratio(row->aa_us, row->floor_us, (size_t)row->rounds);
         row->measured = 1;
         if (row->floor_errors > 0 && row->first_error[0] == '\0') {
             PyGILState_STATE gil = PyGILState_Ensure();

@@ -5,7 +5,8 @@
  * Reads the options, chooses what runs, and runs it in an order that keeps
  * the parts apart: first what runs in other processes and must not inherit
  * this one's interpreter (the memory child, the programs timed from
- * outside); then the cells (aa_exec and the floor, here); then the peers
+ * outside); then the cells (aa_exec and the floor, here); then the
+ * sessions driven as guests of a host loop (here too); then the peers
  * (peers.py).  Timings are reported, never judged: a slow machine fails
  * nothing.  The exit status is 1 only when cells failed, since a figure for
  * a failing cell means nothing.
@@ -30,13 +31,16 @@ static const char usage[] =
     "                        2,000-line cell takes 5R)\n"
     "  --only LIST           comma-separated workloads and sections to run:\n"
     "                        x_assign x_add sleep0 await_f cell30 trio\n"
-    "                        cell2000 peers startup memory throughput\n"
+    "                        cell2000 peers startup memory throughput,\n"
+    "                        guest (all of guest_idle guest_sync\n"
+    "                        guest_sleep0 guest_wake)\n"
     "  --no-peers            leave peers.py out\n"
     "  --json                print JSON instead of the table\n"
     "  --mem-cells N         cells of the long session (default 100000)\n"
     "  --startup-runs N      runs of each start-up command (default 20)\n"
     "  --throughput-cells N  cells piped through stdin (default 20000)\n"
     "  --throughput-rounds N runs of each program on them (default 5)\n"
+    "  --wake-trials N       trials of guest_wake (default 1000)\n"
     "  --no-hyperfine        time start-up with the built-in timer only\n"
     "  --shell PATH          aa-shell (default: the one built with this)\n"
     "  --python PATH         the Python for peers and start-up (default: "
@@ -45,15 +49,23 @@ static const char usage[] =
     "  --peers-script PATH   peers.py (default: next to this source)\n"
     "  --dump-workloads      print the workloads as JSON (peers.py --spec)\n";
 
-enum { SEC_PEERS, SEC_STARTUP, SEC_MEMORY, SEC_THROUGHPUT, NSECTIONS };
-static const char *const section_names[NSECTIONS] = {"peers", "startup",
-                                                     "memory", "throughput"};
+enum {
+    SEC_PEERS,
+    SEC_STARTUP,
+    SEC_MEMORY,
+    SEC_THROUGHPUT,
+    SEC_GUEST,
+    NSECTIONS
+};
+static const char *const section_names[NSECTIONS] = {
+    "peers", "startup", "memory", "throughput", "guest"};
 
 typedef struct selection {
-    int any;                /* --only was given */
-    int workloads;          /* how many workloads it named */
-    int section[NSECTIONS]; /* which sections it named */
-    int *named;             /* per workload */
+    int any;                 /* --only was given */
+    int workloads;           /* how many workloads it named */
+    int section[NSECTIONS];  /* which sections it named */
+    int *named;              /* per workload */
+    int guest[BENCH_NGUEST]; /* which guest-loop rows it named */
 } selection;
 
 static long number(const char *opt, const char *arg, long min)
@@ -69,7 +81,8 @@ static long number(const char *opt, const char *arg, long min)
     return v;
 }
 
-static void select_names(selection *sel, const char *list)
+static void select_names(selection *sel, const bench_report *rep,
+                         const char *list)
 {
     char *copy = strdup(list), *name, *save;
     size_t i;
@@ -89,6 +102,10 @@ static void select_names(selection *sel, const char *list)
             if (strcmp(name, section_names[k]) == 0)
                 sel->section[k] = found = 1;
         }
+        for (k = 0; k < BENCH_NGUEST; k++) {
+            if (strcmp(name, rep->guest[k].name) == 0)
+                sel->guest[k] = sel->section[SEC_GUEST] = found = 1;
+        }
         if (!found)
             bench_die("--only: no workload or section '%s' (see --help)", name);
     }
@@ -101,7 +118,8 @@ static int wants(const selection *sel, int section)
 }
 
 /* Parses argv into o and sel; returns 1 for --dump-workloads. */
-static int parse(int argc, char **argv, bench_options *o, selection *sel)
+static int parse(int argc, char **argv, bench_options *o, selection *sel,
+                 const bench_report *rep)
 {
     int i, dump = 0;
 
@@ -126,7 +144,7 @@ static int parse(int argc, char **argv, bench_options *o, selection *sel)
         } else if (strcmp(a, "--rounds") == 0) {
             o->rounds = (int)number(a, argv[++i], 1);
         } else if (strcmp(a, "--only") == 0) {
-            select_names(sel, argv[++i]);
+            select_names(sel, rep, argv[++i]);
         } else if (strcmp(a, "--mem-cells") == 0) {
             o->mem_cells = number(a, argv[++i], 10);
         } else if (strcmp(a, "--startup-runs") == 0) {
@@ -135,6 +153,8 @@ static int parse(int argc, char **argv, bench_options *o, selection *sel)
             o->tp_cells = number(a, argv[++i], 1);
         } else if (strcmp(a, "--throughput-rounds") == 0) {
             o->tp_rounds = (int)number(a, argv[++i], 1);
+        } else if (strcmp(a, "--wake-trials") == 0) {
+            o->wake_trials = (int)number(a, argv[++i], 1);
         } else if (strcmp(a, "--shell") == 0) {
             o->shell = argv[++i];
         } else if (strcmp(a, "--python") == 0) {
@@ -156,6 +176,10 @@ static void free_report(bench_report *rep, selection *sel)
         free(rep->rows[i].aa_us);
         free(rep->rows[i].floor_us);
     }
+    for (i = 0; i < BENCH_NGUEST; i++) {
+        free(rep->guest[i].us);
+        free(rep->guest[i].ref_us);
+    }
     free(rep->rows);
     free(sel->named);
 }
@@ -164,6 +188,7 @@ static void make_rows(bench_report *rep, const bench_options *o,
                       const selection *sel)
 {
     int peers = wants(sel, SEC_PEERS) && o->peers_script != NULL;
+    int any_guest = 0;
     size_t i;
 
     rep->nrows = bench_nworkloads;
@@ -179,6 +204,12 @@ static void make_rows(bench_report *rep, const bench_options *o,
         row->selected = !sel->any || sel->named[i];
         row->peers_selected = peers && (sel->workloads == 0 || sel->named[i]);
     }
+    /* "guest" alone names all of its rows. */
+    for (i = 0; i < BENCH_NGUEST; i++)
+        any_guest |= sel->guest[i];
+    for (i = 0; i < BENCH_NGUEST; i++)
+        rep->guest[i].selected =
+            wants(sel, SEC_GUEST) && (!any_guest || sel->guest[i]);
 }
 
 static void describe_machine(bench_report *rep)
@@ -202,6 +233,7 @@ int main(int argc, char **argv)
                        .tp_cells = 20000,
                        .startup_runs = 20,
                        .tp_rounds = 5,
+                       .wake_trials = 1000,
                        .hyperfine = 1,
                        .shell = AA_BENCH_SHELL,
                        .python = AA_BENCH_PYTHON,
@@ -216,7 +248,8 @@ int main(int argc, char **argv)
     sel.named = bench_xmalloc(bench_nworkloads * sizeof *sel.named);
     memset(sel.named, 0, bench_nworkloads * sizeof *sel.named);
     bench_workloads_init();
-    if (parse(argc, argv, &o, &sel)) {
+    bench_guest_rows_init(&rep);
+    if (parse(argc, argv, &o, &sel, &rep)) {
         rep.cells = o.cells;
         rep.rounds = o.rounds;
         o.peers_script = "";
@@ -244,6 +277,11 @@ int main(int argc, char **argv)
         if (rep.rows[i].selected)
             bench_measure_row(&rep.rows[i]);
         failed |= rep.rows[i].aa_errors || rep.rows[i].floor_errors;
+    }
+    if (wants(&sel, SEC_GUEST)) {
+        bench_run_guest(&rep, &o);
+        for (i = 0; i < BENCH_NGUEST; i++)
+            failed |= rep.guest[i].errors > 0;
     }
     if (wants(&sel, SEC_PEERS) && o.peers_script != NULL)
         bench_run_peers(&rep, &o);

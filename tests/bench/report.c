@@ -169,6 +169,71 @@ static void print_throughput(const bench_report *rep)
                rep->tp_py_s / rep->tp_aa_s);
 }
 
+static void print_wake(const bench_guest_row *w)
+{
+    if (!w->measured) {
+        printf("\nWake-up: n/a: %s\n", w->note);
+        return;
+    }
+    printf("\nWake-up: the session fd turning readable -> the waiting "
+           "cell's next step,\n%d trials, in microseconds\n",
+           w->n);
+    printf("%-34s %8s %8s %8s %8s %7s\n", "", "median", "p90", "min", "max",
+           "target");
+    printf("%-34s %8.1f %8.1f %8.1f %8.1f %4.0f us%s\n",
+           "write(2) -> the cell resumes", w->median, w->p90, w->min, w->max,
+           w->target, w->errors ? " !" : "");
+    printf("%-34s %8.1f %8.1f\n", "  write(2) -> poll(2) returns",
+           w->wake_median, w->wake_p90);
+    printf("%-34s %8.1f %8.1f   (%.0f dispatches to its end)\n",
+           "  poll(2) returns -> resumes", w->step_median, w->step_p90,
+           w->dispatches_median);
+    printf("%-34s %8.1f %8.1f\n", "    the first dispatch", w->first_median,
+           w->first_p90);
+}
+
+static void print_guest(const bench_report *rep)
+{
+    const bench_guest_row *g = rep->guest;
+    int k, any = 0;
+
+    for (k = GUEST_IDLE; k <= GUEST_SLEEP0; k++)
+        any |= g[k].selected;
+    if (any) {
+        printf("\nGuest loop: aa-bench as the host (poll(2) on aa_session_fd "
+               "for aa_session_timeout,\naa_session_dispatch, "
+               "aa_exec_start); per call or cell, in microseconds: the\n"
+               "median of %d rounds, each a block of the row and a block of "
+               "its reference,\nback to back; ratio: the median of the "
+               "rounds' row / reference\n",
+               rep->rounds);
+        printf("%-38s %8s %9s %7s %7s\n", "", "guest", "reference", "ratio",
+               "target");
+    }
+    for (k = GUEST_IDLE; k <= GUEST_SLEEP0; k++) {
+        if (!g[k].selected)
+            continue;
+        printf("%-38s", g[k].label);
+        if (!g[k].measured) {
+            printf(" n/a: %s\n", g[k].note);
+            continue;
+        }
+        printf(" %8.2f %9.2f %6.2fx%c", g[k].median, g[k].ref_median,
+               g[k].ratio, g[k].errors ? '!' : ' ');
+        if (k == GUEST_IDLE)
+            printf(" %3.0f us  reference: %s\n", g[k].target, g[k].ref_label);
+        else
+            printf(" %5.2fx  reference: %s\n", g[k].target, g[k].ref_label);
+    }
+    if (g[GUEST_WAKE].selected)
+        print_wake(&g[GUEST_WAKE]);
+    for (k = 0; k < BENCH_NGUEST; k++) {
+        if (g[k].measured && g[k].errors)
+            printf("! %s: %ld failures; first: %s\n", g[k].name, g[k].errors,
+                   g[k].note);
+    }
+}
+
 void bench_print_table(const bench_report *rep)
 {
     printf("aa-bench: libautoawait %s, Python %s, %ld CPUs, %s\n\n",
@@ -184,6 +249,8 @@ void bench_print_table(const bench_report *rep)
         printf("\nMemory: %s\n", rep->memory_note);
     if (rep->throughput_ran)
         print_throughput(rep);
+    if (rep->guest_ran)
+        print_guest(rep);
 }
 
 /* ------------------------------------------------------------------- JSON */
@@ -240,6 +307,22 @@ static void json_samples(const char *key, const double *v, int n)
     putchar(']');
 }
 
+/* Two sides timed in interleaved rounds: their medians under keys[0]
+ * and keys[1], the ratio, and every round under keys[2] and keys[3]. */
+static void json_sides(const char *const keys[4], double a, double b,
+                       double ratio, const double *a_us, const double *b_us,
+                       int rounds)
+{
+    json_key(keys[0], 0);
+    json_number(a);
+    json_key(keys[1], 0);
+    json_number(b);
+    json_key("ratio", 0);
+    json_number(ratio);
+    json_samples(keys[2], a_us, rounds);
+    json_samples(keys[3], b_us, rounds);
+}
+
 static void json_peers(const bench_report *rep, const bench_row *row)
 {
     int p;
@@ -279,14 +362,11 @@ static void json_row(const bench_report *rep, const bench_row *row)
     json_key("target_ratio", 0);
     json_number(row->w->target);
     if (row->measured) {
-        json_key("aa_us", 0);
-        json_number(row->aa_median);
-        json_key("floor_us", 0);
-        json_number(row->floor_median);
-        json_key("ratio", 0);
-        json_number(row->ratio);
-        json_samples("aa_rounds_us", row->aa_us, row->rounds);
-        json_samples("floor_rounds_us", row->floor_us, row->rounds);
+        static const char *const keys[4] = {"aa_us", "floor_us", "aa_rounds_us",
+                                            "floor_rounds_us"};
+
+        json_sides(keys, row->aa_median, row->floor_median, row->ratio,
+                   row->aa_us, row->floor_us, row->rounds);
         printf(", \"aa_errors\": %ld, \"floor_errors\": %ld", row->aa_errors,
                row->floor_errors);
         json_key("first_error", 0);
@@ -365,6 +445,69 @@ static void json_throughput(const bench_report *rep)
     fputs(", \"target_speedup\": 5}", stdout);
 }
 
+static void json_guest(const bench_report *rep)
+{
+    const bench_guest_row *g;
+    int k, first = 1;
+
+    fputs(",\n  \"guest\": {", stdout);
+    for (k = 0; k < BENCH_NGUEST; k++) {
+        g = &rep->guest[k];
+        if (!g->selected)
+            continue;
+        printf("%s\n    ", first ? "" : ",");
+        json_key(g->name, 1);
+        putchar('{');
+        json_key("label", 1);
+        bench_json_string(g->label);
+        printf(", \"%s\": %d, \"rounds\": %d",
+               k == GUEST_WAKE ? "trials" : "per_block", g->n, g->rounds);
+        json_key(k == GUEST_IDLE || k == GUEST_WAKE ? "target_us"
+                                                    : "target_ratio",
+                 0);
+        json_number(g->target);
+        if (!g->measured || k == GUEST_WAKE) {
+            json_key("us", 0);
+            g->measured ? json_number(g->median) : (void)fputs("null", stdout);
+        }
+        if (g->measured && k == GUEST_WAKE) {
+            const struct {
+                const char *key;
+                double v;
+            } f[] = {{"p90_us", g->p90},
+                     {"min_us", g->min},
+                     {"max_us", g->max},
+                     {"write_to_poll_us", g->wake_median},
+                     {"write_to_poll_p90_us", g->wake_p90},
+                     {"poll_to_resume_us", g->step_median},
+                     {"poll_to_resume_p90_us", g->step_p90},
+                     {"first_dispatch_us", g->first_median},
+                     {"first_dispatch_p90_us", g->first_p90},
+                     {"dispatches", g->dispatches_median}};
+            size_t i;
+
+            for (i = 0; i < sizeof f / sizeof *f; i++) {
+                json_key(f[i].key, 0);
+                json_number(f[i].v);
+            }
+        } else if (g->measured) {
+            static const char *const keys[4] = {
+                "us", "reference_us", "rounds_us", "reference_rounds_us"};
+
+            json_key("reference", 0);
+            bench_json_string(g->ref_label);
+            json_sides(keys, g->median, g->ref_median, g->ratio, g->us,
+                       g->ref_us, g->rounds);
+        }
+        printf(", \"errors\": %ld", g->errors);
+        json_key("note", 0);
+        bench_json_string(g->note);
+        putchar('}');
+        first = 0;
+    }
+    fputs("}", stdout);
+}
+
 void bench_print_json(const bench_report *rep)
 {
     size_t i;
@@ -403,6 +546,8 @@ void bench_print_json(const bench_report *rep)
     }
     if (rep->throughput_ran)
         json_throughput(rep);
+    if (rep->guest_ran)
+        json_guest(rep);
     fputs("\n}\n", stdout);
 }
 

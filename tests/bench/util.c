@@ -63,17 +63,37 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-double bench_median(const double *v, size_t n)
+double bench_quantile(const double *v, size_t n, double q)
 {
-    double *s, m;
+    double *s, pos, m;
+    size_t lo;
 
     if (n == 0)
         return 0.0;
     s = bench_xmalloc(n * sizeof *s);
     memcpy(s, v, n * sizeof *s);
     qsort(s, n, sizeof *s, cmp_double);
-    m = n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+    pos = q * (double)(n - 1);
+    lo = (size_t)pos;
+    m = lo + 1 < n ? s[lo] + (pos - (double)lo) * (s[lo + 1] - s[lo]) : s[lo];
     free(s);
+    return m;
+}
+
+double bench_median(const double *v, size_t n)
+{
+    return bench_quantile(v, n, 0.5);
+}
+
+double bench_paired_ratio(const double *a, const double *b, size_t n)
+{
+    double *r = bench_xmalloc((n ? n : 1) * sizeof *r), m;
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        r[i] = a[i] / b[i];
+    m = bench_median(r, n);
+    free(r);
     return m;
 }
 
@@ -98,6 +118,34 @@ char *bench_cell(const char *tmpl, long counter)
     }
     *o = '\0';
     return out;
+}
+
+/* The counter every cell of the run takes its number from. */
+static long next_counter;
+
+char **bench_cells_make(const char *tmpl, int n, size_t **lens)
+{
+    char **cells = bench_xmalloc((size_t)n * sizeof *cells);
+    int i;
+
+    if (lens != NULL)
+        *lens = bench_xmalloc((size_t)n * sizeof **lens);
+    for (i = 0; i < n; i++) {
+        cells[i] = bench_cell(tmpl, ++next_counter);
+        if (lens != NULL)
+            (*lens)[i] = strlen(cells[i]);
+    }
+    return cells;
+}
+
+void bench_cells_free(char **cells, int n, size_t *lens)
+{
+    int i;
+
+    for (i = 0; i < n; i++)
+        free(cells[i]);
+    free(cells);
+    free(lens);
 }
 
 int bench_spawn(char *const argv[], const char *in_path, int out_fd, int err_fd,
