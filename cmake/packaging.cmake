@@ -13,7 +13,7 @@
 #   dev        libautoawait-dev      headers, .so link, autoawait.pc, CMake package, docs
 #   shell      aa-shell              the console and its man page
 #   man        (none)                the uncompressed man page of a plain install
-#   examples   (none)                embed-host, an example program
+#   examples   (none)                embed-host, uv-host, glib-host: examples
 #
 # A plain `cmake --install` installs every component but the files added
 # here, which are EXCLUDE_FROM_ALL: only CPack, installing one component at

@@ -55,8 +55,11 @@ START_TEST(nursery_at_top_level)
         return;
     s = tu_session("trio");
     tu_expect(s,
-              "import trio\nasync def child(i):\n"
-              "    await trio.sleep(0.01 * i)\n    print('child', i)\n"
+              "import trio\ndone = [trio.Event() for _ in range(3)]\n"
+              "async def child(i):\n"
+              "    if i:\n        await done[i - 1].wait()\n"
+              "    await trio.sleep(0.01)\n    print('child', i)\n"
+              "    done[i].set()\n"
               "print('start')\n"
               "async with trio.open_nursery() as n:\n"
               "    for i in range(3):\n        n.start_soon(child, i)\n"
