@@ -461,16 +461,32 @@ static void run_to_end(aa_session *s, aa__cell *c)
 {
     short revents;
 
+    double give_up = -1;
+
     aa__guest_watch(s);
     do {
         /* Nothing to wait for when a runner is due now (a cell just
-         * started): the step looks at the fds itself. */
+         * started): the step looks at the fds itself.  Once an exception
+         * escaped the cell's loop, the loop may never wake again (trio
+         * whose I/O thread could not start): wait in short turns, and
+         * after 3 s end the cell with that exception. */
         if (aa_session_timeout(s) != 0 &&
-            aa__guest_wait(s, -1, -1, &revents, 1) < 0 && errno != EINTR) {
+            aa__guest_wait(s, -1, give_up < 0 ? -1 : 10, &revents, 1) < 0 &&
+            errno != EINTR) {
             /* poll(2) on our own epoll fd cannot fail but for ENOMEM:
              * step on rather than lose the cell. */
         }
         aa__guest_step(s, c);
+        if (c->escaped != NULL && give_up < 0)
+            give_up = aa__now_ms() + 3000;
+        if (give_up >= 0 && aa__now_ms() > give_up) {
+            aa__interrupt_cell_end(s);
+            PyErr_Restore(Py_NewRef(Py_TYPE(c->escaped)), c->escaped,
+                          PyException_GetTraceback(c->escaped));
+            c->escaped = NULL;
+            aa__result_from_exception(c, c->r, AA__PHASE_RUN);
+            return;
+        }
     } while (aa__exec_collect(s, c) == AA__EXEC_STARTED);
 }
 
