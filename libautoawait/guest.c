@@ -114,9 +114,10 @@ void aa__guest_watch(aa_session *s)
     }
 }
 
-/* Writes what escaped a runner's step to the session's stderr, keeps it
- * as the session's message, and answers AA_ERUNNER. */
-static int step_failed(aa_session *s, const aa__opened *o)
+/* Writes what escaped a loop (a runner's step, named by runner, or poll,
+ * runner NULL) to the session's stderr, keeps it as the session's message,
+ * and answers AA_ERUNNER. */
+int aa__loop_failed(aa_session *s, const char *runner)
 {
     aa_result r = {0};
     int rc;
@@ -124,14 +125,20 @@ static int step_failed(aa_session *s, const aa__opened *o)
     aa__result_from_exception(NULL, &r, AA__PHASE_RUN);
     if (r.traceback != NULL)
         aa__output_error(r.traceback);
-    rc = aa__session_fail(s, AA_ERUNNER, "runner '%s': %s: %s", o->entry->name,
-                          r.exception ? r.exception : "error",
-                          r.message ? r.message : "");
+    rc = aa__session_fail(
+        s, AA_ERUNNER, "%s%s%s%s: %s", runner ? "runner '" : "",
+        runner ? runner : "", runner ? "': " : "",
+        r.exception ? r.exception : "error", r.message ? r.message : "");
     free(r.repr);
     free(r.exception);
     free(r.message);
     free(r.traceback);
     return rc;
+}
+
+static int step_failed(aa_session *s, const aa__opened *o)
+{
+    return aa__loop_failed(s, o->entry->name);
 }
 
 /*

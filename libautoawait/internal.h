@@ -195,6 +195,7 @@ int aa__guest_wait(aa_session *s, int fd, int timeout_ms, short *fd_revents,
                    int gil);
 void aa__guest_wake(aa_session *s);
 int aa__guest_has_work(aa_session *s);
+int aa__loop_failed(aa_session *s, const char *runner);
 double aa__now_ms(void);
 
 /* ----------------------------------------------------------------- results */

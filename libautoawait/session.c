@@ -897,7 +897,6 @@ static int wait_refused(aa_session *s, int fd, int timeout_ms)
 static int poll_runner(aa_session *s, int fd, int timeout_ms)
 {
     aa__opened *o = s->runner;
-    aa_result r = {0};
     int rc;
 
     if (aa__runner_enter(o) < 0) {
@@ -906,19 +905,7 @@ static int poll_runner(aa_session *s, int fd, int timeout_ms)
         rc = aa__runner_poll(o, fd, timeout_ms);
         aa__runner_leave(o);
     }
-    if (rc >= 0)
-        return rc;
-    aa__result_from_exception(NULL, &r, AA__PHASE_RUN);
-    if (r.traceback != NULL)
-        aa__output_error(r.traceback);
-    rc = aa__session_fail(s, AA_ERUNNER, "%s: %s",
-                          r.exception ? r.exception : "error",
-                          r.message ? r.message : "");
-    free(r.repr);
-    free(r.exception);
-    free(r.message);
-    free(r.traceback);
-    return rc;
+    return rc >= 0 ? rc : aa__loop_failed(s, NULL);
 }
 
 /* The wait of a session whose runner polls by itself (no guest entries):
