@@ -57,7 +57,8 @@ extern "C" {
     X(AA_EBUSY, -5, "the session is running a cell")                           \
     X(AA_EPYTHON, -6, "the Python interpreter failed")                         \
     X(AA_ERUNNER, -7, "the runner failed")                                     \
-    X(AA_ENOTSUP, -8, "the session's runner cannot do that")
+    X(AA_ENOTSUP, -8, "the session's runner cannot do that")                   \
+    X(AA_ECANCELLED, -9, "the cell stopped waiting for it")
 
 /* clang-format off */
 enum {
@@ -479,6 +480,162 @@ typedef void (*aa_done_fn)(void *userdata, aa_session *s, int status,
  */
 AA_API int aa_exec_start(aa_session *s, const char *source, size_t len,
                          aa_done_fn done, void *userdata);
+
+/* --------------------------------------------------------- host functions */
+
+/*
+ * Cells call C functions of the host as Python functions, and await what
+ * the host completes later, through libffi: any C function is bound as it
+ * is, from a signature that spells its C type.  docs/host-functions.md has
+ * the whole story and a complete example.
+ *
+ * A signature is a return code, then the argument codes in parentheses:
+ * "d(dd)" is double f(double, double), "v()" void f(void).
+ *
+ *   code  C argument                  C return                  Python
+ *   v     -                           void                      None
+ *   b     bool                        bool                      bool
+ *   i     int                         int                       int
+ *   I     unsigned int                unsigned int              int
+ *   l     int64_t                     int64_t                   int
+ *   L     uint64_t                    uint64_t                  int
+ *   z     size_t                      size_t                    int
+ *   d     double                      double                    float
+ *   f     float                       float                     float
+ *   s     const char *: UTF-8, NUL-   const char *: UTF-8 the   str (a NULL
+ *         terminated, valid during    host keeps (copied at     return is
+ *         the call                    once)                     None)
+ *   S     -                           char *: malloc'ed UTF-8,  str
+ *                                     freed with free()
+ *   y     const void *, size_t: two   aa_bytes (data kept by    bytes (data
+ *         C parameters, valid during  the host, copied)         NULL: None)
+ *         the call
+ *   Y     -                           aa_bytes, data freed      bytes
+ *                                     with free()
+ *   j     const char *: JSON text of  const char *: JSON text   dict, list,
+ *         the argument, valid during  the host keeps            str, int, ...
+ *         the call
+ *   J     -                           char *: malloc'ed JSON,   as j
+ *                                     freed with free()
+ *   p     void *                      void *                    autoawait.
+ *                                                               Pointer, None
+ *   u     void *: the definition's    -                         (none: the
+ *         userdata                                              cell passes
+ *   F     aa_future *: makes fn       -                          nothing)
+ *         async; its return is v
+ *
+ * An int out of the C type's range, a str with a NUL character or a lone
+ * surrogate, a value of the wrong type, a wrong argument count, text the
+ * host returns that is not UTF-8 or not JSON: each is a Python exception
+ * in the cell naming the function and the argument, never a crash.
+ */
+
+/* The bytes of the codes y and Y when returned. */
+typedef struct aa_bytes {
+    const void *data;
+    size_t size;
+} aa_bytes;
+
+/*
+ * Makes the C function fn callable from cells as `name`.  A dotted name
+ * ("host.stats") puts the function in an importable module ("host",
+ * made by the library; "a.b.f" makes the package a and its module a.b); a
+ * name without a dot is set in the session's namespace, as if a cell had
+ * assigned it.  s == NULL defines it for every session, present and
+ * future (allowed before any session exists); a session's own definition
+ * of a name hides a process-wide one.  signature is fn's C type (the table
+ * above); an 'F' in it makes fn async: it gets an aa_future and returns at
+ * once, and the cell's call gives an awaitable that ends when the host
+ * resolves or rejects the future.  Each call holds the GIL: a slow host
+ * function is written async.
+ * Defining a name again in the same scope replaces it (a function object a
+ * cell kept calls what it was made from); fn NULL removes the name
+ * (AA_ENOTFOUND when it is not defined there).  Names are ASCII
+ * identifiers joined by dots, no Python keyword, no part starting "__",
+ * and a module may not be one of Python's own (sys.stdlib_module_names),
+ * one imported already, or "autoawait"; a name cannot be both a function
+ * and a module.
+ * Thread: any, inside a host function included | GIL: taken when Python
+ * runs | Errors: AA_EINVAL (NULL name or signature, a malformed signature,
+ * an unknown code, a bad name, a name taken by a module), AA_ENOTFOUND,
+ * AA_ENOMEM, AA_EPYTHON; the message is aa_session_errmsg(s), or
+ * aa_errmsg() for s == NULL
+ */
+AA_API int aa_define(aa_session *s, const char *name, const char *signature,
+                     void (*fn)(void), void *userdata);
+
+/*
+ * Called by a host function, during its call, to make the call raise
+ * exception (the name of a built-in exception class derived from
+ * Exception: "ValueError", "KeyError", "TimeoutError"...; NULL or another
+ * name raises RuntimeError) with message (UTF-8; NULL is "").  What fn
+ * returns is then dropped (freed for S, Y and J).  An async host function
+ * raising this way leaves its future cancelled.  The last call wins.
+ * Thread: the host function's, during its call | GIL: held by the library
+ * | Errors: AA_EINVAL (no host function runs on this thread)
+ */
+AA_API int aa_raise(const char *exception, const char *message);
+
+/*
+ * A future: what an async host function gets to finish later.  It is a
+ * handle, not memory: a handle that is used up (resolved, rejected, its
+ * session freed) answers AA_ENOTFOUND, never a crash, and is never given
+ * out again.  The host finishes it exactly once, with aa_future_resolve or
+ * aa_future_reject, from any thread.
+ */
+typedef struct aa_future aa_future;
+
+/*
+ * Resolves f: the awaiting cell gets the value.  type is one return code
+ * of the table (not u or F), followed by the value as the C type in the
+ * variadic arguments (b i: int, I: unsigned, l: int64_t, L: uint64_t, z:
+ * size_t, d f: double, s S j J: a char pointer, y Y: a const void pointer
+ * then a size_t, p: a void pointer; v: nothing).  The value is copied (and
+ * freed for S, Y, J) before the call returns; it is converted in the
+ * cell, so that text that is not UTF-8 or not JSON raises there.  Safe
+ * from any thread, without the GIL: it stores the value and wakes the
+ * cell's loop, and with it the session's fd (aa_session_fd).  After the
+ * call f is used up, whatever it answered.
+ * Thread: any | GIL: not needed, never taken | Errors: AA_ECANCELLED (the
+ * cell stopped waiting: the value is dropped), AA_ENOTFOUND (f used up, or
+ * its session freed), AA_EINVAL (type not one return code; f is then
+ * rejected with a ValueError naming the code)
+ */
+AA_API int aa_future_resolve(aa_future *f, const char *type, ...);
+
+/*
+ * Rejects f: the awaiting cell gets exception (as aa_raise) with message.
+ * Thread: any | GIL: not needed, never taken | Errors: as
+ * aa_future_resolve
+ */
+AA_API int aa_future_reject(aa_future *f, const char *exception,
+                            const char *message);
+
+/*
+ * What aa_future_on_cancel calls when the cell stops waiting for f before
+ * the host finished it: the awaiting task was cancelled (aa_interrupt, a
+ * timeout in the cell), the cell dropped the awaitable unawaited, or the
+ * session is being freed.  Called once, on the cell's thread, with the GIL
+ * held by the library and no lock of it held; it may finish f (answering
+ * AA_ECANCELLED).
+ */
+typedef void (*aa_cancel_fn)(void *userdata, aa_future *f);
+
+/*
+ * Sets the function called when the cell stops waiting for f (one per
+ * future; a second call replaces the first).  Usually called by the host
+ * function itself, before it returns.
+ * Thread: any | GIL: not needed | Errors: AA_ECANCELLED (the cell stopped
+ * waiting already: fn is not called), AA_ENOTFOUND
+ */
+AA_API int aa_future_on_cancel(aa_future *f, aa_cancel_fn fn, void *userdata);
+
+/*
+ * The state of f: AA_OK while a cell may still get its value, AA_ECANCELLED
+ * once the cell stopped waiting, AA_ENOTFOUND when f is used up.
+ * Thread: any | GIL: not needed | Errors: none
+ */
+AA_API int aa_future_state(aa_future *f);
 
 /*
  * Finalizes the interpreter if the library started it and no session is
