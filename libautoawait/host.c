@@ -1100,14 +1100,15 @@ static int define_session(aa_session *s, const char *name, aa__def *d,
     if (d != NULL) {
         const aa__def *c = clash(s->defs, name);
 
-        if (clashes(c, name, err, errlen))
+        if (!clashes(c, name, err, errlen)) {
+            pthread_mutex_lock(&defs_lock);
+            c = clash(global_defs, name);
+            pthread_mutex_unlock(&defs_lock);
+        }
+        if (clashes(c, name, err, errlen)) {
+            aa__def_unref(d);
             return AA_EINVAL;
-        pthread_mutex_lock(&defs_lock);
-        c = clash(global_defs, name);
-        rc = clashes(c, name, err, errlen);
-        pthread_mutex_unlock(&defs_lock);
-        if (rc)
-            return AA_EINVAL;
+        }
     }
     if ((rc = put(&s->defs, name, d, err, errlen, "in this session")) != AA_OK)
         return rc;
@@ -1129,6 +1130,7 @@ static int define_global(const char *name, aa__def *d, char *err, size_t errlen)
     for (i = 0; d != NULL && i < n; i++)
         if (clashes(clash(live[i]->defs, name), name, err, errlen)) {
             free(live);
+            aa__def_unref(d);
             return AA_EINVAL;
         }
     pthread_mutex_lock(&defs_lock);
@@ -1137,6 +1139,8 @@ static int define_global(const char *name, aa__def *d, char *err, size_t errlen)
     else
         rc = AA_EINVAL;
     pthread_mutex_unlock(&defs_lock);
+    if (rc != AA_OK)
+        aa__def_unref(d);
     for (i = 0; rc == AA_OK && i < n; i++)
         if (apply(live[i], name) < 0) {
             snprintf(err, errlen, "aa_define: \"%s\": Python failed", name);
