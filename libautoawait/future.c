@@ -207,6 +207,17 @@ void aa__future_drop(aa__fut *f)
     cell_drop(f);
 }
 
+/* Forgets f, which the host never saw (its call failed before). */
+void aa__future_discard(aa__fut *f)
+{
+    pthread_mutex_lock(&lock);
+    if (f->host_ref)
+        slot_give(f);
+    f->cell_ref = 0;
+    release(f);
+    pthread_mutex_unlock(&lock);
+}
+
 /* ------------------------------------------------------------- resolving */
 
 /* Settles f with what is in v (owned), or fails.  The lock is held. */

@@ -255,21 +255,21 @@ static int json_ready(void)
 }
 
 /* Turns the exception set into one naming the call: "host.f() argument 2:
- * ..." of the same class. */
+ * ...", of the built-in class it derives from (OverflowError, TypeError,
+ * or ValueError: a json.JSONDecodeError, a UnicodeEncodeError and any
+ * other class whose constructor wants more than a message). */
 static void name_exception(const aa__def *d, const char *where)
 {
-    PyObject *type, *value, *tb;
+    PyObject *type, *value, *tb, *cls = PyExc_ValueError;
 
     PyErr_Fetch(&type, &value, &tb);
     PyErr_NormalizeException(&type, &value, &tb);
-    if (PyErr_GivenExceptionMatches(type, PyExc_UnicodeError)) {
-        /* Its own text says what; keep the class and the fields. */
-        PyErr_Format(PyExc_ValueError, "%s() %s: %S", d->name, where, value);
-        Py_XDECREF(type);
-    } else {
-        PyErr_Format(type, "%s() %s: %S", d->name, where, value);
-        Py_DECREF(type);
-    }
+    if (PyErr_GivenExceptionMatches(type, PyExc_OverflowError))
+        cls = PyExc_OverflowError;
+    else if (PyErr_GivenExceptionMatches(type, PyExc_TypeError))
+        cls = PyExc_TypeError;
+    PyErr_Format(cls, "%s() %s: %S", d->name, where, value);
+    Py_XDECREF(type);
     Py_XDECREF(value);
     Py_XDECREF(tb);
 }
@@ -498,7 +498,8 @@ typedef struct hostcall {
     int raised;
 } hostcall;
 
-static _Thread_local hostcall *call_now;
+static _Thread_local hostcall *call_now
+    __attribute__((tls_model("initial-exec")));
 
 int aa_raise(const char *exception, const char *message)
 {
@@ -556,18 +557,29 @@ static void free_returned(char code, const aa__cval *v)
         free((void *)v->text);
 }
 
-typedef union {
-    bool b;
-    int i;
-    unsigned I;
-    int64_t l;
-    uint64_t L;
-    size_t z;
-    double d;
-    float f;
-    void *p;
-    const char *s;
-} cslot;
+/* Where a call's C arguments go: typed slots pointed at for ffi_call, or
+ * the registers of a direct call. */
+typedef struct {
+    union {
+        bool b;
+        int i;
+        unsigned I;
+        int64_t l;
+        uint64_t L;
+        size_t z;
+        double d;
+        float f;
+        void *p;
+        const char *s;
+    } slots[2 * AA__SIG_MAX];
+    void *avalues[2 * AA__SIG_MAX];
+    int n;
+#if AA__DIRECT_CALLS
+    uint64_t gp[6];
+    double sse[8];
+    int ngp, nsse;
+#endif
+} cargs;
 
 typedef union {
     ffi_arg a;
@@ -580,6 +592,165 @@ typedef union {
     aa_bytes b;
 } creturn;
 
+#if AA__DIRECT_CALLS
+/*
+ * The direct call.  Under the x86-64 System V convention the integer and
+ * pointer arguments go, in order, in six registers, and the floating ones,
+ * in order, in eight others; a function reads those its prototype names
+ * and nothing else.  So one prototype of 6 integers and 8 doubles calls
+ * any function whose arguments all fit in registers, as libffi's assembly
+ * would, but without libffi's classifying every argument on every call
+ * (which costs more than the rest of the call).  What comes back is in
+ * rax (integers, pointers), rax:rdx (aa_bytes), or xmm0 (double, float):
+ * one prototype for each.  The values are widened as the convention wants
+ * (bool to 0 or 1, int sign-extended); a float goes in the low half of its
+ * register.
+ */
+typedef struct {
+    uint64_t a, b;
+} two_words;
+
+#define DIRECT_PARAMS                                                          \
+    uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, double,        \
+        double, double, double, double, double, double, double
+#define DIRECT_ARGS(c)                                                         \
+    (c)->gp[0], (c)->gp[1], (c)->gp[2], (c)->gp[3], (c)->gp[4], (c)->gp[5],    \
+        (c)->sse[0], (c)->sse[1], (c)->sse[2], (c)->sse[3], (c)->sse[4],       \
+        (c)->sse[5], (c)->sse[6], (c)->sse[7]
+
+static void direct_call(char ret, void (*fn)(void), cargs *c, creturn *rv)
+{
+    switch (ret) {
+    case 'd':
+        rv->d = ((double (*)(DIRECT_PARAMS))fn)(DIRECT_ARGS(c));
+        break;
+    case 'f':
+        rv->f = ((float (*)(DIRECT_PARAMS))fn)(DIRECT_ARGS(c));
+        break;
+    case 'y':
+    case 'Y': {
+        two_words w = ((two_words(*)(DIRECT_PARAMS))fn)(DIRECT_ARGS(c));
+
+        rv->b.data = (const void *)(uintptr_t)w.a;
+        rv->b.size = (size_t)w.b;
+        break;
+    }
+    default:
+        rv->u = ((uint64_t(*)(DIRECT_PARAMS))fn)(DIRECT_ARGS(c));
+        break;
+    }
+}
+
+static void put_gp(cargs *c, uint64_t w)
+{
+    c->gp[c->ngp++] = w;
+}
+
+static void put_sse(cargs *c, double d)
+{
+    c->sse[c->nsse++] = d;
+}
+
+static void put_float(cargs *c, float f)
+{
+    union {
+        double d;
+        uint32_t w[2];
+    } u;
+
+    memcpy(&u.w[0], &f, sizeof f);
+    u.w[1] = 0;
+    c->sse[c->nsse++] = u.d;
+}
+#endif
+
+/* Stores one C argument of code from v: in a register of a direct call,
+ * or in a slot for ffi_call. */
+static void put(const aa__sig *sig, cargs *c, char code, const aa__cval *v)
+{
+#if AA__DIRECT_CALLS
+    if (sig->direct) {
+        switch (code) {
+        case 'b':
+            put_gp(c, v->v.i != 0);
+            return;
+        case 'i':
+            put_gp(c, (uint64_t)(int64_t)(int)v->v.i);
+            return;
+        case 'I':
+            put_gp(c, (uint64_t)(unsigned)v->v.u);
+            return;
+        case 'l':
+            put_gp(c, (uint64_t)v->v.i);
+            return;
+        case 'L':
+        case 'z':
+            put_gp(c, v->v.u);
+            return;
+        case 'd':
+            put_sse(c, v->v.d);
+            return;
+        case 'f':
+            put_float(c, (float)v->v.d);
+            return;
+        case 'y':
+            put_gp(c, (uint64_t)(uintptr_t)v->text);
+            put_gp(c, (uint64_t)v->len);
+            return;
+        case 's':
+        case 'j':
+            put_gp(c, (uint64_t)(uintptr_t)v->text);
+            return;
+        default: /* p u F */
+            put_gp(c, (uint64_t)(uintptr_t)v->v.p);
+            return;
+        }
+    }
+#endif
+    (void)sig;
+    switch (code) {
+    case 'b':
+        c->slots[c->n].b = v->v.i != 0;
+        break;
+    case 'i':
+        c->slots[c->n].i = (int)v->v.i;
+        break;
+    case 'I':
+        c->slots[c->n].I = (unsigned)v->v.u;
+        break;
+    case 'l':
+        c->slots[c->n].l = v->v.i;
+        break;
+    case 'L':
+        c->slots[c->n].L = v->v.u;
+        break;
+    case 'z':
+        c->slots[c->n].z = (size_t)v->v.u;
+        break;
+    case 'd':
+        c->slots[c->n].d = v->v.d;
+        break;
+    case 'f':
+        c->slots[c->n].f = (float)v->v.d;
+        break;
+    case 's':
+    case 'j':
+    case 'y':
+        c->slots[c->n].s = v->text;
+        break;
+    default: /* p u F */
+        c->slots[c->n].p = v->v.p;
+        break;
+    }
+    c->avalues[c->n] = &c->slots[c->n];
+    c->n++;
+    if (code == 'y') {
+        c->slots[c->n].z = v->len;
+        c->avalues[c->n] = &c->slots[c->n];
+        c->n++;
+    }
+}
+
 /* What the function returned, as an aa__cval. */
 static void returned(char code, const creturn *rv, aa__cval *v)
 {
@@ -590,10 +761,10 @@ static void returned(char code, const creturn *rv, aa__cval *v)
         v->v.i = (uint8_t)rv->a != 0;
         break;
     case 'i':
-        v->v.i = (int)rv->sa;
+        v->v.i = (int32_t)(uint32_t)rv->a;
         break;
     case 'I':
-        v->v.u = (unsigned)rv->a;
+        v->v.u = (uint32_t)rv->a;
         break;
     case 'l':
         v->v.i = rv->l;
@@ -641,6 +812,21 @@ static aa_session *call_session(const hostfn *h)
     return s;
 }
 
+/* Raises what aa_raise asked for during the call. */
+static void raise_asked(hostcall *call)
+{
+    PyObject *exc =
+        aa__exception_named(call->exception, call->message,
+                            call->message != NULL ? strlen(call->message) : 0);
+
+    free(call->exception);
+    free(call->message);
+    if (exc != NULL) {
+        PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+        Py_DECREF(exc);
+    }
+}
+
 static PyObject *hostfn_call(PyObject *self, PyObject *const *args,
                              size_t nargsf, PyObject *kwnames)
 {
@@ -648,18 +834,15 @@ static PyObject *hostfn_call(PyObject *self, PyObject *const *args,
     aa__def *d = h->def;
     aa__sig *sig = &d->sig;
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
-    cslot slots[AA__SIG_MAX];
-    size_t sizes[AA__SIG_MAX];
-    void *avalues[2 * AA__SIG_MAX];
-    void *userdata = d->userdata;
     aa_future *future = NULL;
     aa__fut *pending = NULL;
     creturn rv;
     hostcall call = {NULL, NULL, 0}, *prev;
+    cargs c;
     keep k;
     aa__cval v;
     PyObject *r;
-    int i, ci = 0, pi = 0;
+    int i, ci = 0;
 
     if (kwnames != NULL && PyTuple_GET_SIZE(kwnames) > 0) {
         PyErr_Format(PyExc_TypeError, "%s() takes no keyword arguments",
@@ -671,94 +854,53 @@ static PyObject *hostfn_call(PyObject *self, PyObject *const *args,
                      d->name, sig->ncell, sig->ncell == 1 ? "" : "s", nargs);
         return NULL;
     }
+    if (sig->future_at >= 0 &&
+        (pending = aa__future_new(call_session(h), d, &future)) == NULL)
+        return PyErr_NoMemory();
     k.nviews = k.njson = 0;
+    c.n = 0;
+#if AA__DIRECT_CALLS
+    c.ngp = c.nsse = 0;
+#endif
     for (i = 0; i < sig->ncodes; i++) {
         char code = sig->codes[i];
 
-        if (code == 'u') {
-            avalues[pi++] = &userdata;
-            continue;
-        }
-        if (code == 'F') {
-            avalues[pi++] = &future;
-            continue;
-        }
         v.text = NULL;
         v.len = 0;
-        if (to_c(d, code, args[ci], ci + 1, &v, &k) < 0)
-            goto fail;
-        ci++;
-        switch (code) {
-        case 'b':
-            slots[i].b = v.v.i != 0;
-            break;
-        case 'i':
-            slots[i].i = (int)v.v.i;
-            break;
-        case 'I':
-            slots[i].I = (unsigned)v.v.u;
-            break;
-        case 'l':
-            slots[i].l = v.v.i;
-            break;
-        case 'L':
-            slots[i].L = v.v.u;
-            break;
-        case 'z':
-            slots[i].z = (size_t)v.v.u;
-            break;
-        case 'd':
-            slots[i].d = v.v.d;
-            break;
-        case 'f':
-            if (isfinite(v.v.d) && (v.v.d > FLT_MAX || v.v.d < -FLT_MAX)) {
+        if (code == 'u') {
+            v.v.p = d->userdata;
+        } else if (code == 'F') {
+            v.v.p = future;
+        } else {
+            if (to_c(d, code, args[ci], ci + 1, &v, &k) < 0)
+                goto fail;
+            ci++;
+            if (code == 'f' && isfinite(v.v.d) &&
+                (v.v.d > FLT_MAX || v.v.d < -FLT_MAX)) {
                 PyErr_Format(PyExc_OverflowError,
                              "%s() argument %d: %R does not fit in a C float",
                              d->name, ci, args[ci - 1]);
                 goto fail;
             }
-            slots[i].f = (float)v.v.d;
-            break;
-        case 'p':
-            slots[i].p = v.v.p;
-            break;
-        default: /* s j y */
-            slots[i].s = v.text;
-            break;
         }
-        avalues[pi++] = &slots[i];
-        if (code == 'y') {
-            sizes[i] = v.len;
-            avalues[pi++] = &sizes[i];
-        }
-    }
-    if (sig->future_at >= 0) {
-        if ((pending = aa__future_new(call_session(h), d, &future)) == NULL) {
-            PyErr_NoMemory();
-            goto fail;
-        }
+        put(sig, &c, code, &v);
     }
     prev = call_now;
     call_now = &call;
-    ffi_call(&sig->cif, d->fn, &rv, avalues);
+#if AA__DIRECT_CALLS
+    if (sig->direct)
+        direct_call(sig->ret, d->fn, &c, &rv);
+    else
+#endif
+        ffi_call(&sig->cif, d->fn, &rv, c.avalues);
     call_now = prev;
     keep_release(&k);
     returned(sig->ret, &rv, &v);
     if (call.raised) {
-        PyObject *exc;
-
         free_returned(sig->ret, &v);
         if (pending != NULL)
             aa__future_drop(pending);
-        exc = aa__exception_named(call.exception, call.message,
-                                  call.message != NULL ? strlen(call.message)
-                                                       : 0);
-        free(call.exception);
-        free(call.message);
-        if (exc != NULL) {
-            PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
-            Py_DECREF(exc);
-        }
+        raise_asked(&call);
         return NULL;
     }
     if (pending != NULL)
@@ -768,6 +910,8 @@ static PyObject *hostfn_call(PyObject *self, PyObject *const *args,
     return r;
 fail:
     keep_release(&k);
+    if (pending != NULL)
+        aa__future_discard(pending);
     return NULL;
 }
 
@@ -1072,8 +1216,8 @@ static int clashes(const aa__def *c, const char *name, char *err, size_t errlen)
 }
 
 /* Puts d in (or, d NULL, takes name out of) the list at head. */
-static int put(aa__def **head, const char *name, aa__def *d, char *err,
-               size_t errlen, const char *where)
+static int list_put(aa__def **head, const char *name, aa__def *d, char *err,
+                    size_t errlen, const char *where)
 {
     aa__def **slot = find(head, name), *old = *slot;
 
@@ -1110,7 +1254,8 @@ static int define_session(aa_session *s, const char *name, aa__def *d,
             return AA_EINVAL;
         }
     }
-    if ((rc = put(&s->defs, name, d, err, errlen, "in this session")) != AA_OK)
+    if ((rc = list_put(&s->defs, name, d, err, errlen, "in this session")) !=
+        AA_OK)
         return rc;
     if (apply(s, name) < 0) {
         snprintf(err, errlen, "aa_define: \"%s\": Python failed", name);
@@ -1135,7 +1280,7 @@ static int define_global(const char *name, aa__def *d, char *err, size_t errlen)
         }
     pthread_mutex_lock(&defs_lock);
     if (d == NULL || !clashes(clash(global_defs, name), name, err, errlen))
-        rc = put(&global_defs, name, d, err, errlen, "for every session");
+        rc = list_put(&global_defs, name, d, err, errlen, "for every session");
     else
         rc = AA_EINVAL;
     pthread_mutex_unlock(&defs_lock);

@@ -286,6 +286,16 @@ void aa__interrupt_step_end(aa_session *s);
 
 #define AA__SIG_MAX 16 /* argument codes of a signature */
 
+/* On x86-64 System V (Linux and the BSDs), a call whose arguments all go
+ * in registers (at most 6 integers and pointers, 8 floating values) is
+ * made by the library itself, as libffi would make it, without the
+ * classification libffi does on every call: see host.c. */
+#if defined(__x86_64__) && !defined(_WIN32)
+#define AA__DIRECT_CALLS 1
+#else
+#define AA__DIRECT_CALLS 0
+#endif
+
 /* A signature read (signature.c): what a call of the function needs. */
 typedef struct aa__sig {
     char ret;                /* the return code */
@@ -295,6 +305,7 @@ typedef struct aa__sig {
     int userdata_at;         /* index of u in codes, or -1 */
     int future_at;           /* index of F in codes, or -1: async */
     int nparams;             /* C parameters (y counts two) */
+    int direct;              /* called in registers (host.c), not ffi_call */
     ffi_type *params[2 * AA__SIG_MAX];
     ffi_cif cif;
 } aa__sig;
@@ -344,6 +355,7 @@ void aa__host_install(aa_session *s);
 typedef struct aa__fut aa__fut;
 aa__fut *aa__future_new(aa_session *s, aa__def *d, aa_future **handle);
 void aa__future_drop(aa__fut *f);
+void aa__future_discard(aa__fut *f);
 PyObject *aa__future_object(aa__fut *f);
 void aa__futures_session_gone(aa_session *s);
 int aa__future_types_add(PyObject *module);

@@ -83,6 +83,21 @@ int aa__sig_is_value(char code)
     return is_return(code);
 }
 
+/* Whether every parameter goes in a register: at most 6 of the integer
+ * class (y counts two), at most 8 floating ones. */
+static int direct_ok(const aa__sig *sig)
+{
+    int i, ints = 0, floats = 0;
+
+    for (i = 0; i < sig->ncodes; i++) {
+        if (sig->codes[i] == 'd' || sig->codes[i] == 'f')
+            floats++;
+        else
+            ints += sig->codes[i] == 'y' ? 2 : 1;
+    }
+    return ints <= 6 && floats <= 8;
+}
+
 static int bad(char *err, size_t errlen, const char *text, const char *why,
                size_t at)
 {
@@ -155,6 +170,7 @@ int aa__sig_parse(const char *text, aa__sig *sig, char *err, size_t errlen)
                    "is v",
                    0);
     sig->nparams = nparams;
+    sig->direct = AA__DIRECT_CALLS && direct_ok(sig);
     if (ffi_prep_cif(&sig->cif, FFI_DEFAULT_ABI, (unsigned)nparams,
                      code_type(sig->ret, 1), sig->params) != FFI_OK)
         return bad(err, errlen, text, "libffi cannot make this call", 0);
