@@ -15,6 +15,7 @@
 #include <limits.h>
 #include <math.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -779,8 +780,12 @@ START_TEST(bad_strings_in_are_value_errors)
 {
     expect_error(s, "host.echo('a\\x00b')", "ValueError", "host.echo()",
                  "embedded null character");
-    expect_error(s, "host.echo('a\\ud800')", "UnicodeEncodeError",
-                 "host.echo()", NULL);
+    /* A ValueError (UnicodeEncodeError is one), naming the argument. */
+    tu_expect(s,
+              "try:\n    host.echo('a\\ud800')\nexcept ValueError as e:\n"
+              "    err = str(e)\nerr.startswith('host.echo() argument 1')",
+              "True");
+    still_usable(s);
 }
 END_TEST
 
@@ -823,7 +828,7 @@ START_TEST(raise_inside_fn_raises_in_the_cell)
     expect_message(s, "host.raiser(2)", "RuntimeError", "");
     /* Not an Exception: a host function cannot end the cell that way. */
     expect_message(s, "host.raiser(3)", "RuntimeError", "exit");
-    expect_message(s, "host.raiser(4)", "IndexError", "'last'");
+    expect_message(s, "host.raiser(4)", "IndexError", "last");
     /* The S the host returned with it is freed (ASan, valgrind). */
     expect_message(s, "host.raise_S()", "ValueError", "dropped");
 }
@@ -976,15 +981,15 @@ START_TEST(global_definition_before_any_session_reaches_them)
 {
     aa_session *a, *b;
 
-    define(NULL, "glob.v", "i()", FN(h_one), NULL);
+    define(NULL, "gmod.v", "i()", FN(h_one), NULL);
     define(NULL, "gsolo", "i()", FN(h_two), NULL);
     a = tu_session(NULL);
     b = tu_session(NULL);
-    tu_expect(a, "import glob\nglob.v(), gsolo()", "(1, 2)");
-    tu_expect(b, "from glob import v\nv(), gsolo()", "(1, 2)");
+    tu_expect(a, "import gmod\ngmod.v(), gsolo()", "(1, 2)");
+    tu_expect(b, "from gmod import v\nv(), gsolo()", "(1, 2)");
     aa_session_free(a);
     aa_session_free(b);
-    ck_assert_int_eq(aa_define(NULL, "glob.v", "i()", NULL, NULL), AA_OK);
+    ck_assert_int_eq(aa_define(NULL, "gmod.v", "i()", NULL, NULL), AA_OK);
     ck_assert_int_eq(aa_define(NULL, "gsolo", "i()", NULL, NULL), AA_OK);
 }
 END_TEST
@@ -994,15 +999,15 @@ START_TEST(global_definition_while_sessions_exist_reaches_them)
     aa_session *a = tu_session(NULL), *b;
 
     tu_expect(a, "1", "1");
-    define(NULL, "glob.w", "i()", FN(h_three), NULL);
+    define(NULL, "gmod.w", "i()", FN(h_three), NULL);
     define(NULL, "gsolo", "i()", FN(h_two), NULL);
-    tu_expect(a, "import glob\nglob.w(), gsolo()", "(3, 2)");
+    tu_expect(a, "import gmod\ngmod.w(), gsolo()", "(3, 2)");
     b = tu_session(NULL);
-    tu_expect(b, "import glob\nglob.w(), gsolo()", "(3, 2)");
+    tu_expect(b, "import gmod\ngmod.w(), gsolo()", "(3, 2)");
     /* Removed process-wide, it is gone from both. */
-    ck_assert_int_eq(aa_define(NULL, "glob.w", "i()", NULL, NULL), AA_OK);
-    tu_expect(a, "import glob\nhasattr(glob, 'w')", "False");
-    tu_expect(b, "import glob\nhasattr(glob, 'w')", "False");
+    ck_assert_int_eq(aa_define(NULL, "gmod.w", "i()", NULL, NULL), AA_OK);
+    tu_expect(a, "import gmod\nhasattr(gmod, 'w')", "False");
+    tu_expect(b, "import gmod\nhasattr(gmod, 'w')", "False");
     aa_session_free(a);
     aa_session_free(b);
 }
@@ -1070,7 +1075,7 @@ START_TEST(host_functions_describe_themselves)
     tu_expect(s,
               "import autoawait\ntype(host.add) is autoawait.HostFunction, "
               "repr(host.add), host.add.__name__, host.add.__module__, "
-              "host.add.__doc__",
+              "host.add.__doc__.splitlines()[0]",
               "(True, '<host function host.add i(ii)>', 'add', 'host', "
               "'add(int, int) -> int')");
 }
@@ -1446,16 +1451,25 @@ END_TEST
 
 START_TEST(trio_run_callable_awaits_host_futures)
 {
+    /* trio.run fails with TypeError when Python saw SIGINT's handler as
+     * not its own when `signal` was first imported, and this test process
+     * inherits Check's: before the interpreter starts, give it the default
+     * one, as a host that leaves SIGINT alone has. */
+    signal(SIGINT, SIG_DFL);
     if (trio_missing())
         return;
+    memset(&hs, 0, sizeof hs);
+    s = tu_session(NULL);
+    define_host(s);
     tu_do(s,
-          "import trio, autoawait\ndef trun(coro):\n"
+          "import host, trio, autoawait\ndef trun(coro):\n"
           "    async def main():\n        return await coro\n"
           "    return trio.run(main)\n"
           "autoawait.register_runner('trun', trun)",
           AA_OK);
     ck_assert_int_eq(aa_session_set_runner(s, "trun"), AA_OK);
     async_basics(s);
+    teardown();
 }
 END_TEST
 
@@ -1550,7 +1564,7 @@ static Suite *host_suite(void)
     tcase_add_test(tc, curio_awaits_host_futures);
     tcase_add_test(tc, curio_timeout_cancels_the_await);
     tcase_add_test(tc, asyncio_run_callable_awaits_host_futures);
-    tcase_add_test(tc, trio_run_callable_awaits_host_futures);
+    tcase_add_test(bare, trio_run_callable_awaits_host_futures);
     tcase_add_test(tc, a_future_resolved_at_once_never_suspends);
     tcase_add_test(tc, a_hand_written_driver_waits_on_fileno);
     return suite;
