@@ -915,6 +915,80 @@ fail:
     return NULL;
 }
 
+#if AA__DIRECT_CALLS
+/*
+ * The call of a plain signature (integers, doubles and userdata in;
+ * nothing, an integer or a double out), the common case of a host
+ * function: the same rules as hostfn_call, with nothing it does not need
+ * (no buffers, no JSON, no future), so that a call costs little more than
+ * a CPython extension method's.
+ */
+static PyObject *hostfn_call_plain(PyObject *self, PyObject *const *args,
+                                   size_t nargsf, PyObject *kwnames)
+{
+    hostfn *h = (hostfn *)self;
+    aa__def *d = h->def;
+    const aa__sig *sig = &d->sig;
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    hostcall call = {NULL, NULL, 0}, *prev;
+    cargs c;
+    creturn rv;
+    int i, ci = 0;
+
+    if ((kwnames != NULL && PyTuple_GET_SIZE(kwnames) > 0) ||
+        nargs != sig->ncell)
+        return hostfn_call(self, args, nargsf, kwnames); /* its errors */
+    memset(c.gp, 0, sizeof c.gp);
+    memset(c.sse, 0, sizeof c.sse);
+    c.ngp = c.nsse = 0;
+    for (i = 0; i < sig->ncodes; i++) {
+        PyObject *o;
+        long long ll;
+        int overflow;
+
+        switch (sig->codes[i]) {
+        case 'u':
+            put_gp(&c, (uint64_t)(uintptr_t)d->userdata);
+            continue;
+        case 'd':
+            o = args[ci++];
+            if (!PyFloat_CheckExact(o))
+                return hostfn_call(self, args, nargsf, kwnames);
+            put_sse(&c, PyFloat_AS_DOUBLE(o));
+            continue;
+        default: /* i l */
+            o = args[ci++];
+            if (!PyLong_CheckExact(o))
+                return hostfn_call(self, args, nargsf, kwnames);
+            ll = PyLong_AsLongLongAndOverflow(o, &overflow);
+            if (overflow ||
+                (sig->codes[i] == 'i' && (ll < INT_MIN || ll > INT_MAX)))
+                return hostfn_call(self, args, nargsf, kwnames);
+            put_gp(&c, (uint64_t)ll);
+            continue;
+        }
+    }
+    prev = call_now;
+    call_now = &call;
+    direct_call(sig->ret, d->fn, &c, &rv);
+    call_now = prev;
+    if (call.raised) {
+        raise_asked(&call);
+        return NULL;
+    }
+    switch (sig->ret) {
+    case 'i':
+        return PyLong_FromLong((int32_t)(uint32_t)rv.a);
+    case 'l':
+        return PyLong_FromLongLong(rv.l);
+    case 'd':
+        return PyFloat_FromDouble(rv.d);
+    default:
+        Py_RETURN_NONE;
+    }
+}
+#endif
+
 static PyObject *hostfn_repr(PyObject *self)
 {
     hostfn *h = (hostfn *)self;
@@ -989,6 +1063,10 @@ static PyObject *hostfn_new(aa__def *d, aa_session *s)
     if (h == NULL)
         return NULL;
     h->vectorcall = hostfn_call;
+#if AA__DIRECT_CALLS
+    if (d->sig.plain)
+        h->vectorcall = hostfn_call_plain;
+#endif
     aa__def_ref(d);
     h->def = d;
     h->s = s;

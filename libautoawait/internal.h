@@ -306,6 +306,7 @@ typedef struct aa__sig {
     int future_at;           /* index of F in codes, or -1: async */
     int nparams;             /* C parameters (y counts two) */
     int direct;              /* called in registers (host.c), not ffi_call */
+    int plain;               /* direct, and only i l d u in, v i l d out */
     ffi_type *params[2 * AA__SIG_MAX];
     ffi_cif cif;
 } aa__sig;

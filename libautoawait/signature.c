@@ -110,7 +110,7 @@ int aa__sig_parse(const char *text, aa__sig *sig, char *err, size_t errlen)
 {
     const char *p = text;
     char why[96];
-    int nparams = 0;
+    int nparams = 0, i;
 
     pthread_once(&bytes_once, bytes_init);
     memset(sig, 0, sizeof *sig);
@@ -171,6 +171,10 @@ int aa__sig_parse(const char *text, aa__sig *sig, char *err, size_t errlen)
                    0);
     sig->nparams = nparams;
     sig->direct = AA__DIRECT_CALLS && direct_ok(sig);
+    sig->plain = sig->direct && strchr("vild", sig->ret) != NULL;
+    for (i = 0; i < sig->ncodes; i++)
+        if (strchr("ildu", sig->codes[i]) == NULL)
+            sig->plain = 0;
     if (ffi_prep_cif(&sig->cif, FFI_DEFAULT_ABI, (unsigned)nparams,
                      code_type(sig->ret, 1), sig->params) != FFI_OK)
         return bad(err, errlen, text, "libffi cannot make this call", 0);
