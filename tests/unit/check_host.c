@@ -463,6 +463,63 @@ static void h_raise_async(aa_future *f)
     aa_raise("ValueError", "refused");
 }
 
+/* Mixed arguments, each weighted by its place, so that one put in the
+ * wrong register or slot shows.  mix6 fits in registers; mix_many (7
+ * integers, 9 floating values) and the rest do not, and go through
+ * libffi's own call. */
+static double h_mix6(int a, float b, int64_t c, double d, unsigned e, float f)
+{
+    return a + 10.0 * b + 100.0 * (double)c + 1000.0 * d + 1e4 * e + 1e5 * f;
+}
+
+static double h_mix_many(int a, double b, int c, float d, int e, double f,
+                         int g, double h, int i, double j, int k, double l,
+                         int m, double n, double o, float p)
+{
+    return a + 2.0 * b + 3.0 * c + 4.0 * d + 5.0 * e + 6.0 * f + 7.0 * g +
+           8.0 * h + 9.0 * i + 10.0 * j + 11.0 * k + 12.0 * l + 13.0 * m +
+           14.0 * n + 15.0 * o + 16.0 * p;
+}
+
+static int64_t h_sum8(int64_t a, int64_t b, int64_t c, int64_t d, int64_t e,
+                      int64_t f, int64_t g, int64_t h)
+{
+    return a + 2 * b + 3 * c + 4 * d + 5 * e + 6 * f + 7 * g + 8 * h;
+}
+
+static size_t h_ylens(const void *a, size_t na, const void *b, size_t nb,
+                      const void *c, size_t nc, const void *d, size_t nd)
+{
+    const char *pa = a, *pb = b, *pc = c, *pd = d;
+
+    return na + 10 * nb + 100 * nc + 1000 * nd +
+           (size_t)(pa[0] + pb[0] + pc[0] + pd[nd - 1]) * 10000;
+}
+
+static aa_bytes h_ymany(int64_t a, int64_t b, int64_t c, int64_t d, int64_t e,
+                        int64_t f, int64_t g)
+{
+    static char buf[8];
+    aa_bytes r = {buf, 7};
+
+    buf[0] = (char)('0' + a), buf[1] = (char)('0' + b);
+    buf[2] = (char)('0' + c), buf[3] = (char)('0' + d);
+    buf[4] = (char)('0' + e), buf[5] = (char)('0' + f);
+    buf[6] = (char)('0' + g);
+    return r;
+}
+
+static float h_fmany(float a, float b, float c, float d, float e, float f,
+                     float g, float h, float i)
+{
+    return a + b + c + d + e + f + g + h + 100 * i;
+}
+
+static bool h_bmany(int a, int b, int c, int d, int e, int f, int g)
+{
+    return a + b + c + d + e + f + g == 7;
+}
+
 static const struct {
     const char *name, *signature;
     void (*fn)(void);
@@ -507,6 +564,13 @@ static const struct {
     {"host.bad_text", "v(Fi)", FN(h_bad_text), NULL},
     {"host.resolve_as", "v(Fs)", FN(h_resolve_as), NULL},
     {"host.raise_async", "v(F)", FN(h_raise_async), NULL},
+    {"host.mix6", "d(ifldIf)", FN(h_mix6), NULL},
+    {"host.mix_many", "d(idifidididididdf)", FN(h_mix_many), NULL},
+    {"host.sum8", "l(llllllll)", FN(h_sum8), NULL},
+    {"host.ylens", "z(yyyy)", FN(h_ylens), NULL},
+    {"host.ymany", "y(lllllll)", FN(h_ymany), NULL},
+    {"host.fmany", "f(fffffffff)", FN(h_fmany), NULL},
+    {"host.bmany", "b(iiiiiii)", FN(h_bmany), NULL},
 };
 
 /* ------------------------------------------------------------- helpers */
@@ -685,6 +749,40 @@ START_TEST(integers_out_of_range_are_overflow_errors)
                  NULL);
     expect_error(s, "host.zid(-1)", "OverflowError", "host.zid() argument 1",
                  NULL);
+}
+END_TEST
+
+START_TEST(arguments_keep_their_places_in_and_beyond_registers)
+{
+    /* In registers: integers and floating values interleaved. */
+    tu_expect(s, "host.mix6(1, 2.0, 3, 4.0, 5, 6.0)", "654321.0");
+    tu_expect(s, "host.mix6(-1, 0.5, -3, 0.25, 7, -0.5)", "19954.0");
+    /* Beyond them, through libffi: 7 integers and 9 floating values. */
+    tu_expect(s,
+              "host.mix_many(1, 1.0, 1, 1.0, 1, 1.0, 1, 1.0, 1, 1.0, 1, 1.0, "
+              "1, 1.0, 1.0, 1.0)",
+              "136.0");
+    tu_expect(s,
+              "host.mix_many(*[float(i) if i in (2, 4, 6, 8, 10, 12, 14, 15, "
+              "16) else i for i in range(1, 17)])",
+              "1496.0");
+    tu_expect(s, "host.sum8(1, 1, 1, 1, 1, 1, 1, 1)", "36");
+    tu_expect(s, "host.sum8(*range(1, 9))", "204");
+    tu_expect(s, "host.ylens(b'a', b'bb', bytearray(b'ccc'), b'dddz')",
+              "4164321");
+    tu_expect(s, "host.ymany(1, 2, 3, 4, 5, 6, 7)", "b'1234567'");
+    tu_expect(s, "host.fmany(1, 1, 1, 1, 1, 1, 1, 1, 0.5)", "58.0");
+    tu_expect(s, "host.bmany(1, 1, 1, 1, 1, 1, 1), host.bmany(*[0] * 7)",
+              "(True, False)");
+    /* The same rules on the way: a range, a type, a count. */
+    expect_error(s, "host.sum8(1, 1, 1, 1, 1, 1, 1, 2**63)", "OverflowError",
+                 "host.sum8() argument 8", NULL);
+    expect_error(s, "host.mix_many(*[1] * 15, 'x')", "TypeError",
+                 "host.mix_many() argument 16 must be float", NULL);
+    expect_error(s, "host.fmany(*[1] * 8, 1e300)", "OverflowError",
+                 "host.fmany() argument 9", NULL);
+    expect_error(s, "host.ylens(b'a', b'b', b'c')", "TypeError",
+                 "host.ylens() takes 4 arguments (3 given)", NULL);
 }
 END_TEST
 
@@ -1521,6 +1619,7 @@ static Suite *host_suite(void)
     tcase_add_test(tc, integers_round_trip_in_range);
     tcase_add_test(tc, integers_out_of_range_are_overflow_errors);
     tcase_add_test(tc, floats_bools_and_void);
+    tcase_add_test(tc, arguments_keep_their_places_in_and_beyond_registers);
     tcase_add_test(tc, strings_round_trip_and_null_is_none);
     tcase_add_test(tc, bytes_take_any_bytes_like_object);
     tcase_add_test(tc, json_round_trips_structures);
