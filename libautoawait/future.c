@@ -319,12 +319,11 @@ static int read_value(const char *type, va_list ap, aa__cval *v)
         n = p != NULL ? strlen(p) : 0;
         break;
     }
-    if (p != NULL && (v->text = copy(p, n)) == NULL)
-        return AA_ENOMEM;
+    v->text = p != NULL ? copy(p, n) : NULL;
     v->len = n;
     if (type[0] == 'S' || type[0] == 'Y' || type[0] == 'J')
         free((void *)p);
-    return AA_OK;
+    return p != NULL && v->text == NULL ? AA_ENOMEM : AA_OK;
 }
 
 static int gone(const char *what)
@@ -342,22 +341,25 @@ int aa_future_resolve(aa_future *h, const char *type, ...)
     va_list ap;
     aa__fut *f;
     char *exc = NULL, msg[96];
-    int rc, bad;
+    int rc, bad, settled;
 
     va_start(ap, type);
     rc = read_value(type, ap, &v);
     va_end(ap);
-    bad = rc == AA_EINVAL;
-    if (bad) {
+    bad = rc != AA_OK;
+    if (rc == AA_EINVAL)
         snprintf(msg, sizeof msg,
                  "the host resolved the future with the type \"%.8s\", which "
                  "is no return code",
                  type != NULL ? type : "(null)");
+    else if (rc == AA_ENOMEM)
+        snprintf(msg, sizeof msg, "out of memory for the value of the future");
+    if (bad) {
+        /* The future is used up all the same: the cell gets the error. */
         v.text = copy(msg, strlen(msg));
-        v.len = strlen(msg);
-        exc = copy("ValueError", 10);
-    } else if (rc != AA_OK) {
-        return rc;
+        v.len = v.text != NULL ? strlen(msg) : 0;
+        exc = copy(rc == AA_EINVAL ? "ValueError" : "MemoryError",
+                   rc == AA_EINVAL ? 10 : 11);
     }
     pthread_mutex_lock(&lock);
     if ((f = lookup(h)) == NULL) {
@@ -366,13 +368,13 @@ int aa_future_resolve(aa_future *h, const char *type, ...)
         free(exc);
         return gone("aa_future_resolve");
     }
-    rc = settle(f, bad, bad ? 'v' : type[0], &v, exc);
+    settled = settle(f, bad, bad ? 'v' : type[0], &v, exc);
     pthread_mutex_unlock(&lock);
-    if (bad) {
+    if (settled != AA_OK)
+        return settled; /* the cell stopped waiting: nothing else matters */
+    if (bad)
         snprintf(aa__thread_errmsg, AA__ERRMSG_SIZE, "aa_future_resolve: %s",
                  msg);
-        return AA_EINVAL;
-    }
     return rc;
 }
 
