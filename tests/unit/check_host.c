@@ -1640,21 +1640,43 @@ START_TEST(a_future_resolved_at_once_never_suspends)
 }
 END_TEST
 
+/* Resolves host.wait()'s future with 9 once host.bump() was called: only
+ * after the driver saw the future, however slow the run. */
+static void *resolve_after_bump(void *unused)
+{
+    aa_future *f = await_pending(10);
+    double end = tu_now() + 10 * tu_scale();
+
+    struct timespec ms = {0, 1000000};
+
+    (void)unused;
+    while (hs.bumps == 0 && tu_now() < end)
+        nanosleep(&ms, NULL);
+    hs.finish_rc = aa_future_resolve(f, "i", 9);
+    return NULL;
+}
+
 START_TEST(a_hand_written_driver_waits_on_fileno)
 {
+    pthread_t t;
+
     tu_do(s,
           "import select\nseen = []\ndef drive(coro):\n    while True:\n"
           "        try:\n            y = coro.send(None)\n"
           "        except StopIteration as e:\n            return e.value\n"
-          "        seen.append(type(y).__name__)\n"
+          "        seen.append((type(y).__name__, y.done()))\n"
+          "        host.bump()\n"
           "        r, _, _ = select.select([y.fileno()], [], [], 10)\n"
           "        if not r:\n            coro.close()\n"
           "            raise TimeoutError('fileno never became readable')\n"
           "        seen.append(y.done())",
           AA_OK);
     tu_do(s, "%autoawait drive", AA_OK);
-    tu_expect(s, "await host.later(20, 9)", "9");
-    tu_expect(s, "seen", "['HostFuture', True]");
+    ck_assert_int_eq(pthread_create(&t, NULL, resolve_after_bump, NULL), 0);
+    tu_expect(s, "await host.wait()", "9");
+    pthread_join(t, NULL);
+    ck_assert_int_eq(hs.finish_rc, AA_OK);
+    tu_expect(s, "seen", "[('HostFuture', False), True]");
 }
 END_TEST
 
