@@ -11,8 +11,11 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include <ffi.h>
+
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "autoawait/autoawait.h"
@@ -165,6 +168,8 @@ struct aa_session {
     atomic_ulong intr_target;  /* the cell aa_interrupt was called for */
     atomic_int intr_senders;   /* aa_interrupt calls between check and send */
     atomic_int intr_closing;   /* the session is ending: send nothing */
+    struct aa__def *defs;      /* its host functions (host.c) */
+    PyObject *hostmods;        /* {name: module} of them, or NULL */
     char errmsg[AA__ERRMSG_SIZE];
 };
 
@@ -183,6 +188,7 @@ int aa__live_add(aa_session *s);
 void aa__live_remove(const aa_session *s);
 int aa__live_claim(aa_session *s);
 int aa__live_has(const aa_session *s);
+aa_session **aa__live_snapshot(size_t *n);
 int aa__session_fail(aa_session *s, int status, const char *fmt, ...);
 
 /* ------------------------------------------------------------------- guest */
@@ -275,5 +281,84 @@ void aa__interrupt_cell_begin(aa_session *s, int kind);
 void aa__interrupt_cell_end(aa_session *s);
 void aa__interrupt_step_begin(aa_session *s);
 void aa__interrupt_step_end(aa_session *s);
+
+/* ------------------------------------------------------- host functions */
+
+#define AA__SIG_MAX 16 /* argument codes of a signature */
+
+/* On x86-64 System V (Linux and the BSDs), a call whose arguments all go
+ * in registers (at most 6 integers and pointers, 8 floating values) is
+ * made by the library itself, as libffi would make it, without the
+ * classification libffi does on every call: see host.c. */
+#if defined(__x86_64__) && !defined(_WIN32)
+#define AA__DIRECT_CALLS 1
+#else
+#define AA__DIRECT_CALLS 0
+#endif
+
+/* A signature read (signature.c): what a call of the function needs. */
+typedef struct aa__sig {
+    char ret;                /* the return code */
+    char codes[AA__SIG_MAX]; /* the argument codes, in order */
+    int ncodes;              /* how many */
+    int ncell;               /* the arguments a cell passes (no u, F) */
+    int userdata_at;         /* index of u in codes, or -1 */
+    int future_at;           /* index of F in codes, or -1: async */
+    int nparams;             /* C parameters (y counts two) */
+    int direct;              /* called in registers (host.c), not ffi_call */
+    int plain;               /* direct, and only i l d u in, v i l d out */
+    ffi_type *params[2 * AA__SIG_MAX];
+    ffi_cif cif;
+} aa__sig;
+
+int aa__sig_parse(const char *text, aa__sig *sig, char *err, size_t errlen);
+int aa__sig_is_value(char code);
+const char *aa__sig_pytype(char code);
+
+/* A definition (host.c): shared by the functions made from it, and by the
+ * futures of its calls, which name it in their messages. */
+typedef struct aa__def {
+    atomic_int refs;
+    struct aa__def *next; /* in its scope: a session's, or the process's */
+    char *name;           /* "host.stats" */
+    size_t modlen;        /* the module part's length ("host"), or 0 */
+    char *sigtext;        /* "J()" */
+    aa__sig sig;
+    void (*fn)(void);
+    void *userdata;
+} aa__def;
+
+void aa__def_ref(aa__def *d);
+void aa__def_unref(aa__def *d);
+
+/* A C value on its way to Python: a return, or what resolved a future. */
+typedef struct aa__cval {
+    union {
+        int64_t i;
+        uint64_t u;
+        double d;
+        void *p;
+    } v;
+    const char *text; /* s S j J y Y: the bytes; NULL for None */
+    size_t len;
+} aa__cval;
+
+PyObject *aa__value_to_py(const aa__def *d, char code, const aa__cval *v,
+                          const char *what);
+PyObject *aa__exception_named(const char *exception, const char *message,
+                              size_t len);
+int aa__host_types_add(PyObject *module);
+int aa__host_session_init(aa_session *s);
+void aa__host_session_free(aa_session *s);
+void aa__host_install(aa_session *s);
+
+/* Futures (future.c): the library's side of an aa_future. */
+typedef struct aa__fut aa__fut;
+aa__fut *aa__future_new(aa_session *s, aa__def *d, aa_future **handle);
+void aa__future_drop(aa__fut *f);
+void aa__future_discard(aa__fut *f);
+PyObject *aa__future_object(aa__fut *f);
+void aa__futures_session_gone(aa_session *s);
+int aa__future_types_add(PyObject *module);
 
 #endif /* AA_INTERNAL_H */

@@ -14,6 +14,7 @@
 #include "internal.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t live_once = PTHREAD_ONCE_INIT;
@@ -101,4 +102,21 @@ int aa__live_has(const aa_session *s)
     has = find(s) < live_count;
     give();
     return has;
+}
+
+/* A copy of the list of live sessions (malloc'ed; *n of them), or NULL
+ * with *n 0.  The caller holds the GIL, so that none it gets is destroyed
+ * before it lets go. */
+aa_session **aa__live_snapshot(size_t *n)
+{
+    aa_session **copy = NULL;
+
+    take();
+    *n = 0;
+    if (live_count > 0 && (copy = malloc(live_count * sizeof *copy)) != NULL) {
+        memcpy(copy, live, live_count * sizeof *copy);
+        *n = live_count;
+    }
+    give();
+    return copy;
 }

@@ -372,6 +372,7 @@ static PyObject *make_module(void)
     type = PyType_Ready(&session_type) == 0 ? (PyObject *)&session_type : NULL;
     Py_XINCREF(type);
     if (type == NULL || PyModule_AddObject(m, "Session", type) < 0 ||
+        aa__host_types_add(m) < 0 ||
         PyModule_AddStringConstant(m, "__version__", AA_VERSION_STRING) < 0) {
         Py_XDECREF(type);
         Py_DECREF(m);

@@ -110,6 +110,7 @@ static void destroy(aa_session *s)
      * still the session's output. */
     streams = s->ns != NULL && aa__output_begin(s) == 0;
     close_runners(s);
+    aa__host_session_free(s);
     aa__guest_close(s);
     aa__sources_forget(s);
     if (s->ns != NULL)
@@ -215,7 +216,7 @@ int aa_session_new(aa_session **out, const aa_options *opts)
     s->transformers = s->context != NULL ? PyList_New(0) : NULL;
     if (s->transformers == NULL || aa__module_install() < 0 ||
         aa__output_make(s) < 0 || aa__guest_open(s) < 0 ||
-        aa__interrupt_start(s) < 0)
+        aa__interrupt_start(s) < 0 || aa__host_session_init(s) < 0)
         goto fail;
     if ((rc = aa__session_use_runner(s, o.runner)) != AA_OK)
         goto fail;
@@ -428,6 +429,7 @@ static int bracket_enter(aa_session *s, aa_session **outer)
     s->busy = 1;
     s->busy_thread = pthread_self();
     current = s;
+    aa__host_install(s);
     s->outer = *outer;
     if (*outer != NULL)
         (*outer)->inner = s; /* an interrupt of outer reaches this cell */
@@ -451,6 +453,8 @@ void aa__session_busy_end(aa_session *s, aa_session *outer)
         outer->inner = NULL;
     s->outer = NULL;
     current = outer;
+    if (outer != NULL)
+        aa__host_install(outer);
     aa__output_end(s);
     s->busy = 0;
 }

@@ -103,6 +103,8 @@ int host_loop_open(host_loop *loop, const char *address)
     memset(loop, 0, sizeof *loop);
     for (i = 0; i < HOST_MAX_CLIENTS; i++)
         loop->clients[i].fd = -1;
+    for (i = 0; i < HOST_MAX_TIMERS; i++)
+        loop->timers[i].due = -1;
     loop->listen_fd = strchr(address, '/') != NULL ? listen_unix(loop, address)
                                                    : listen_tcp(loop, address);
     if (loop->listen_fd < 0 || listen(loop->listen_fd, 8) < 0 ||
@@ -203,12 +205,76 @@ static void tick(host_loop *loop, long long now)
         loop->next_tick = now + HOST_TICK_MS;
 }
 
+int host_timer_add(host_loop *loop, long long due, host_timer_fn fn, void *arg)
+{
+    int i;
+
+    for (i = 0; i < HOST_MAX_TIMERS; i++) {
+        if (loop->timers[i].due < 0) {
+            loop->timers[i] = (host_timer){due < 0 ? 0 : due, fn, arg};
+            return i;
+        }
+    }
+    errno = ENOSPC;
+    return -1;
+}
+
+void host_timer_cancel(host_loop *loop, int id)
+{
+    if (id >= 0 && id < HOST_MAX_TIMERS)
+        loop->timers[id].due = -1;
+}
+
+int host_loop_clients(const host_loop *loop)
+{
+    int i, n = 0;
+
+    for (i = 0; i < HOST_MAX_CLIENTS; i++)
+        n += loop->clients[i].fd >= 0;
+    return n;
+}
+
+int host_loop_timers(const host_loop *loop)
+{
+    int i, n = 0;
+
+    for (i = 0; i < HOST_MAX_TIMERS; i++)
+        n += loop->timers[i].due >= 0;
+    return n;
+}
+
+/* The earliest of until and the armed timers' times. */
+static long long next_timer(const host_loop *loop, long long until)
+{
+    int i;
+
+    for (i = 0; i < HOST_MAX_TIMERS; i++)
+        if (loop->timers[i].due >= 0 && loop->timers[i].due < until)
+            until = loop->timers[i].due;
+    return until;
+}
+
+/* Runs the timers that are due, each disarmed before it runs. */
+static void run_timers(host_loop *loop, long long now)
+{
+    int i;
+
+    for (i = 0; i < HOST_MAX_TIMERS; i++) {
+        host_timer t = loop->timers[i];
+
+        if (t.due >= 0 && t.due <= now) {
+            loop->timers[i].due = -1;
+            t.fn(t.arg);
+        }
+    }
+}
+
 int host_loop_turn(host_loop *loop, host_watch *watch, size_t n,
                    long long deadline)
 {
     struct pollfd fds[1 + HOST_MAX_CLIENTS + HOST_MAX_WATCHES];
     host_client *owner[1 + HOST_MAX_CLIENTS] = {NULL};
-    long long now = host_loop_now(), until = loop->next_tick;
+    long long now = host_loop_now(), until = next_timer(loop, loop->next_tick);
     nfds_t nfds = 0, first_watch, i;
 
     if (n > HOST_MAX_WATCHES) {
@@ -240,6 +306,8 @@ int host_loop_turn(host_loop *loop, host_watch *watch, size_t n,
     for (i = 0; i < n; i++)
         watch[i].ready =
             first_watch + i < nfds && fds[first_watch + i].revents != 0;
-    tick(loop, host_loop_now());
+    now = host_loop_now();
+    tick(loop, now);
+    run_timers(loop, now);
     return 0;
 }

@@ -15,10 +15,13 @@
  * under the default runner) leaves the host answering and ticking.  After
  * each cell the host says how many ticks and answers its loop managed
  * meanwhile.  Ctrl-C (SIGINT) cancels the running cell, not the host.
+ * Cells may call the host: `import host`, then host.log(text),
+ * host.counts() and `await host.sleep(seconds)`, which a timer of the
+ * host's loop ends.
  *
  * This file uses nothing but <autoawait/autoawait.h> and the two other
- * parts of the example: loop.c (the loop, no Python) and host_runner.c
- * (a runner of the host's own, the only part that needs Python.h).
+ * parts of the example: loop.c (the loop) and functions.c (the host
+ * functions, defined with aa_define).  No part of it needs Python.h.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -31,7 +34,7 @@
 
 #include <autoawait/autoawait.h>
 
-#include "host_runner.h"
+#include "functions.h"
 #include "loop.h"
 
 /* The host: its loop, its session, and where it is in its cells. */
@@ -299,23 +302,15 @@ int main(int argc, char **argv)
     }
     printf("[host] listening on %s\n", h.loop.address);
 
-    /* The host's own runner, for `%autoawait host`; the loop is its
-     * userdata.  Registered before any session may name it. */
-    if (host_runner_register(&h.loop) != AA_OK) {
-        fprintf(stderr, "embed-host: %s\n", aa_errmsg());
-        goto done;
-    }
     aa_options_init(&opts); /* the runner: asyncio, the default */
     opts.write = write_output;
     if (aa_session_new(&h.s, &opts) != AA_OK) {
         fprintf(stderr, "embed-host: no session: %s\n", aa_errmsg());
         goto done;
     }
-    /* A sync cell: aa_exec runs it to its end at once. */
-    if (aa_exec(h.s, host_runner_setup, NULL) != AA_OK) {
-        fprintf(stderr, "embed-host: the setup cell failed\n");
+    /* host.log, host.counts, host.sleep; the loop is their userdata. */
+    if (functions_define(h.s, &h.loop) != AA_OK)
         goto done;
-    }
     catch_sigint(h.s);
 
     if (serve(&h) < 0)

@@ -2,14 +2,17 @@
  * main.c -- uv-host: a libuv application with a Python console whose
  * session is a guest of the application's loop.
  *
- *     uv-host [-p PORT] [-i]
+ *     uv-host [-p PORT] [-i] [-t TICK_MS] [-j JOB_MS]
  *
  * The application answers every line a TCP client sends to 127.0.0.1:PORT
  * (0, the default: a free port, printed at start) with "pong", and counts
- * the ticks of a 100 ms timer.  Standard input is a console: its cells run
- * in one libautoawait session, and while one awaits (asyncio, or trio after
- * `%autoawait trio`) the server answers and the timer ticks; tasks a cell
- * leaves on the session's loop run while the console waits for input.
+ * the ticks of a timer (every TICK_MS, 100 by default).  Standard input is
+ * a console: its cells run in one libautoawait session, and while one
+ * awaits (asyncio, or trio after `%autoawait trio`) the server answers and
+ * the timer ticks; tasks a cell leaves on the session's loop run while the
+ * console waits for input.  Cells may call the host (functions.c):
+ * host.stats(), `await host.wait_tick()`, `await host.run_job(n)` (a job on
+ * a worker thread that takes JOB_MS, 200 by default).
  * Ctrl-C (SIGINT) cancels the running cell, never the host.  The end of
  * standard input, or a cell's SystemExit, ends it.
  *
@@ -94,8 +97,22 @@ void host_stop(struct host *h)
 
 static int usage(const char *argv0)
 {
-    fprintf(stderr, "usage: %s [-p PORT] [-i]\n", argv0);
+    fprintf(stderr, "usage: %s [-p PORT] [-i] [-t TICK_MS] [-j JOB_MS]\n",
+            argv0);
     return 2;
+}
+
+/* The decimal number arg, from min to max, or -1. */
+static long number(const char *arg, long min, long max)
+{
+    char *end;
+    long n;
+
+    errno = 0;
+    n = strtol(arg, &end, 10);
+    if (errno != 0 || end == arg || *end != '\0' || n < min || n > max)
+        return -1;
+    return n;
 }
 
 static int run(struct host *h, int port)
@@ -109,6 +126,8 @@ static int run(struct host *h, int port)
         complain("no session: %s\n", aa_errmsg());
         return 1;
     }
+    if (functions_define(h) != 0)
+        return 1;
     h->sigint_async.data = h;
     if (uv_async_init(h->loop, &h->sigint_async, on_sigint_async) != 0 ||
         server_start(h, port, &bound) != 0 || guest_start(h) != 0) {
@@ -131,20 +150,31 @@ int main(int argc, char **argv)
 {
     struct host h;
     int opt, port = 0, status;
-    char *end;
+    long n;
 
     memset(&h, 0, sizeof h);
     h.interactive = isatty(STDIN_FILENO);
-    while ((opt = getopt(argc, argv, "p:ih")) != -1) {
+    h.tick_ms = 100;
+    h.job_ms = 200;
+    while ((opt = getopt(argc, argv, "p:it:j:h")) != -1) {
         switch (opt) {
         case 'p':
-            errno = 0;
-            port = (int)strtol(optarg, &end, 10);
-            if (errno != 0 || *end != '\0' || port < 0 || port > 65535)
+            if ((n = number(optarg, 0, 65535)) < 0)
                 return usage(argv[0]);
+            port = (int)n;
             break;
         case 'i':
             h.interactive = 1;
+            break;
+        case 't':
+            if ((n = number(optarg, 1, 3600000)) < 0)
+                return usage(argv[0]);
+            h.tick_ms = (unsigned)n;
+            break;
+        case 'j':
+            if ((n = number(optarg, 0, 3600000)) < 0)
+                return usage(argv[0]);
+            h.job_ms = (unsigned)n;
             break;
         default:
             return usage(argv[0]);
@@ -159,6 +189,7 @@ int main(int argc, char **argv)
     status = run(&h, port);
     /* A cell still running is cancelled, its done callback called. */
     aa_session_free(h.session);
+    functions_free(&h);
     aa_shutdown();
     uv_loop_close(h.loop);
     free(h.pending);

@@ -1,8 +1,9 @@
 /*
  * server.c -- what uv-host does whether or not anyone types a cell: a TCP
  * server on 127.0.0.1 that answers every line it gets with "pong", and a
- * timer that ticks ten times a second.  Plain libuv: nothing here knows of
- * the session, which is the point.
+ * timer that ticks ten times a second (or every -t milliseconds).  Plain
+ * libuv: nothing here knows of the session, which is the point; the tick
+ * only tells functions.c, whose host.wait_tick() ends with it.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,7 @@ static void on_tick(uv_timer_t *timer)
     struct host *h = timer->data;
 
     h->ticks++;
+    functions_tick(h);
 }
 
 static void on_client_closed(uv_handle_t *handle)
@@ -81,6 +83,7 @@ static void on_connection(uv_stream_t *server, int status)
     c = malloc(sizeof *c);
     if (c == NULL)
         return;
+    h->connections++;
     c->host = h;
     c->tcp.data = c;
     uv_tcp_init(h->loop, &c->tcp);
@@ -92,7 +95,7 @@ static void on_connection(uv_stream_t *server, int status)
 
 /*
  * Listens on 127.0.0.1:port (0: any free port), *bound getting the port,
- * and starts the timer.  Returns 0, or a libuv error, said.
+ * and starts the timer, every h->tick_ms.  Returns 0, or a libuv error, said.
  */
 int server_start(struct host *h, int port, int *bound)
 {
@@ -118,7 +121,7 @@ int server_start(struct host *h, int port, int *bound)
     }
     *bound = ntohs(((struct sockaddr_in *)&name)->sin_port);
     uv_timer_init(h->loop, &h->tick_timer);
-    uv_timer_start(&h->tick_timer, on_tick, 100, 100);
+    uv_timer_start(&h->tick_timer, on_tick, h->tick_ms, h->tick_ms);
     return 0;
 }
 

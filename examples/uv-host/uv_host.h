@@ -6,6 +6,8 @@
  *              cells started and finished (the part docs/embedding.md shows)
  *   console.c  standard input read as lines, lines made cells, results shown
  *   server.c   what the application does anyway: a TCP server, a timer
+ *   functions.c  what cells may call (aa_define): host.stats(), and
+ *              host.wait_tick() and host.run_job(n) to await
  *   main.c     options, start, Ctrl-C, stop
  *
  * Nothing here includes Python.h: the session is reached through
@@ -16,6 +18,7 @@
 
 #include <signal.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <uv.h>
 
@@ -35,8 +38,19 @@ struct host {
     /* The application (server.c). */
     uv_tcp_t server;
     uv_timer_t tick_timer;
-    unsigned long ticks;   /* every 100 ms */
-    unsigned long answers; /* lines answered */
+    unsigned tick_ms;          /* -t: the timer's period, 100 by default */
+    unsigned long ticks;       /* every tick_ms */
+    unsigned long answers;     /* lines answered */
+    unsigned long connections; /* clients accepted */
+    uint64_t started;          /* uv_hrtime() at the start */
+
+    /* The host functions (functions.c), called on the loop's thread. */
+    uv_thread_t loop_thread;
+    aa_future **waiters; /* host.wait_tick(): resolved at the next tick */
+    size_t nwaiters, waiters_cap;
+    unsigned job_ms;         /* -j: how long a job's worker sleeps */
+    unsigned long jobs;      /* host.run_job() calls that made a job */
+    unsigned long jobs_done; /* jobs whose worker has finished */
 
     /* The console (console.c). */
     union {
@@ -83,6 +97,11 @@ void complain(const char *fmt, ...);
 /* server.c */
 int server_start(struct host *h, int port, int *bound);
 void server_stop(struct host *h);
+
+/* functions.c */
+int functions_define(struct host *h);
+void functions_tick(struct host *h);
+void functions_free(struct host *h);
 
 /* main.c */
 void host_stop(struct host *h);

@@ -13,12 +13,16 @@
 #      an asyncio task a cell left behind runs while the host waits for
 #      input; SIGINT with no cell running leaves the host alone; the idle
 #      host does not spin;
-#   3. the host's own runner, `%autoawait host`: host_sleep keeps the host
-#      serving and answers the ticks, SIGINT runs the cell's finally, and an
-#      await that runner does not know fails in the cell with a TypeError;
-#      then a runner that cannot be a guest, whose cell the host runs with
-#      aa_execn.
-# Every wait is bounded, and no process outlives the test.
+#   3. the host's functions (aa_define, module host): host.log(text) is
+#      a sync call whose line the host prints; host.counts() a dict;
+#      `await host.sleep(2)`, resolved by a timer of the host's own loop,
+#      keeps the host serving and answers the ticks; SIGINT during
+#      `await host.sleep(60)` runs the cell's finally and the host cancels
+#      its timer; a bad argument is a ValueError; under trio,
+#      trio.move_on_after stops a host.sleep the same way; then a runner
+#      that cannot be a guest, whose cell the host runs with aa_execn.
+# Every wait is bounded, and no process outlives the test.  The times the
+# pings took are printed ("figure: ...").
 set -euo pipefail
 
 host=$1
@@ -92,20 +96,31 @@ start_tcp() {
         "$tmp/out")
 }
 
+# usec: the time now, in microseconds.
+usec() {
+    local t=$EPOCHREALTIME
+    echo $((10#${t%.*} * 1000000 + 10#${t#*.}))
+}
+
 # pings_answered WHILE: sends three lines on one connection to the port,
 # each to be answered within a second.
 pings_answered() {
-    local i line answers=()
+    local i line answers=() start took max=0
     exec 3<>"/dev/tcp/127.0.0.1/$port" || die "cannot connect to 127.0.0.1:$port"
     for i in 1 2 3; do
+        start=$(usec)
         printf 'ping %s\n' "$i" >&3
         if IFS= read -r -t 1 -u 3 line; then
             answers+=("$line")
         else
             answers+=("(none)")
         fi
+        took=$(($(usec) - start))
+        ((took > max)) && max=$took
     done
     exec 3>&-
+    printf 'figure: the slowest of 3 pings while %s: %d.%03d ms\n' "$1" \
+        $((max / 1000)) $((max % 1000))
     if [[ ${answers[*]} == "pong 1 pong 2 pong 3" ]]; then
         ok "the host answered at once while $1"
     else
@@ -243,49 +258,73 @@ wait_exit 20
 [[ ! -e $sock ]] || fail "the UNIX socket file is left behind"
 ((failures == failed_before)) || show_output
 
-# ---------------------------------------------- 3: the host's own runner
+# ------------------------------------------ 3: the host's functions
 failed_before=$failures
 start_tcp \
-    '%autoawait host' \
-    $'print("host sleeping")\nticks = await host_sleep(2.0)\nticks' \
-    $'try:\n    print("host sleeping again")\n    await host_sleep(60)\nfinally:\n    print("host cleanup ran")' \
-    'Odd = type("Odd", (), {"__await__": lambda self: iter(["odd"])})' \
-    'await Odd()' \
-    'await host_sleep(0.1); "the host runner still works"' \
-    'import asyncio; my_runner = lambda coro: asyncio.run(coro)' \
+    'import host' \
+    'host.log("hello from a cell")' \
+    'sorted(host.counts())' \
+    $'print("host sleeping")\nticks = await host.sleep(2.0)\nticks' \
+    $'try:\n    print("host sleeping again")\n    await host.sleep(60)\nfinally:\n    print("host cleanup ran")' \
+    'host.counts()["timers"]' \
+    $'try:\n    host.sleep(-1)\nexcept ValueError as e:\n    print("refused:", e)' \
+    'import asyncio; await asyncio.gather(host.sleep(0.3), host.sleep(0.1))' \
+    '%autoawait trio' \
+    $'import trio\nwith trio.move_on_after(0.2):\n    await host.sleep(30)\nhost.counts()["timers"]' \
+    'await host.sleep(0.1); "under trio"' \
+    '%autoawait asyncio' \
+    'my_runner = lambda coro: asyncio.run(coro)' \
     '%autoawait my_runner' \
     'await asyncio.sleep(0.1); "no guest, still run"'
 wait_for '^host sleeping$' 20
-pings_answered "a cell awaited host_sleep"
+pings_answered "a cell awaited host.sleep"
 wait_for '^host sleeping again$' 20
-ticks=$(sed -n 's/^Out\[2\]: \([0-9]*\)$/\1/p' "$tmp/out")
+if grep -q '^\[host\] hello from a cell$' "$tmp/out"; then
+    ok "host.log(text), a sync host function, printed the host's line"
+else
+    fail "no '[host] hello from a cell' from host.log"
+fi
+if grep -q "^Out\[3\]: \['answers', 'clients', 'ticks', 'timers'\]$" \
+    "$tmp/out"; then
+    ok "host.counts() gave a dict of the host's counters"
+else
+    fail "host.counts() did not give the four counters"
+fi
+ticks=$(sed -n 's/^Out\[4\]: \([0-9]*\)$/\1/p' "$tmp/out")
 # 20 ticks in 2 s at 100 ms.
 if [[ -n $ticks ]] && ((ticks >= 5)); then
-    ok "host_sleep(2.0) answered the $ticks ticks the loop ran"
+    ok "await host.sleep(2.0) ended by the host's timer, after $ticks ticks"
 else
-    fail "host_sleep(2.0) answered '$ticks' ticks"
+    fail "await host.sleep(2.0) answered '$ticks' ticks"
 fi
 sleep 0.2
 kill -INT "$pid"
-wait_for '^\[host\] cell 3: ' 20
+wait_for '^\[host\] cell 5: ' 20
 if grep -q '^host cleanup ran$' "$tmp/out" &&
     grep -q '^KeyboardInterrupt' "$tmp/out"; then
-    ok "SIGINT stopped host_sleep(60) and its finally ran"
+    ok "SIGINT stopped await host.sleep(60) and its finally ran"
 else
-    fail "no finally or no KeyboardInterrupt after SIGINT in host_sleep"
+    fail "no finally or no KeyboardInterrupt after SIGINT in host.sleep"
 fi
-wait_exit 20
-if grep -q '^TypeError: the host runner can only await host_sleep' \
-    "$tmp/out"; then
-    ok "an await the host runner does not know fails with a TypeError"
+wait_exit 30
+if grep -q '^Out\[6\]: 0$' "$tmp/out"; then
+    ok "the host cancelled the timer of the interrupted host.sleep"
 else
-    fail "no TypeError for an unknown await"
+    fail "a timer of the interrupted host.sleep is left"
 fi
-grep -q "^Out\[6\]: 'the host runner still works'$" "$tmp/out" ||
-    fail "no host_sleep after the interrupt"
+grep -q '^refused: host\.sleep(): seconds must be from 0 to 86400, not -1$' \
+    "$tmp/out" || fail "host.sleep(-1) was not a ValueError"
+grep -Eq '^Out\[8\]: \[[0-9]+, [0-9]+\]$' "$tmp/out" ||
+    fail "asyncio.gather of two host.sleep did not give two counts"
+if grep -q '^Out\[10\]: 0$' "$tmp/out" &&
+    grep -q "^Out\[11\]: 'under trio'$" "$tmp/out"; then
+    ok "under trio, host.sleep works and move_on_after cancels its timer"
+else
+    fail "host.sleep under trio"
+fi
 # A Python callable is a runner that cannot be a guest: aa_exec_start
 # answers AA_ENOTSUP, and the host runs the cell with aa_execn instead.
-if grep -q "^Out\[9\]: 'no guest, still run'$" "$tmp/out" &&
+if grep -q "^Out\[15\]: 'no guest, still run'$" "$tmp/out" &&
     grep -q "^\[host\] .*: the loop waits for this cell$" "$tmp/out"; then
     ok "a runner that cannot be a guest still runs the cell, blocking"
 else

@@ -13,12 +13,23 @@ it, and talks to its TCP server while they run:
   runs, KeyboardInterrupt is shown, a prompt follows), and the host goes on
   serving and running cells;
 - an idle uv-host uses under 1% of a CPU over 5 s, with a session that has
-  no loop yet and with an idle asyncio loop.
+  no loop yet and with an idle asyncio loop;
+- the host functions it defines with aa_define: host.stats() gives a dict
+  of the host's counters; `await host.wait_tick()` ends at each tick of the
+  host's timer while the server answers within 10 ms; `await host.run_job(n)` gets the
+  sum its worker thread computed, several at once too, and a bad n is a
+  ValueError; SIGINT during `await host.wait_tick()` (a 60 s tick) or a slow
+  run_job cancels the cell, the host drops the tick's waiter or learns that
+  its job's answer was not wanted, and goes on.
+
+The figures a test measures (the latency of pings during an await) are
+printed on stderr.
 
 Bounds are generous (the sanitizer build is slow) but for the two the issue
 fixes: 10 ms and 1%.  Every child is killed when its test ends.
 """
 
+import json
 import os
 import re
 import signal
@@ -145,6 +156,11 @@ class Host:
                 pass
 
 
+def figure(text):
+    """A figure the test measured, for whoever reads its output."""
+    print("  figure: " + text, file=sys.stderr, flush=True)
+
+
 def ping(port, timeout=5):
     """Connects, sends a line, returns (the answer, seconds it took)."""
     start = time.perf_counter()
@@ -157,6 +173,23 @@ def ping(port, timeout=5):
                 break
             answer += data
     return answer, time.perf_counter() - start
+
+
+def pings_during(test, host, unsaid, what, count=5):
+    """Pings count times while host awaits `what`: each is answered, within
+    10 ms (the median), before the host said `unsaid`.  Prints the times."""
+    times = []
+    for _ in range(count):
+        answer, took = ping(host.port)
+        test.assertEqual(answer, b"pong\n")
+        times.append(took)
+    test.assertNotIn(unsaid, host.text["out"],
+                     "the pings were not made during the await")
+    figure("ping during %s: median %.2f ms, max %.2f ms"
+           % (what, statistics.median(times) * 1000, max(times) * 1000))
+    test.assertLessEqual(
+        statistics.median(times), 0.010,
+        "answers during the await took %s s" % ["%.4f" % t for t in times])
 
 
 class UvHostTest(unittest.TestCase):
@@ -173,19 +206,9 @@ class UvHostTest(unittest.TestCase):
             "print('sleeping'); await asyncio.sleep(2); print('woke')\n",
             r"sleeping\n")
         slept_at = host.time_of(m.start())
-        times = []
-        for _ in range(5):
-            answer, took = ping(host.port)
-            self.assertEqual(answer, b"pong\n")
-            times.append(took)
-        self.assertNotIn("woke", host.text["out"],
-                         "the pings were not made during the await")
+        pings_during(self, host, "woke", "await asyncio.sleep(2)")
         m = host.wait_for(r"woke\n", start=m.end())
         self.assertGreater(host.time_of(m.start()) - slept_at, 1.5)
-        median = statistics.median(times)
-        self.assertLessEqual(
-            median, 0.010,
-            "answers during the await took %s s" % ["%.4f" % t for t in times])
         ticks_after, answers = host.ticks()
         self.assertGreaterEqual(ticks_after - ticks_before, 10,
                                 "the timer did not tick during the await")
@@ -270,6 +293,134 @@ class UvHostTest(unittest.TestCase):
                  r"Out\[3\]: 'loop'\n")
         self.assert_idle(host, "an idle asyncio loop")
         self.assertEqual(host.finish(), 0)
+
+
+class HostFunctionsTest(unittest.TestCase):
+    """The functions uv-host defines for its cells (aa_define)."""
+
+    def start(self, *args):
+        host = Host(*args)
+        self.addCleanup(host.kill)
+        return host
+
+    def stats(self, host):
+        m = host.run("print('stats', json.dumps(host.stats()))\n",
+                     r"stats (\{.*\})\n")
+        return json.loads(m.group(1))
+
+    def test_stats(self):
+        host = self.start()
+        host.run("import host, json\nprint('imported')\n", r"imported\n")
+        for _ in range(3):
+            self.assertEqual(ping(host.port)[0], b"pong\n")
+        time.sleep(0.3)
+        stats = self.stats(host)
+        self.assertEqual(
+            sorted(stats),
+            ["answers", "connections", "jobs_done", "jobs_running", "tick_ms",
+             "ticks", "uptime", "waiting"])
+        self.assertEqual(stats["connections"], 3)
+        self.assertEqual(stats["answers"], 3)
+        self.assertEqual(stats["tick_ms"], 100)
+        self.assertGreaterEqual(stats["ticks"], 1)
+        self.assertGreater(stats["uptime"], 0.2)
+        self.assertEqual(stats["waiting"], 0)
+        # The same counters as the host's own magic.
+        ticks, answers = host.ticks()
+        self.assertEqual(answers, 3)
+        self.assertGreaterEqual(ticks, stats["ticks"])
+        host.run("type(host.stats).__name__, host.stats.__module__\n",
+                 r"Out\[\d+\]: \('HostFunction', 'host'\)\n")
+        self.assertEqual(host.finish(), 0)
+
+    def test_wait_tick_while_the_server_answers(self):
+        # Ticks every 500 ms: three waits take a second or more.
+        host = self.start("-t", "500")
+        host.run("import host, json\nprint('imported')\n", r"imported\n")
+        m = host.run("print('waiting'); got = [await host.wait_tick() "
+                     "for _ in range(3)]; print('ticked', got)\n",
+                     r"waiting\n")
+        pings_during(self, host, "ticked", "await host.wait_tick()")
+        m = host.wait_for(r"ticked \[(\d+), (\d+), (\d+)\]\n",
+                          start=m.end())
+        got = [int(t) for t in m.groups()]
+        # Each await ends at the next tick, and says which it was.
+        self.assertEqual(got, [got[0], got[0] + 1, got[0] + 2])
+        self.assertGreaterEqual(self.stats(host)["ticks"], got[2])
+        self.assertEqual(self.stats(host)["waiting"], 0)
+        self.assertEqual(host.finish(), 0)
+
+    def test_run_job(self):
+        host = self.start("-j", "1000")
+        host.run("import host, asyncio, json\nprint('imported')\n",
+                 r"imported\n")
+        m = host.run("print('job'); await host.run_job(1000)\n", r"job\n")
+        answer, took = ping(host.port)
+        self.assertEqual(answer, b"pong\n")
+        self.assertNotIn("Out[", host.text["out"][m.end():],
+                         "the ping was not made while the job ran")
+        figure("ping during await host.run_job(1000): %.2f ms"
+               % (took * 1000))
+        self.assertLess(took, 0.5)
+        # The sum of the squares of 1..1000, computed on a worker thread.
+        host.wait_for(r"Out\[\d+\]: 333833500\n", start=m.end())
+        # Four jobs at once, each resolved by its own worker.
+        start = time.monotonic()
+        host.run("await asyncio.gather(*(host.run_job(n) for n in "
+                 "(1, 2, 3, 10)))\n", r"Out\[\d+\]: \[1, 5, 14, 385\]\n")
+        figure("four 1 s jobs at once took %.2f s"
+               % (time.monotonic() - start))
+        host.run("try:\n    await host.run_job(-1)\n"
+                 "except ValueError as e:\n    print('refused:', e)\n\n",
+                 r"refused: host\.run_job\(\): n must be from 0 to "
+                 r"1000000, not -1\n")
+        stats = self.stats(host)
+        self.assertEqual((stats["jobs_done"], stats["jobs_running"]), (5, 0))
+        self.assertEqual(host.finish(), 0)
+
+    def interrupt(self, host, cell, said):
+        """Types cell, sends SIGINT once it said `said`; checks the cell
+        was cancelled (finally ran, KeyboardInterrupt shown, a prompt)."""
+        m = host.run(cell, said)
+        err = host.offset("err")
+        time.sleep(0.2)
+        host.proc.send_signal(signal.SIGINT)
+        m = host.wait_for(r"finally ran\n", start=m.end(), timeout=10)
+        host.wait_for(r"KeyboardInterrupt", "err", err, timeout=10)
+        host.wait_for(r"In \[\d+\]: ", start=m.end())
+        self.assertTrue(host.alive(), "SIGINT ended the host")
+        self.assertEqual(ping(host.port)[0], b"pong\n")
+        return m
+
+    def test_sigint_during_wait_tick(self):
+        host = self.start("-i", "-t", "60000")
+        host.run("import host, json\nprint('imported')\n", r"imported\n")
+        self.interrupt(host, "try:\n"
+                       "    print('waiting'); await host.wait_tick()\n"
+                       "finally:\n"
+                       "    print('finally ran')\n"
+                       "\n", r"waiting\n")
+        # The host's cancel callback took the future off its list.
+        stats = self.stats(host)
+        self.assertEqual(stats["waiting"], 0)
+        self.assertEqual(stats["ticks"], 0)
+        host.run("print('next cell')\n", r"next cell\n")
+        self.assertEqual(host.finish(), 1)
+
+    def test_sigint_during_run_job(self):
+        host = self.start("-i", "-j", "3000")
+        host.run("import host, json\nprint('imported')\n", r"imported\n")
+        m = self.interrupt(host, "try:\n"
+                           "    print('working'); await host.run_job(10)\n"
+                           "finally:\n"
+                           "    print('finally ran')\n"
+                           "\n", r"working\n")
+        # The worker's late resolve is harmless, and tells the host.
+        host.wait_for(r"\[uv-host\] job 1 \(n=10\) is done, but its cell "
+                      r"stopped waiting\n", start=m.end())
+        host.run("await host.run_job(10)\n", r"Out\[\d+\]: 385\n")
+        self.assertEqual(self.stats(host)["jobs_done"], 2)
+        self.assertEqual(host.finish(), 1)
 
 
 def main():

@@ -47,7 +47,7 @@ END_TEST
 
 START_TEST(strerror_answers_unknown_statuses)
 {
-    static const int unknown[] = {4, 5, 100, -9, -10, -100, INT_MAX, INT_MIN};
+    static const int unknown[] = {4, 5, 100, -10, -11, -100, INT_MAX, INT_MIN};
     size_t i;
 
     for (i = 0; i < sizeof unknown / sizeof *unknown; i++)
@@ -70,6 +70,7 @@ START_TEST(strerror_codes_keep_their_values)
     ck_assert_int_eq(AA_EPYTHON, -6);
     ck_assert_int_eq(AA_ERUNNER, -7);
     ck_assert_int_eq(AA_ENOTSUP, -8);
+    ck_assert_int_eq(AA_ECANCELLED, -9);
 }
 END_TEST
 
