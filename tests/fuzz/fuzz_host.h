@@ -99,8 +99,9 @@ typedef struct fz_arg {
     char text[800]; /* the Python expression */
 } fz_arg;
 
-/* An argument for code, drawn from the input. */
-void fz_arg_draw(fz_in *in, char code, fz_arg *a);
+/* An argument for code, drawn from the input; clean: one that converts
+ * (A_EXACT or A_CALLED). */
+void fz_arg_draw(fz_in *in, char code, fz_arg *a, int clean);
 
 /* ------------------------------------------------------- values, memory */
 

@@ -68,12 +68,19 @@ static void i128_text(char *out, i128 v)
     *out = '\0';
 }
 
+/* Which kind of argument of a code: each *_arg numbers its kinds with the
+ * ones that convert first, valid of them; a clean call takes those only. */
+static unsigned kind(fz_in *in, int clean, unsigned valid, unsigned all)
+{
+    return fz_pick(in, clean ? valid : all);
+}
+
 /* Wrong types for every code but b and j, and what they raise. */
 static const char *const wrong_types[] = {
     "'7'", "b'x'", "[1]", "{}", "{1}", "object()", "autoawait.Pointer",
 };
 
-static void int_arg(fz_in *in, char code, fz_arg *a)
+static void int_arg(fz_in *in, char code, fz_arg *a, int clean)
 {
     static const i128 one = 1;
     i128 lo, hi, v;
@@ -93,16 +100,18 @@ static void int_arg(fz_in *in, char code, fz_arg *a)
     default: /* L z */
         lo = 0, hi = (one << 64) - 1;
     }
-    k = (int)fz_pick(in, 16);
+    k = (int)kind(in, clean, 12, 16);
     if (k < 4) {
         const i128 specials[] = {lo, hi, lo - 1,    hi + 1,       0,
                                  -1, 1,  one << 64, -(one << 64), (one << 100)};
         v = specials[fz_pick(in, 10)];
     } else if (k < 12) {
-        int bytes = 1 + (int)fz_pick(in, 16);
+        /* Up to 15 bytes: 120 bits, far out of every range, and of
+         * none of i128's. */
+        int bytes = 1 + (int)fz_pick(in, 15);
         v = (i128)fz_take(in, bytes > 8 ? 8 : bytes);
         if (bytes > 8)
-            v |= (i128)fz_take(in, bytes - 8) << 64;
+            v |= (i128)((u128)fz_take(in, bytes - 8) << 64);
         if (fz_one_in(in, 2))
             v = -v;
     } else if (k == 12) {
@@ -125,6 +134,8 @@ static void int_arg(fz_in *in, char code, fz_arg *a)
         a->u = w == 0 ? 1 : 3;
         return;
     }
+    if (clean && (v < lo || v > hi))
+        v = lo + (i128)((u128)(v - lo) % (u128)(hi - lo + 1));
     i128_text(digits, v);
     set_text(a, "%s", digits);
     if (v < lo || v > hi) {
@@ -135,11 +146,11 @@ static void int_arg(fz_in *in, char code, fz_arg *a)
     }
 }
 
-static void float_arg(fz_in *in, char code, fz_arg *a)
+static void float_arg(fz_in *in, char code, fz_arg *a, int clean)
 {
     uint64_t bits;
     double d;
-    unsigned k = fz_pick(in, 12);
+    unsigned k = kind(in, clean, 8, 12);
 
     if (k < 8) {
         static const double specials[] = {0.0,    -0.0,         1.5,  1e308,
@@ -208,7 +219,8 @@ static void add_code_point(fz_arg *a, fz_buf *lit, uint32_t c, size_t *n)
 
 /* A str literal from the input: ASCII, other planes, NUL and lone
  * surrogates; the target keeps its UTF-8 when it has one. */
-static void str_literal(fz_in *in, fz_arg *a, int *nul, int *surrogate)
+static void str_literal(fz_in *in, fz_arg *a, int clean, int *nul,
+                        int *surrogate)
 {
     static const uint32_t chars[] = {'a',     'Z',    '0',      ' ',
                                      '\'',    '\\',   0xe9,     0x4e2d,
@@ -222,7 +234,7 @@ static void str_literal(fz_in *in, fz_arg *a, int *nul, int *surrogate)
     *nul = *surrogate = 0;
     fz_add(&lit, "'");
     for (i = 0; i < len; i++) {
-        unsigned k = fz_pick(in, 32);
+        unsigned k = clean ? 2 + fz_pick(in, 30) : fz_pick(in, 32);
         if (k == 0) {
             c = 0, *nul = 1;
         } else if (k == 1) {
@@ -239,19 +251,19 @@ static void str_literal(fz_in *in, fz_arg *a, int *nul, int *surrogate)
     snprintf(a->text, sizeof a->text, "%s", text);
 }
 
-static void str_arg(fz_in *in, fz_arg *a)
+static void str_arg(fz_in *in, fz_arg *a, int clean)
 {
-    unsigned k = fz_pick(in, 12);
+    unsigned k = kind(in, clean, 8, 12);
     int nul, surrogate;
 
     if (k < 8) {
-        str_literal(in, a, &nul, &surrogate);
+        str_literal(in, a, clean, &nul, &surrogate);
         if (nul || surrogate)
             reject(a, "V"); /* embedded null; UnicodeEncodeError */
         else
             a->how = A_EXACT;
     } else if (k == 8) {
-        str_literal(in, a, &nul, &surrogate);
+        str_literal(in, a, clean, &nul, &surrogate);
         /* A str subclass: converted or refused, the same text if at all. */
         memmove(a->text + 4, a->text, strlen(a->text) + 1);
         memcpy(a->text, "Str(", 4);
@@ -270,7 +282,7 @@ static void str_arg(fz_in *in, fz_arg *a)
     }
 }
 
-static void bytes_arg(fz_in *in, fz_arg *a)
+static void bytes_arg(fz_in *in, fz_arg *a, int clean)
 {
     static const char *const wraps[] = {"%s", "bytearray(%s)",
                                         "memoryview(%s)"};
@@ -278,7 +290,7 @@ static void bytes_arg(fz_in *in, fz_arg *a)
     fz_buf b = {lit, 0, sizeof lit};
     const uint8_t *p;
     size_t n, i;
-    unsigned k = fz_pick(in, 10);
+    unsigned k = kind(in, clean, 7, 10);
 
     if (k < 7) {
         p = fz_bytes(in, 64, &n);
@@ -304,7 +316,7 @@ static void bytes_arg(fz_in *in, fz_arg *a)
     }
 }
 
-static void json_arg(fz_in *in, fz_arg *a)
+static void json_arg(fz_in *in, fz_arg *a, int clean)
 {
     static const struct {
         const char *expr, *json; /* json: the exact text fn gets */
@@ -332,7 +344,8 @@ static void json_arg(fz_in *in, fz_arg *a)
         {"deep(100000)", NULL, A_UNKNOWN, ""},
         {"10**5000", NULL, A_UNKNOWN, ""},
     };
-    unsigned k = fz_pick(in, sizeof table / sizeof *table);
+    /* The first nine convert. */
+    unsigned k = kind(in, clean, 9, sizeof table / sizeof *table);
 
     set_text(a, "%s", table[k].expr);
     a->how = table[k].how;
@@ -344,9 +357,9 @@ static void json_arg(fz_in *in, fz_arg *a)
     }
 }
 
-static void pointer_arg(fz_in *in, fz_arg *a)
+static void pointer_arg(fz_in *in, fz_arg *a, int clean)
 {
-    unsigned k = fz_pick(in, 8);
+    unsigned k = kind(in, clean, 6, 8);
 
     if (k < 5) {
         a->u = fz_one_in(in, 4) ? 0 : fz_take(in, 8);
@@ -361,12 +374,12 @@ static void pointer_arg(fz_in *in, fz_arg *a)
     }
 }
 
-void fz_arg_draw(fz_in *in, char code, fz_arg *a)
+void fz_arg_draw(fz_in *in, char code, fz_arg *a, int clean)
 {
     memset(a, 0, sizeof *a);
     switch (code) {
     case 'b': {
-        unsigned k = fz_pick(in, 6);
+        unsigned k = kind(in, clean, 2, 6);
         static const char *const other[] = {"0", "1", "None", "'x'"};
         if (k < 2) {
             set_text(a, k ? "True" : "False");
@@ -381,21 +394,21 @@ void fz_arg_draw(fz_in *in, char code, fz_arg *a)
     }
     case 'd':
     case 'f':
-        float_arg(in, code, a);
+        float_arg(in, code, a, clean);
         break;
     case 's':
-        str_arg(in, a);
+        str_arg(in, a, clean);
         break;
     case 'y':
-        bytes_arg(in, a);
+        bytes_arg(in, a, clean);
         break;
     case 'j':
-        json_arg(in, a);
+        json_arg(in, a, clean);
         break;
     case 'p':
-        pointer_arg(in, a);
+        pointer_arg(in, a, clean);
         break;
     default:
-        int_arg(in, code, a);
+        int_arg(in, code, a, clean);
     }
 }

@@ -86,9 +86,11 @@ def outcome(f, call, qual, code):
 
 
 async def awaited(r, qual, code):
+    # Exception, not BaseException: a loop's cancellation (trio.Cancelled,
+    # asyncio.CancelledError) must reach the loop.
     try:
         v = await r
-    except BaseException as e:
+    except Exception as e:
         return failed(e, qual)
     return "ok:" + norm(v, code)
 
@@ -148,11 +150,16 @@ def readable(fd):
     return 1 if select.select([fd], [], [], 0)[0] else 0
 
 
+async def _await(r):
+    return await r
+
+
 def doutcome(f, call, qual, code):
-    """An async call driven by hand, with send(None), as a driver that is
-    none of the known loops would: 'now|OUT' when the first send ends it,
-    else 'wait:Y:DR:DR|OUT', Y 1 when the HostFuture yielded itself, D
-    done() and R its fileno readable, before and after fzt.tick()."""
+    """An async call driven by hand, with send(None) on a coroutine that
+    awaits it, as a driver that is none of the known loops would: 'now|OUT'
+    when the first send ends it, else 'wait:Y:DR:DR|OUT', Y 1 when what the
+    coroutine yielded is the HostFuture, D done() and R its fileno
+    readable, before and after fzt.tick()."""
     head = about(f)
     try:
         r = call(f)
@@ -160,9 +167,9 @@ def doutcome(f, call, qual, code):
         return head + failed(e, qual)
     if type(r).__name__ != "HostFuture":
         return head + "notfuture:" + type(r).__name__
-    it = r.__await__()
+    c = _await(r)
     try:
-        y = it.send(None)
+        y = c.send(None)
     except StopIteration as e:
         return head + "A|now|ok:" + norm(e.value, code)
     except BaseException as e:
@@ -172,8 +179,9 @@ def doutcome(f, call, qual, code):
     fzt.tick()
     state += ":%d%d" % (r.done(), readable(fd))
     try:
-        y = it.send(None)
+        y = c.send(None)
         out = "yielded-again"
+        c.close()
     except StopIteration as e:
         out = "ok:" + norm(e.value, code)
     except BaseException as e:
