@@ -192,17 +192,18 @@ static void print_wake(const bench_guest_row *w)
            w->first_p90);
 }
 
-/* One row timed against its reference: the label, then the figures or
- * why there are none; the target in µs (us) or as a ratio. */
-static void paired_line(const bench_guest_row *g, int us)
+/* One row timed against its reference: the label, then the figures (with
+ * digits decimals) or why there are none; the target in µs (us) or as a
+ * ratio. */
+static void paired_line(const bench_guest_row *g, int digits, int us)
 {
     printf("%-38s", g->label);
     if (!g->measured) {
         printf(" n/a: %s\n", g->note);
         return;
     }
-    printf(" %8.2f %9.2f %6.2fx%c", g->median, g->ref_median, g->ratio,
-           g->errors ? '!' : ' ');
+    printf(" %8.*f %9.*f %6.2fx%c", digits, g->median, digits, g->ref_median,
+           g->ratio, g->errors ? '!' : ' ');
     if (us)
         printf(" %3.0f us  reference: %s\n", g->target, g->ref_label);
     else
@@ -240,7 +241,7 @@ static void print_guest(const bench_report *rep)
     }
     for (k = GUEST_IDLE; k <= GUEST_SLEEP0; k++) {
         if (g[k].selected)
-            paired_line(&g[k], k == GUEST_IDLE);
+            paired_line(&g[k], 2, k == GUEST_IDLE);
     }
     if (g[GUEST_WAKE].selected)
         print_wake(&g[GUEST_WAKE]);
@@ -262,7 +263,7 @@ static void print_host(const bench_report *rep)
            "target");
     for (k = 0; k < BENCH_NHOST; k++) {
         if (g[k].selected)
-            paired_line(&g[k], 0);
+            paired_line(&g[k], 3, 0);
     }
     paired_failures(g, BENCH_NHOST);
 }
