@@ -735,11 +735,28 @@ static char *run_cell(const char *cell)
 
 /* ---------------------------------------------------------- the input */
 
+/* aa_define with a NULL name or signature: AA_EINVAL, and nothing else
+ * changes. */
+static void define_nulls(fz_in *in)
+{
+    int null_name = fz_one_in(in, 2);
+    int rc =
+        aa_define(fz_one_in(in, 2) ? NULL : sess, null_name ? NULL : "fzh.f",
+                  null_name ? "v()" : NULL, never, NULL);
+
+    if (rc != AA_EINVAL)
+        fz_fail("aa_define with a NULL %s answered %s",
+                null_name ? "name" : "signature", aa_strerror(rc));
+}
+
 /* Which name this input defines and calls, and in which scope. */
 static int choose_name(fz_in *in, cell_plan *cp, char *text)
 {
     unsigned k = fz_pick(in, 16);
     def *target;
+
+    if (fz_one_in(in, 32))
+        define_nulls(in);
 
     if (k < 11) {
         cp->name = "fzh.f", cp->module = "fzh", cp->base = "f";

@@ -197,6 +197,18 @@ static void on_cancel(void *userdata, aa_future *f)
     r->tick = 0;
 }
 
+/* aa_future_on_cancel on a future of some age: it answers its state. */
+static void set_cancel(rec *r)
+{
+    int st = aa_future_state(r->f);
+    int rc = aa_future_on_cancel(r->f, on_cancel, (void *)(uintptr_t)r->serial);
+
+    if (rc != st)
+        fz_fail("aa_future_on_cancel on a future in state %s answered %s",
+                aa_strerror(st), aa_strerror(rc));
+    r->cancel_set |= rc == AA_OK;
+}
+
 void fz_future_plan_draw(fz_in *in, fz_future_plan *plan, int keep_ok)
 {
     memset(plan, 0, sizeof *plan);
@@ -321,9 +333,11 @@ void fz_future_old(fz_in *in)
         r = &recs[i];
         if (r->serial == 0 || !r->held || r->finished)
             continue;
-        how = (int)fz_pick(in, 5);
+        how = (int)fz_pick(in, 6);
         if (how < 3)
             finish(r, in, how, aa_future_state(r->f), "a held future");
+        else if (how == 3)
+            set_cancel(r);
     }
     /* Handles used up answer AA_ENOTFOUND, whatever is done with them. */
     n = nstale < NSTALE ? nstale : NSTALE;
