@@ -169,6 +169,11 @@ void *bench_xmalloc(size_t n);
 void bench_write_nothing(void *userdata, int stream, const char *data,
                          size_t len);
 void bench_die(const char *fmt, ...);
+/* Counts a failure of a row; the first one's words become its note. */
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 3)))
+#endif
+void bench_row_note(bench_guest_row *row, const char *fmt, ...);
 /* Spawns argv with stdin from in_path (NULL: /dev/null), stdout to out_fd
  * and stderr to err_fd (-1: /dev/null), waits; 0 with *status (as waitpid
  * gives it), *seconds and *maxrss_kb, -1 if it could not start. */

@@ -29,7 +29,6 @@
 #include "bench.h"
 
 #include <limits.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -121,17 +120,6 @@ typedef struct host_ctx {
     const char *tmpl[2]; /* the row's cell, its reference's */
 } host_ctx;
 
-static void note(bench_guest_row *row, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (row->errors++ > 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(row->note, sizeof row->note, fmt, ap);
-    va_end(ap);
-}
-
 /* One cell of n calls or awaits; µs per call. */
 static double block(host_ctx *h, int side, int n)
 {
@@ -142,9 +130,9 @@ static double block(host_ctx *h, int side, int n)
 
     us = (bench_now() - t0) * 1e6 / n;
     if (rc != AA_OK)
-        note(h->row, "%s: %s: %s", cell, aa_strerror(rc),
-             r && aa_result_message(r) ? aa_result_message(r)
-                                       : aa_session_errmsg(h->s));
+        bench_row_note(h->row, "%s: %s: %s", cell, aa_strerror(rc),
+                       r && aa_result_message(r) ? aa_result_message(r)
+                                                 : aa_session_errmsg(h->s));
     aa_result_free(r);
     free(cell);
     return us;
@@ -236,7 +224,7 @@ static aa_session *open_session(bench_report *rep)
     if (why[0] == '\0')
         return s;
     for (k = 0; k < BENCH_NHOST; k++)
-        note(&rep->host[k], "%s", why);
+        bench_row_note(&rep->host[k], "%s", why);
     aa_session_free(s);
     return NULL;
 }
