@@ -55,7 +55,11 @@ def norm(v, code):
     if code in "yY":
         return "bytes:" + v.hex() if kind == "bytes" else "bad:" + kind
     if code == "p":
-        return "ptr:%d" % fzt.unptr(v) if kind == "Pointer" else "bad:" + kind
+        if kind != "Pointer":
+            return "bad:" + kind
+        if v != v or hash(v) != hash(fzt.ptr(fzt.unptr(v))) or not repr(v):
+            return "pointer-compare"
+        return "ptr:%d" % fzt.unptr(v)
     return "code?" + code
 
 
@@ -95,10 +99,23 @@ async def awaited(r, qual, code):
     return "ok:" + norm(v, code)
 
 
+def nexted(r, qual, code):
+    """A finished HostFuture iterated, as `yield from` would: its outcome
+    once more."""
+    try:
+        next(r.__await__())
+        return "yielded"
+    except StopIteration as e:
+        return "ok:" + norm(e.value, code)
+    except Exception as e:
+        return failed(e, qual)
+
+
 async def aoutcome(f, call, qual, code, mode):
     """An async call, awaited as mode says:
       await     await it
-      await2    await it twice (the same outcome twice, '|' between)
+      await2    await it twice, then iterate it (the same outcome three
+                times, '|' between)
       timeout   asyncio.wait_for(it, 0.001)
       tick      loop.call_soon(fzt.tick), then await it
       drop      never await it: say whether it is done, and drop it
@@ -116,6 +133,7 @@ async def aoutcome(f, call, qual, code, mode):
     elif mode == "await2":
         out = await awaited(r, qual, code)
         out += "|" + await awaited(r, qual, code)
+        out += "|" + nexted(r, qual, code)
     elif mode == "timeout":
         import asyncio
         try:
@@ -129,6 +147,7 @@ async def aoutcome(f, call, qual, code, mode):
         out = await awaited(r, qual, code)
     elif mode == "drop":
         out = "drop:%d" % r.done()
+        repr(r)
     elif mode == "trio_await":
         out = await awaited(r, qual, code)
     elif mode == "trio_timeout":
