@@ -22,6 +22,7 @@
  */
 #include "internal.h"
 
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,6 +128,18 @@ static void close_efd(aa__fut *f)
     }
 }
 
+/* Wakes whoever still waits on a copy of f's eventfd (another task
+ * awaiting the same future), then closes f's own. */
+static void wake_and_close(aa__fut *f)
+{
+    static const uint64_t one = 1;
+
+    if (f->efd >= 0 && write(f->efd, &one, sizeof one) < 0) {
+        /* a full eventfd is readable anyway */
+    }
+    close_efd(f);
+}
+
 static void drop_value(aa__fut *f)
 {
     free((void *)f->val.text);
@@ -186,7 +199,7 @@ static void cancel(aa__fut *f)
             h = f->handle;
         }
     }
-    close_efd(f);
+    wake_and_close(f);
     pthread_mutex_unlock(&lock);
     if (fn != NULL)
         fn(data, (aa_future *)h);
@@ -306,12 +319,11 @@ static int read_value(const char *type, va_list ap, aa__cval *v)
         n = p != NULL ? strlen(p) : 0;
         break;
     }
-    if (p != NULL && (v->text = copy(p, n)) == NULL)
-        return AA_ENOMEM;
+    v->text = p != NULL ? copy(p, n) : NULL;
     v->len = n;
     if (type[0] == 'S' || type[0] == 'Y' || type[0] == 'J')
         free((void *)p);
-    return AA_OK;
+    return p != NULL && v->text == NULL ? AA_ENOMEM : AA_OK;
 }
 
 static int gone(const char *what)
@@ -329,22 +341,25 @@ int aa_future_resolve(aa_future *h, const char *type, ...)
     va_list ap;
     aa__fut *f;
     char *exc = NULL, msg[96];
-    int rc, bad;
+    int rc, bad, settled;
 
     va_start(ap, type);
     rc = read_value(type, ap, &v);
     va_end(ap);
-    bad = rc == AA_EINVAL;
-    if (bad) {
+    bad = rc != AA_OK;
+    if (rc == AA_EINVAL)
         snprintf(msg, sizeof msg,
                  "the host resolved the future with the type \"%.8s\", which "
                  "is no return code",
                  type != NULL ? type : "(null)");
+    else if (rc == AA_ENOMEM)
+        snprintf(msg, sizeof msg, "out of memory for the value of the future");
+    if (bad) {
+        /* The future is used up all the same: the cell gets the error. */
         v.text = copy(msg, strlen(msg));
-        v.len = strlen(msg);
-        exc = copy("ValueError", 10);
-    } else if (rc != AA_OK) {
-        return rc;
+        v.len = v.text != NULL ? strlen(msg) : 0;
+        exc = copy(rc == AA_EINVAL ? "ValueError" : "MemoryError",
+                   rc == AA_EINVAL ? 10 : 11);
     }
     pthread_mutex_lock(&lock);
     if ((f = lookup(h)) == NULL) {
@@ -353,13 +368,13 @@ int aa_future_resolve(aa_future *h, const char *type, ...)
         free(exc);
         return gone("aa_future_resolve");
     }
-    rc = settle(f, bad, bad ? 'v' : type[0], &v, exc);
+    settled = settle(f, bad, bad ? 'v' : type[0], &v, exc);
     pthread_mutex_unlock(&lock);
-    if (bad) {
+    if (settled != AA_OK)
+        return settled; /* the cell stopped waiting: nothing else matters */
+    if (bad)
         snprintf(aa__thread_errmsg, AA__ERRMSG_SIZE, "aa_future_resolve: %s",
                  msg);
-        return AA_EINVAL;
-    }
     return rc;
 }
 
@@ -492,6 +507,7 @@ static PyTypeObject hostfut_type;
 /* What waits for a pending future: see the comment at the top. */
 static const char wait_source[] =
     "import sys\n"
+    "from os import close as _close\n"
     "def _library():\n"
     "    m = sys.modules.get('trio')\n"
     "    if m is not None:\n"
@@ -522,35 +538,39 @@ static const char wait_source[] =
     "        self.f._plain()\n"
     "        while not self.f.done():\n"
     "            yield self.f\n"
+    "async def _wait_in(library, fd):\n"
+    "    if library == 'asyncio':\n"
+    "        loop = sys.modules['asyncio'].events._get_running_loop()\n"
+    "        waiter = loop.create_future()\n"
+    "        loop.add_reader(fd, _wake, waiter)\n"
+    "        try:\n"
+    "            await waiter\n"
+    "        finally:\n"
+    "            loop.remove_reader(fd)\n"
+    "    elif library == 'trio':\n"
+    "        lowlevel = sys.modules['trio'].lowlevel\n"
+    "        try:\n"
+    "            await lowlevel.wait_readable(fd)\n"
+    "        finally:\n"
+    "            lowlevel.notify_closing(fd)\n"
+    "    else:\n"
+    "        traps = sys.modules['curio'].traps\n"
+    "        try:\n"
+    "            await traps._read_wait(fd)\n"
+    "        finally:\n"
+    "            await traps._io_release(fd)\n"
     "async def wait(f):\n"
     "    try:\n"
     "        while not f.done():\n"
     "            library = _library()\n"
-    "            if library == 'asyncio':\n"
-    "                loop = sys.modules['asyncio'].events._get_running_loop()\n"
-    "                waiter = loop.create_future()\n"
-    "                fd = f.fileno()\n"
-    "                loop.add_reader(fd, _wake, waiter)\n"
-    "                try:\n"
-    "                    await waiter\n"
-    "                finally:\n"
-    "                    loop.remove_reader(fd)\n"
-    "            elif library == 'trio':\n"
-    "                lowlevel = sys.modules['trio'].lowlevel\n"
-    "                fd = f.fileno()\n"
-    "                try:\n"
-    "                    await lowlevel.wait_readable(fd)\n"
-    "                finally:\n"
-    "                    lowlevel.notify_closing(fd)\n"
-    "            elif library == 'curio':\n"
-    "                traps = sys.modules['curio'].traps\n"
-    "                fd = f.fileno()\n"
-    "                try:\n"
-    "                    await traps._read_wait(fd)\n"
-    "                finally:\n"
-    "                    await traps._io_release(fd)\n"
-    "            else:\n"
+    "            if library is None:\n"
     "                await _Plain(f)\n"
+    "                continue\n"
+    "            fd = f._waitfd()\n"
+    "            try:\n"
+    "                await _wait_in(library, fd)\n"
+    "            finally:\n"
+    "                _close(fd)\n"
     "    except BaseException:\n"
     "        f._cancel()\n"
     "        raise\n"
@@ -611,7 +631,7 @@ static int take(hostfut *o)
         f->state = F_TAKEN;
         f->val.text = NULL;
         f->exception = NULL;
-        close_efd(f);
+        wake_and_close(f);
     }
     pthread_mutex_unlock(&lock);
     if (state == F_PENDING)
@@ -775,6 +795,23 @@ static PyObject *hostfut_fileno(PyObject *self, PyObject *unused)
     return PyLong_FromLong(fd);
 }
 
+/* A copy of the eventfd for one waiter, which closes it: each task
+ * awaiting the future watches its own fd, as asyncio, trio and curio
+ * want one watcher per fd. */
+static PyObject *hostfut_waitfd(PyObject *self, PyObject *unused)
+{
+    PyObject *fd = hostfut_fileno(self, unused);
+    int copy;
+
+    if (fd == NULL)
+        return NULL;
+    copy = fcntl((int)PyLong_AsLong(fd), F_DUPFD_CLOEXEC, 3);
+    Py_DECREF(fd);
+    if (copy < 0)
+        return PyErr_SetFromErrno(PyExc_OSError);
+    return PyLong_FromLong(copy);
+}
+
 static PyObject *hostfut_take(PyObject *self, PyObject *unused)
 {
     PyObject *r;
@@ -827,6 +864,7 @@ static PyMethodDef hostfut_methods[] = {
      "done() -> True once the host resolved or rejected it"},
     {"fileno", hostfut_fileno, METH_NOARGS,
      "fileno() -> an fd that is readable once the future is done"},
+    {"_waitfd", hostfut_waitfd, METH_NOARGS, NULL},
     {"_take", hostfut_take, METH_NOARGS, NULL},
     {"_cancel", hostfut_cancel, METH_NOARGS, NULL},
     {"_plain", hostfut_plain, METH_NOARGS, NULL},

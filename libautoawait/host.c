@@ -894,19 +894,24 @@ static PyObject *hostfn_call(PyObject *self, PyObject *const *args,
 #endif
         ffi_call(&sig->cif, d->fn, &rv, c.avalues);
     call_now = prev;
-    keep_release(&k);
     returned(sig->ret, &rv, &v);
     if (call.raised) {
         free_returned(sig->ret, &v);
+        keep_release(&k);
         if (pending != NULL)
             aa__future_drop(pending);
         raise_asked(&call);
         return NULL;
     }
-    if (pending != NULL)
+    if (pending != NULL) {
+        keep_release(&k);
         return aa__future_object(pending);
+    }
+    /* What fn returned may be one of its arguments (an s or j it hands
+     * back): converted before they are let go. */
     r = aa__value_to_py(d, sig->ret, &v, "returned");
     free_returned(sig->ret, &v);
+    keep_release(&k);
     return r;
 fail:
     keep_release(&k);

@@ -34,9 +34,9 @@ extern "C" {
 #endif
 
 #define AA_VERSION_MAJOR 0
-#define AA_VERSION_MINOR 2
+#define AA_VERSION_MINOR 3
 #define AA_VERSION_PATCH 0
-#define AA_VERSION_STRING "0.2.0"
+#define AA_VERSION_STRING "0.3.0"
 /* One number that orders versions: 0x00MMmmpp. */
 #define AA_VERSION_NUMBER                                                      \
     ((AA_VERSION_MAJOR << 16) | (AA_VERSION_MINOR << 8) | AA_VERSION_PATCH)
@@ -599,7 +599,8 @@ typedef struct aa_future aa_future;
  * Thread: any | GIL: not needed, never taken | Errors: AA_ECANCELLED (the
  * cell stopped waiting: the value is dropped), AA_ENOTFOUND (f used up, or
  * its session freed), AA_EINVAL (type not one return code; f is then
- * rejected with a ValueError naming the code)
+ * rejected with a ValueError naming the code), AA_ENOMEM (no memory for
+ * the copy; f is then rejected with a MemoryError)
  */
 AA_API int aa_future_resolve(aa_future *f, const char *type, ...);
 

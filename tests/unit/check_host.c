@@ -1308,6 +1308,59 @@ START_TEST(asyncio_gathers_host_futures)
 }
 END_TEST
 
+/* Two tasks awaiting one future each get its value; when one of them is
+ * cancelled, the future is (as an asyncio Future awaited by two tasks),
+ * and the other ends with a RuntimeError rather than waiting forever. */
+static void two_tasks_share_a_future(aa_session *in, const char *library)
+{
+    char src[512];
+
+    if (strcmp(library, "asyncio") == 0) {
+        tu_expect(in,
+                  "import asyncio\nf = host.later(30, 7)\n"
+                  "async def one():\n    return await f\n"
+                  "await asyncio.gather(one(), one())",
+                  "[7, 7]");
+        tu_expect(in,
+                  "f = host.wait()\nasync def one():\n    return await f\n"
+                  "t1 = asyncio.ensure_future(one())\n"
+                  "t2 = asyncio.ensure_future(one())\n"
+                  "await asyncio.sleep(0.02)\nt1.cancel()\n"
+                  "try:\n    await t2\nexcept RuntimeError as e:\n"
+                  "    out = str(e)\nout",
+                  "'host.wait(): awaiting it was cancelled before the host "
+                  "finished it'");
+        return;
+    }
+    snprintf(src, sizeof src,
+             "import %s\nf = host.later(30, 8)\nout = []\n"
+             "async def one():\n    out.append(await f)\n"
+             "async with %s as n:\n"
+             "    await n.spawn(one) if %d else n.start_soon(one)\n"
+             "    await n.spawn(one) if %d else n.start_soon(one)\n"
+             "out",
+             library,
+             strcmp(library, "trio") == 0 ? "trio.open_nursery()"
+                                          : "curio.TaskGroup()",
+             strcmp(library, "curio") == 0, strcmp(library, "curio") == 0);
+    tu_expect(in, src, "[8, 8]");
+}
+
+START_TEST(two_tasks_await_one_future)
+{
+    two_tasks_share_a_future(s, "asyncio");
+    ck_assert_int_eq(hs.cancels, 1);
+    if (!trio_missing()) {
+        ck_assert_int_eq(aa_session_set_runner(s, "trio"), AA_OK);
+        two_tasks_share_a_future(s, "trio");
+    }
+    if (!curio_missing()) {
+        ck_assert_int_eq(aa_session_set_runner(s, "curio"), AA_OK);
+        two_tasks_share_a_future(s, "curio");
+    }
+}
+END_TEST
+
 /* ------------------------------------------------------- cancellation */
 
 START_TEST(interrupt_cancels_the_await)
@@ -1587,21 +1640,43 @@ START_TEST(a_future_resolved_at_once_never_suspends)
 }
 END_TEST
 
+/* Resolves host.wait()'s future with 9 once host.bump() was called: only
+ * after the driver saw the future, however slow the run. */
+static void *resolve_after_bump(void *unused)
+{
+    aa_future *f = await_pending(10);
+    double end = tu_now() + 10 * tu_scale();
+
+    struct timespec ms = {0, 1000000};
+
+    (void)unused;
+    while (hs.bumps == 0 && tu_now() < end)
+        nanosleep(&ms, NULL);
+    hs.finish_rc = aa_future_resolve(f, "i", 9);
+    return NULL;
+}
+
 START_TEST(a_hand_written_driver_waits_on_fileno)
 {
+    pthread_t t;
+
     tu_do(s,
           "import select\nseen = []\ndef drive(coro):\n    while True:\n"
           "        try:\n            y = coro.send(None)\n"
           "        except StopIteration as e:\n            return e.value\n"
-          "        seen.append(type(y).__name__)\n"
+          "        seen.append((type(y).__name__, y.done()))\n"
+          "        host.bump()\n"
           "        r, _, _ = select.select([y.fileno()], [], [], 10)\n"
           "        if not r:\n            coro.close()\n"
           "            raise TimeoutError('fileno never became readable')\n"
           "        seen.append(y.done())",
           AA_OK);
     tu_do(s, "%autoawait drive", AA_OK);
-    tu_expect(s, "await host.later(20, 9)", "9");
-    tu_expect(s, "seen", "['HostFuture', True]");
+    ck_assert_int_eq(pthread_create(&t, NULL, resolve_after_bump, NULL), 0);
+    tu_expect(s, "await host.wait()", "9");
+    pthread_join(t, NULL);
+    ck_assert_int_eq(hs.finish_rc, AA_OK);
+    tu_expect(s, "seen", "[('HostFuture', False), True]");
 }
 END_TEST
 
@@ -1651,6 +1726,7 @@ static Suite *host_suite(void)
     tcase_add_test(tc, finished_futures_answer_not_found);
     tcase_add_test(tc, raise_in_an_async_function_cancels_its_future);
     tcase_add_test(tc, asyncio_gathers_host_futures);
+    tcase_add_test(tc, two_tasks_await_one_future);
     tcase_add_test(tc, interrupt_cancels_the_await);
     tcase_add_test(tc, wait_for_timeout_cancels_the_await);
     tcase_add_test(tc, a_dropped_future_is_cancelled);
