@@ -346,7 +346,7 @@ static void valid_sig(fz_in *in, char *text, int with_u)
         if (i == u)
             text[len++] = 'u';
         if (i < n)
-            text[len++] = codes[fz_pick(in, sizeof codes - 1)];
+            text[len++] = codes[fz_pick(in, sizeof codes - (with_u ? 2 : 1))];
     }
     text[len++] = ')';
     text[len] = '\0';
@@ -462,6 +462,13 @@ static const char *const mode_names[M_N] = {
     "await", "await2",     "timeout",      "tick",     "drop",
     "drive", "trio_await", "trio_timeout", "trio_tick"};
 
+/* Is the future rejected with StopIteration? */
+static int stop_iteration(const fz_future_plan *plan)
+{
+    return plan->action == FZ_F_REJECT && plan->exc != NULL &&
+           strcmp(plan->exc, "StopIteration") == 0;
+}
+
 /* The outcome an async call that got its future shows, mode by mode. */
 static void async_expect(fz_buf *b, int mode, const fz_future_plan *plan)
 {
@@ -486,7 +493,9 @@ static void async_expect(fz_buf *b, int mode, const fz_future_plan *plan)
     }
     switch (mode) {
     case M_AWAIT2:
-        fz_add(b, "%s|%s|%s", e, e, e);
+        /* Iterated with next(), a rejection with StopIteration is the
+         * iterator's end, as for any iterator: no claim for that one. */
+        fz_add(b, "%s|%s|%s", e, e, stop_iteration(plan) ? "*" : e);
         break;
     case M_TIMEOUT:
         fz_add(b, keep ? "exc:TimeoutError:*" : "{%s,exc:TimeoutError:*}", e);
@@ -688,13 +697,14 @@ static void check_outcome(const cell_plan *cp, const char *cell,
                 pattern);
     if (call.calls > 0 && cp->sig->future >= 0 && cp->mode == M_AWAIT2 &&
         call.nraise == 0) {
-        /* "X|X|X" after "A|": three times the same outcome. */
-        const char *rest = strstr(out, "A|") + 2;
-        size_t third = (strlen(rest) - 2) / 3;
-        if (strlen(rest) != 3 * third + 2 || rest[third] != '|' ||
-            rest[2 * third + 1] != '|' ||
-            strncmp(rest, rest + third + 1, third) != 0 ||
-            strncmp(rest, rest + 2 * third + 2, third) != 0)
+        /* "X|Y|Z" after "A|": the same outcome each time. */
+        const char *x = strstr(out, "A|") + 2, *y = strchr(x, '|');
+        const char *z = y ? strchr(y + 1, '|') : NULL;
+        if (z == NULL || z - y - 1 != y - x ||
+            strncmp(x, y + 1, (size_t)(y - x)) != 0 ||
+            (!stop_iteration(&call.plan) &&
+             (strlen(z + 1) != (size_t)(y - x) ||
+              strncmp(x, z + 1, (size_t)(y - x)) != 0)))
             fz_fail("awaited twice and iterated, a HostFuture gave different "
                     "outcomes: %s",
                     out);

@@ -66,11 +66,13 @@ const uint8_t *fz_bytes(fz_in *in, size_t max, size_t *len)
 /* ----------------------------------------------------------- signatures */
 
 /* autoawait.h's table: what may be returned, what may be passed.  u and F
- * are arguments only (F at most once, with return code v: "makes fn
- * async; its return is v"); S, Y and J are returns only; v is no
- * argument. */
+ * are arguments only, S, Y and J returns only, v no argument; and
+ * docs/host-functions.md's rules: "at most 16 argument codes; u and F
+ * appear at most once each, anywhere among them, and a signature with F
+ * returns v". */
 static const char return_codes[] = "vbiIlLzdfsSyYjJp";
 static const char argument_codes[] = "biIlLzdfsyjpuF";
+#define MAX_ARGUMENTS 16
 
 int fz_sig_parse(const char *text, fz_sig *out)
 {
@@ -87,10 +89,12 @@ int fz_sig_parse(const char *text, fz_sig *out)
     for (; *p != ')'; p++) {
         if (*p == '\0' || strchr(argument_codes, *p) == NULL)
             return 0;
-        if (sig.nargs == FZ_SIG_MAX)
-            return 0; /* never made by the target: its texts are shorter */
+        if (sig.nargs == MAX_ARGUMENTS)
+            return 0;
+        if ((*p == 'u' || *p == 'F') && memchr(sig.args, *p, (size_t)sig.nargs))
+            return 0;
         if (*p == 'F') {
-            if (sig.future >= 0 || sig.ret != 'v')
+            if (sig.ret != 'v')
                 return 0;
             sig.future = sig.nargs;
         }
