@@ -1,6 +1,8 @@
 # checks.sh -- sourced by the test scripts that count their checks: ok
 # prints a passed check, fail a failed one and counts it in $failures,
-# which the script looks at when it ends.
+# which the script looks at when it ends.  aa_api_declared lists what the
+# public headers declare AA_API (the install test and the ABI reference's
+# check compare their sets with it).
 failures=0
 
 fail() {
@@ -10,4 +12,11 @@ fail() {
 
 ok() {
     echo "ok: $*"
+}
+
+# aa_api_declared HEADER...: the functions the headers declare with AA_API,
+# one a line, sorted.
+aa_api_declared() {
+    sed -n 's/^AA_API[^(]*[^A-Za-z0-9_]\(aa_[A-Za-z0-9_]*\)(.*/\1/p' "$@" |
+        sort -u
 }

@@ -16,6 +16,11 @@
 #
 # check.sh --self-test -- the verdict on doctored copies of the reference,
 # so that a policy which passes everything cannot pass this test.
+#
+# check.sh --declared -- the reference records exactly the functions the
+# public headers declare AA_API: an addition must be recorded (with
+# scripts/abi-update.sh) in the change that makes it, or the check would
+# not protect it.  Needs no abidiff.
 set -euo pipefail
 
 src=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -164,9 +169,35 @@ EOF
     ((ok))
 }
 
+# declared: the reference's functions against the headers' AA_API ones.
+declared() {
+    local missing extra
+    . "$src/tests/checks.sh"
+    aa_api_declared "$src"/include/autoawait/*.h >"$tmp/declared"
+    sed -n 's/.*<elf-symbol name="\([^"]*\)" type="func-type".*/\1/p' \
+        "$reference" | sort -u >"$tmp/recorded"
+    missing=$(comm -23 "$tmp/declared" "$tmp/recorded")
+    extra=$(comm -13 "$tmp/declared" "$tmp/recorded")
+    if [[ -n $missing ]]; then
+        echo "FAIL: declared AA_API but not recorded in abi/libautoawait.abi:" \
+            "${missing//$'\n'/ } (record them: scripts/abi-update.sh, docs/abi.md)"
+    fi
+    if [[ -n $extra ]]; then
+        echo "FAIL: recorded in abi/libautoawait.abi but declared in no public" \
+            "header: ${extra//$'\n'/ }"
+    fi
+    [[ -z $missing && -z $extra ]] || return 1
+    echo "ok: abi/libautoawait.abi records the $(wc -l <"$tmp/declared")" \
+        "AA_API functions of the headers"
+}
+
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
+if [[ ${1-} == --declared ]]; then
+    declared
+    exit
+fi
 if ! command -v abidiff >/dev/null; then
     echo "SKIP: abidiff not found (Debian: apt-get install abigail-tools)"
     exit 77
@@ -195,7 +226,8 @@ case ${1-} in
     shift 2 ;;
 esac
 if (($# != 1)); then
-    echo "usage: $0 [--note FILE] LIBRARY | --compare OLD NEW | --self-test" >&2
+    echo "usage: $0 [--note FILE] LIBRARY | --compare OLD NEW | --self-test |" \
+        "--declared" >&2
     exit 2
 fi
 library=$1

@@ -6,7 +6,9 @@
  * process (cells.c, floor.c), gathers the peers from peers.py (peers.c),
  * times whole programs for start-up and stdin throughput (procs.c), follows
  * RSS over a long session (memory.c), drives sessions from a host loop of
- * its own, as their guest (guest.c), and prints it all (report.c).
+ * its own, as their guest (guest.c), times host functions against an
+ * extension method, ctypes and asyncio Futures (host.c), and prints it all
+ * (report.c).
  */
 #ifndef AA_BENCH_H
 #define AA_BENCH_H
@@ -64,8 +66,13 @@ typedef struct bench_row {
 /* The guest-loop rows (guest.c), in their table order. */
 enum { GUEST_IDLE, GUEST_SYNC, GUEST_SLEEP0, GUEST_WAKE, BENCH_NGUEST };
 
+/* The host-function rows (host.c), in their table order. */
+enum { HOST_CALL, HOST_CTYPES, HOST_AWAIT, BENCH_NHOST };
+
 /* One guest-loop row.  IDLE, SYNC and SLEEP0 pair two sides in
- * interleaved rounds, as the cells do; WAKE is one latency per trial. */
+ * interleaved rounds, as the cells do; WAKE is one latency per trial.
+ * The host-function rows are rows of this kind too, each pairing host
+ * calls with a reference. */
 typedef struct bench_guest_row {
     const char *name;      /* for --only and the JSON */
     const char *label;     /* for the table */
@@ -125,6 +132,10 @@ typedef struct bench_report {
     /* The session as a guest of a host loop. */
     int guest_ran;
     bench_guest_row guest[BENCH_NGUEST];
+
+    /* Host functions against their references. */
+    int host_ran;
+    bench_guest_row host[BENCH_NHOST];
 } bench_report;
 
 /* Options, as parsed by main.c. */
@@ -133,6 +144,7 @@ typedef struct bench_options {
     long mem_cells, tp_cells;
     int startup_runs, tp_rounds;
     int wake_trials;
+    int host_calls; /* per cell of host_call and host_ctypes */
     int json, hyperfine;
     const char *shell, *python, *peers_script;
 } bench_options;
@@ -157,6 +169,11 @@ void *bench_xmalloc(size_t n);
 void bench_write_nothing(void *userdata, int stream, const char *data,
                          size_t len);
 void bench_die(const char *fmt, ...);
+/* Counts a failure of a row; the first one's words become its note. */
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 3)))
+#endif
+void bench_row_note(bench_guest_row *row, const char *fmt, ...);
 /* Spawns argv with stdin from in_path (NULL: /dev/null), stdout to out_fd
  * and stderr to err_fd (-1: /dev/null), waits; 0 with *status (as waitpid
  * gives it), *seconds and *maxrss_kb, -1 if it could not start. */
@@ -177,6 +194,10 @@ void bench_floor_free(bench_floor *f);
 /* guest.c: the rows named in sel (by GUEST_* index), rep->guest filled. */
 void bench_guest_rows_init(bench_report *rep);
 void bench_run_guest(bench_report *rep, const bench_options *o);
+
+/* host.c: the host-function rows named in sel, rep->host filled. */
+void bench_host_rows_init(bench_report *rep);
+void bench_run_host(bench_report *rep, const bench_options *o);
 
 /* peers.c, procs.c, memory.c */
 void bench_run_peers(bench_report *rep, const bench_options *o);

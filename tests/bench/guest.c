@@ -31,7 +31,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -63,25 +62,13 @@ typedef struct guest_ctx {
 
 typedef double (*block_fn)(guest_ctx *g, int n); /* µs per call or cell */
 
-/* Counts a failure; the first one's words become the row's note. */
-static void note(bench_guest_row *row, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (row->errors++ > 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(row->note, sizeof row->note, fmt, ap);
-    va_end(ap);
-}
-
 static void note_result(bench_guest_row *row, const char *what, int status,
                         const aa_result *r, aa_session *s)
 {
     const char *msg = r != NULL ? aa_result_message(r) : NULL;
 
-    note(row, "%s: %s: %s", what, aa_strerror(status),
-         msg != NULL ? msg : aa_session_errmsg(s));
+    bench_row_note(row, "%s: %s: %s", what, aa_strerror(status),
+                   msg != NULL ? msg : aa_session_errmsg(s));
 }
 
 static void on_done(void *userdata, aa_session *s, int status, aa_result *r)
@@ -105,7 +92,8 @@ static void drive(guest_ctx *g)
         t = aa_session_timeout(g->s);
         n = poll(&p, 1, t < 0 || t > STUCK_MS ? STUCK_MS : t);
         if (n == 0 && (t < 0 || t > STUCK_MS)) {
-            note(g->row, "the started cell got no wake-up for %d ms", STUCK_MS);
+            bench_row_note(g->row, "the started cell got no wake-up for %d ms",
+                           STUCK_MS);
             g->stuck = 1;
             return;
         }
@@ -141,7 +129,7 @@ static double idle_floor_block(guest_ctx *g, int n)
     for (i = 0; i < n; i++) {
         clock_gettime(CLOCK_MONOTONIC, &ts);
         if (epoll_wait(g->epfd, &ev, 1, 0) != 0)
-            note(g->row, "the floor's epoll set was not idle");
+            bench_row_note(g->row, "the floor's epoll set was not idle");
     }
     return (bench_now() - t0) * 1e6 / n;
 }
@@ -161,7 +149,7 @@ static double start_block(guest_ctx *g, int n)
             continue;
         }
         if (g->sync && !g->done)
-            note(g->row, "a sync cell did not end in aa_exec_start");
+            bench_row_note(g->row, "a sync cell did not end in aa_exec_start");
         drive(g);
     }
     us = (bench_now() - t0) * 1e6 / n;
@@ -230,7 +218,8 @@ static aa_session *open_session(bench_guest_row *row, const char *setup)
     aa_options_init(&opts);
     opts.write = bench_write_nothing;
     if ((rc = aa_session_new(&s, &opts)) != AA_OK) {
-        note(row, "aa_session_new: %s: %s", aa_strerror(rc), aa_errmsg());
+        bench_row_note(row, "aa_session_new: %s: %s", aa_strerror(rc),
+                       aa_errmsg());
         return NULL;
     }
     if ((rc = aa_exec(s, setup, &r)) != AA_OK) {
@@ -275,8 +264,8 @@ static void run_idle(bench_guest_row *row)
         epoll_ctl(g.epfd, EPOLL_CTL_ADD, g.evfd, &ev) < 0)
         bench_die("epoll: %s", strerror(errno));
     if (settle(&g) < 0 || aa_session_timeout(g.s) != -1)
-        note(row, "the idle session still had work (timeout %d)",
-             aa_session_timeout(g.s));
+        bench_row_note(row, "the idle session still had work (timeout %d)",
+                       aa_session_timeout(g.s));
     else
         paired_rounds(&g, idle_block, idle_floor_block);
     close(g.epfd);
@@ -376,8 +365,8 @@ static int wake_trial(guest_ctx *g, waker *w, const char *cell, size_t len,
         return -1;
     }
     if (settle(g) < 0 || g->done) {
-        note(g->row, "the waiting cell %s",
-             g->done ? "ended before the byte came" : "never waited");
+        bench_row_note(g->row, "the waiting cell %s",
+                       g->done ? "ended before the byte came" : "never waited");
         drive(g);
         return -1;
     }
@@ -386,8 +375,8 @@ static int wake_trial(guest_ctx *g, waker *w, const char *cell, size_t len,
     rc = poll(&p, 1, STUCK_MS);
     t->ready = now_ns();
     if (rc <= 0) {
-        note(g->row, "the session fd did not turn readable after the "
-                     "write");
+        bench_row_note(g->row, "the session fd did not turn readable after the "
+                               "write");
         g->stuck = 1;
         return -1;
     }
@@ -496,7 +485,8 @@ static void wake_trials(guest_ctx *g, waker *w, int warm, int trials)
             break;
     }
     if (i == total && resume_times(g, t, total) != total)
-        note(g->row, "the cells noted fewer times than there were trials");
+        bench_row_note(g->row,
+                       "the cells noted fewer times than there were trials");
     else if (i == total)
         wake_figures(g->row, t + warm, trials);
     bench_cells_free(cells, total, lens);

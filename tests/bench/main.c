@@ -6,10 +6,10 @@
  * the parts apart: first what runs in other processes and must not inherit
  * this one's interpreter (the memory child, the programs timed from
  * outside); then the cells (aa_exec and the floor, here); then the
- * sessions driven as guests of a host loop (here too); then the peers
- * (peers.py).  Timings are reported, never judged: a slow machine fails
- * nothing.  The exit status is 1 only when cells failed, since a figure for
- * a failing cell means nothing.
+ * sessions driven as guests of a host loop (here too); then host functions
+ * against their references; then the peers (peers.py).  Timings are reported,
+ * never judged: a slow machine fails nothing.  The exit status is 1 only when
+ * cells failed, since a figure for a failing cell means nothing.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -33,7 +33,8 @@ static const char usage[] =
     "                        x_assign x_add sleep0 await_f cell30 trio\n"
     "                        cell2000 peers startup memory throughput,\n"
     "                        guest (all of guest_idle guest_sync\n"
-    "                        guest_sleep0 guest_wake)\n"
+    "                        guest_sleep0 guest_wake), host (all of\n"
+    "                        host_call host_ctypes host_await)\n"
     "  --no-peers            leave peers.py out\n"
     "  --json                print JSON instead of the table\n"
     "  --mem-cells N         cells of the long session (default 100000)\n"
@@ -41,6 +42,8 @@ static const char usage[] =
     "  --throughput-cells N  cells piped through stdin (default 20000)\n"
     "  --throughput-rounds N runs of each program on them (default 5)\n"
     "  --wake-trials N       trials of guest_wake (default 1000)\n"
+    "  --host-calls N        calls per cell of host_call and host_ctypes\n"
+    "                        (default 100000; host_await awaits N/10)\n"
     "  --no-hyperfine        time start-up with the built-in timer only\n"
     "  --shell PATH          aa-shell (default: the one built with this)\n"
     "  --python PATH         the Python for peers and start-up (default: "
@@ -55,10 +58,11 @@ enum {
     SEC_MEMORY,
     SEC_THROUGHPUT,
     SEC_GUEST,
+    SEC_HOST,
     NSECTIONS
 };
 static const char *const section_names[NSECTIONS] = {
-    "peers", "startup", "memory", "throughput", "guest"};
+    "peers", "startup", "memory", "throughput", "guest", "host"};
 
 typedef struct selection {
     int any;                 /* --only was given */
@@ -66,6 +70,7 @@ typedef struct selection {
     int section[NSECTIONS];  /* which sections it named */
     int *named;              /* per workload */
     int guest[BENCH_NGUEST]; /* which guest-loop rows it named */
+    int host[BENCH_NHOST];   /* which host-function rows it named */
 } selection;
 
 static long number(const char *opt, const char *arg, long min)
@@ -105,6 +110,10 @@ static void select_names(selection *sel, const bench_report *rep,
         for (k = 0; k < BENCH_NGUEST; k++) {
             if (strcmp(name, rep->guest[k].name) == 0)
                 sel->guest[k] = sel->section[SEC_GUEST] = found = 1;
+        }
+        for (k = 0; k < BENCH_NHOST; k++) {
+            if (strcmp(name, rep->host[k].name) == 0)
+                sel->host[k] = sel->section[SEC_HOST] = found = 1;
         }
         if (!found)
             bench_die("--only: no workload or section '%s' (see --help)", name);
@@ -155,6 +164,8 @@ static int parse(int argc, char **argv, bench_options *o, selection *sel,
             o->tp_rounds = (int)number(a, argv[++i], 1);
         } else if (strcmp(a, "--wake-trials") == 0) {
             o->wake_trials = (int)number(a, argv[++i], 1);
+        } else if (strcmp(a, "--host-calls") == 0) {
+            o->host_calls = (int)number(a, argv[++i], 1);
         } else if (strcmp(a, "--shell") == 0) {
             o->shell = argv[++i];
         } else if (strcmp(a, "--python") == 0) {
@@ -180,6 +191,10 @@ static void free_report(bench_report *rep, selection *sel)
         free(rep->guest[i].us);
         free(rep->guest[i].ref_us);
     }
+    for (i = 0; i < BENCH_NHOST; i++) {
+        free(rep->host[i].us);
+        free(rep->host[i].ref_us);
+    }
     free(rep->rows);
     free(sel->named);
 }
@@ -188,7 +203,7 @@ static void make_rows(bench_report *rep, const bench_options *o,
                       const selection *sel)
 {
     int peers = wants(sel, SEC_PEERS) && o->peers_script != NULL;
-    int any_guest = 0;
+    int any_guest = 0, any_host = 0;
     size_t i;
 
     rep->nrows = bench_nworkloads;
@@ -210,6 +225,12 @@ static void make_rows(bench_report *rep, const bench_options *o,
     for (i = 0; i < BENCH_NGUEST; i++)
         rep->guest[i].selected =
             wants(sel, SEC_GUEST) && (!any_guest || sel->guest[i]);
+    /* So does "host". */
+    for (i = 0; i < BENCH_NHOST; i++)
+        any_host |= sel->host[i];
+    for (i = 0; i < BENCH_NHOST; i++)
+        rep->host[i].selected =
+            wants(sel, SEC_HOST) && (!any_host || sel->host[i]);
 }
 
 static void describe_machine(bench_report *rep)
@@ -234,6 +255,7 @@ int main(int argc, char **argv)
                        .startup_runs = 20,
                        .tp_rounds = 5,
                        .wake_trials = 1000,
+                       .host_calls = 100000,
                        .hyperfine = 1,
                        .shell = AA_BENCH_SHELL,
                        .python = AA_BENCH_PYTHON,
@@ -249,6 +271,7 @@ int main(int argc, char **argv)
     memset(sel.named, 0, bench_nworkloads * sizeof *sel.named);
     bench_workloads_init();
     bench_guest_rows_init(&rep);
+    bench_host_rows_init(&rep);
     if (parse(argc, argv, &o, &sel, &rep)) {
         rep.cells = o.cells;
         rep.rounds = o.rounds;
@@ -282,6 +305,11 @@ int main(int argc, char **argv)
         bench_run_guest(&rep, &o);
         for (i = 0; i < BENCH_NGUEST; i++)
             failed |= rep.guest[i].errors > 0;
+    }
+    if (wants(&sel, SEC_HOST)) {
+        bench_run_host(&rep, &o);
+        for (i = 0; i < BENCH_NHOST; i++)
+            failed |= rep.host[i].selected && rep.host[i].errors > 0;
     }
     if (wants(&sel, SEC_PEERS) && o.peers_script != NULL)
         bench_run_peers(&rep, &o);

@@ -192,6 +192,35 @@ static void print_wake(const bench_guest_row *w)
            w->first_p90);
 }
 
+/* One row timed against its reference: the label, then the figures (with
+ * digits decimals) or why there are none; the target in µs (us) or as a
+ * ratio. */
+static void paired_line(const bench_guest_row *g, int digits, int us)
+{
+    printf("%-38s", g->label);
+    if (!g->measured) {
+        printf(" n/a: %s\n", g->note);
+        return;
+    }
+    printf(" %8.*f %9.*f %6.2fx%c", digits, g->median, digits, g->ref_median,
+           g->ratio, g->errors ? '!' : ' ');
+    if (us)
+        printf(" %3.0f us  reference: %s\n", g->target, g->ref_label);
+    else
+        printf(" %5.2fx  reference: %s\n", g->target, g->ref_label);
+}
+
+static void paired_failures(const bench_guest_row *g, int n)
+{
+    int k;
+
+    for (k = 0; k < n; k++) {
+        if (g[k].measured && g[k].errors)
+            printf("! %s: %ld failures; first: %s\n", g[k].name, g[k].errors,
+                   g[k].note);
+    }
+}
+
 static void print_guest(const bench_report *rep)
 {
     const bench_guest_row *g = rep->guest;
@@ -211,27 +240,32 @@ static void print_guest(const bench_report *rep)
                "target");
     }
     for (k = GUEST_IDLE; k <= GUEST_SLEEP0; k++) {
-        if (!g[k].selected)
-            continue;
-        printf("%-38s", g[k].label);
-        if (!g[k].measured) {
-            printf(" n/a: %s\n", g[k].note);
-            continue;
-        }
-        printf(" %8.2f %9.2f %6.2fx%c", g[k].median, g[k].ref_median,
-               g[k].ratio, g[k].errors ? '!' : ' ');
-        if (k == GUEST_IDLE)
-            printf(" %3.0f us  reference: %s\n", g[k].target, g[k].ref_label);
-        else
-            printf(" %5.2fx  reference: %s\n", g[k].target, g[k].ref_label);
+        if (g[k].selected)
+            paired_line(&g[k], 2, k == GUEST_IDLE);
     }
     if (g[GUEST_WAKE].selected)
         print_wake(&g[GUEST_WAKE]);
-    for (k = 0; k < BENCH_NGUEST; k++) {
-        if (g[k].measured && g[k].errors)
-            printf("! %s: %ld failures; first: %s\n", g[k].name, g[k].errors,
-                   g[k].note);
+    paired_failures(g, BENCH_NGUEST);
+}
+
+static void print_host(const bench_report *rep)
+{
+    const bench_guest_row *g = rep->host;
+    int k;
+
+    printf("\nHost functions: one cell per block, a loop of %d calls (of %d "
+           "awaits for the\nawait row); per call or await, in "
+           "microseconds: the median of %d rounds, each\na block of the row "
+           "and a block of its reference, back to back; ratio: the\nmedian "
+           "of the rounds' row / reference\n",
+           g[HOST_CALL].n, g[HOST_AWAIT].n, rep->rounds);
+    printf("%-38s %8s %9s %7s %7s\n", "", "host", "reference", "ratio",
+           "target");
+    for (k = 0; k < BENCH_NHOST; k++) {
+        if (g[k].selected)
+            paired_line(&g[k], 3, 0);
     }
+    paired_failures(g, BENCH_NHOST);
 }
 
 void bench_print_table(const bench_report *rep)
@@ -251,6 +285,8 @@ void bench_print_table(const bench_report *rep)
         print_throughput(rep);
     if (rep->guest_ran)
         print_guest(rep);
+    if (rep->host_ran)
+        print_host(rep);
 }
 
 /* ------------------------------------------------------------------- JSON */
@@ -445,14 +481,17 @@ static void json_throughput(const bench_report *rep)
     fputs(", \"target_speedup\": 5}", stdout);
 }
 
-static void json_guest(const bench_report *rep)
+/* Rows timed against references, as the object section: row k == us has
+ * its target in µs, row k == wake is guest_wake's latencies. */
+static void json_paired(const char *section, const bench_guest_row *rows, int n,
+                        int us, int wake)
 {
     const bench_guest_row *g;
     int k, first = 1;
 
-    fputs(",\n  \"guest\": {", stdout);
-    for (k = 0; k < BENCH_NGUEST; k++) {
-        g = &rep->guest[k];
+    printf(",\n  \"%s\": {", section);
+    for (k = 0; k < n; k++) {
+        g = &rows[k];
         if (!g->selected)
             continue;
         printf("%s\n    ", first ? "" : ",");
@@ -461,16 +500,14 @@ static void json_guest(const bench_report *rep)
         json_key("label", 1);
         bench_json_string(g->label);
         printf(", \"%s\": %d, \"rounds\": %d",
-               k == GUEST_WAKE ? "trials" : "per_block", g->n, g->rounds);
-        json_key(k == GUEST_IDLE || k == GUEST_WAKE ? "target_us"
-                                                    : "target_ratio",
-                 0);
+               k == wake ? "trials" : "per_block", g->n, g->rounds);
+        json_key(k == us || k == wake ? "target_us" : "target_ratio", 0);
         json_number(g->target);
-        if (!g->measured || k == GUEST_WAKE) {
+        if (!g->measured || k == wake) {
             json_key("us", 0);
             g->measured ? json_number(g->median) : (void)fputs("null", stdout);
         }
-        if (g->measured && k == GUEST_WAKE) {
+        if (g->measured && k == wake) {
             const struct {
                 const char *key;
                 double v;
@@ -547,7 +584,9 @@ void bench_print_json(const bench_report *rep)
     if (rep->throughput_ran)
         json_throughput(rep);
     if (rep->guest_ran)
-        json_guest(rep);
+        json_paired("guest", rep->guest, BENCH_NGUEST, GUEST_IDLE, GUEST_WAKE);
+    if (rep->host_ran)
+        json_paired("host", rep->host, BENCH_NHOST, -1, -1);
     fputs("\n}\n", stdout);
 }
 

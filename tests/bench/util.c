@@ -39,6 +39,17 @@ void bench_write_nothing(void *userdata, int stream, const char *data,
     (void)len;
 }
 
+void bench_row_note(bench_guest_row *row, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (row->errors++ > 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(row->note, sizeof row->note, fmt, ap);
+    va_end(ap);
+}
+
 void *bench_xmalloc(size_t n)
 {
     void *p = malloc(n ? n : 1);

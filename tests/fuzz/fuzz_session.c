@@ -397,3 +397,9 @@ void fz_settle(aa_session *s)
     if (++inputs % FZ_CHECK_EVERY == 0 && !harness_cell(s, "1+1", "2", 1))
         fz_fail("the session no longer runs 1+1 (after %lu inputs)", inputs);
 }
+
+void fz_check_alive(aa_session *s)
+{
+    if (!harness_cell(s, "1 + 1", "2", 1))
+        fz_fail("the session no longer runs 1 + 1 (after %lu inputs)", inputs);
+}

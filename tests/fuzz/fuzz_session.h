@@ -38,6 +38,9 @@ int fz_exec(aa_session *s, const char *src, size_t len, aa_result **out);
  */
 void fz_settle(aa_session *s);
 
+/* Checks that "1 + 1" shows "2" now, aborting if it does not. */
+void fz_check_alive(aa_session *s);
+
 /* Is p[0..n) valid UTF-8 (no overlong forms, no surrogates)? */
 int fz_utf8_valid(const char *p, size_t n);
 

@@ -3,12 +3,14 @@
 #
 #   make_corpus.py OUTDIR SEEDDIR CASEFILE...
 #
-# Writes OUTDIR/execn, OUTDIR/complete and OUTDIR/magic afresh:
+# Writes OUTDIR/execn, OUTDIR/complete, OUTDIR/magic and OUTDIR/host afresh:
 #   execn     every cell of the conformance cases, byte for byte as the
 #             conformance runner passes it, and the seeds of SEEDDIR/cells
 #   complete  the same cells, and each of their lines on its own
 #   magic     the argument of every %autoawait line in those cells, and the
 #             seeds of SEEDDIR/magic
+#   host      the seeds of SEEDDIR/host (bytes that fuzz_host reads as
+#             choices, not text)
 # Each file is named by the SHA-1 of its content, as libFuzzer names what
 # it finds, so that equal inputs are one file.  Only the standard library
 # is used; the cell format is tests/conformance/casefile.c's.
@@ -87,6 +89,8 @@ def main(argv):
                           seeds(os.path.join(seed_dir, "cells"))),
         "magic": write(os.path.join(out, "magic"),
                        magic + seeds(os.path.join(seed_dir, "magic"))),
+        "host": write(os.path.join(out, "host"),
+                      seeds(os.path.join(seed_dir, "host"))),
     }
     print("fuzz corpus: " + ", ".join("%s %d" % kv for kv in counts.items()))
 

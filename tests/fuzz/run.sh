@@ -19,7 +19,7 @@
 # The exit status is 0 when nothing failed; each target's executions are
 # printed.
 #
-#   FUZZ_TARGETS="execn magic"   runs only those targets
+#   FUZZ_TARGETS="execn magic"   runs only those targets (default: all four)
 #   FUZZ_STRICT=1                fails on every timeout and out-of-memory
 #   LIBFUZZER-ARGS               go to every target, after the defaults
 #                                (e.g. -seed=N, -only_ascii=1)
@@ -36,7 +36,7 @@ shift $(($# >= 2 ? 2 : 1))
 [[ $seconds =~ ^[0-9]+$ ]] || usage
 fuzz=$(cd "$dir" && pwd)/tests/fuzz
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-targets=${FUZZ_TARGETS:-execn complete magic}
+targets=${FUZZ_TARGETS:-execn complete magic host}
 strict=${FUZZ_STRICT:-0}
 
 # CPython keeps its memory until exit: leak reports would be noise.  A cell
@@ -86,6 +86,7 @@ for target in $targets; do
     [[ $target == execn ]] && max_len=65536
     dict=$here/python.dict
     [[ $target == magic ]] && dict=$here/magic.dict
+    [[ $target == host ]] && dict=$here/host.dict
     found=$fuzz/found/$target
     mkdir -p "$found" "$fuzz/artifacts" "$fuzz/logs"
     rm -f "$fuzz/logs/$target".*.log

@@ -64,8 +64,7 @@ soname=$(readelf -d "$lib" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
 
 # Exported: exactly the functions the installed headers declare with AA_API.
 nm -D --defined-only "$lib" | awk '{ print $NF }' | sort -u >"$tmp/exported"
-sed -n 's/^AA_API[^(]*[^A-Za-z0-9_]\(aa_[A-Za-z0-9_]*\)(.*/\1/p' \
-    "$prefix"/include/autoawait/*.h | sort -u >"$tmp/declared"
+aa_api_declared "$prefix"/include/autoawait/*.h >"$tmp/declared"
 stray=$(grep -v '^aa_[a-z0-9]' "$tmp/exported" || true)
 extra=$(comm -23 "$tmp/exported" "$tmp/declared")
 absent=$(comm -13 "$tmp/exported" "$tmp/declared")
