@@ -23,6 +23,7 @@
 #include "internal.h"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -507,7 +508,7 @@ static PyTypeObject hostfut_type;
 /* What waits for a pending future: see the comment at the top. */
 static const char wait_source[] =
     "import sys\n"
-    "from os import close as _close\n"
+
     "def _library():\n"
     "    m = sys.modules.get('trio')\n"
     "    if m is not None:\n"
@@ -570,7 +571,7 @@ static const char wait_source[] =
     "            try:\n"
     "                await _wait_in(library, fd)\n"
     "            finally:\n"
-    "                _close(fd)\n"
+    "                f._closefd(fd)\n"
     "    except BaseException:\n"
     "        f._cancel()\n"
     "        raise\n"
@@ -812,6 +813,20 @@ static PyObject *hostfut_waitfd(PyObject *self, PyObject *unused)
     return PyLong_FromLong(copy);
 }
 
+/* Closes what _waitfd gave: in C, so that a cell rebinding os.close
+ * changes nothing here. */
+static PyObject *hostfut_closefd(PyObject *self, PyObject *fd)
+{
+    long n = PyLong_AsLong(fd);
+
+    (void)self;
+    if (n == -1 && PyErr_Occurred())
+        return NULL;
+    if (n >= 3 && n <= INT_MAX)
+        close((int)n);
+    Py_RETURN_NONE;
+}
+
 static PyObject *hostfut_take(PyObject *self, PyObject *unused)
 {
     PyObject *r;
@@ -865,6 +880,7 @@ static PyMethodDef hostfut_methods[] = {
     {"fileno", hostfut_fileno, METH_NOARGS,
      "fileno() -> an fd that is readable once the future is done"},
     {"_waitfd", hostfut_waitfd, METH_NOARGS, NULL},
+    {"_closefd", hostfut_closefd, METH_O, NULL},
     {"_take", hostfut_take, METH_NOARGS, NULL},
     {"_cancel", hostfut_cancel, METH_NOARGS, NULL},
     {"_plain", hostfut_plain, METH_NOARGS, NULL},

@@ -101,20 +101,21 @@ static int part_ok(const char *p, size_t n, char *why, size_t whylen)
 
 static int name_ok(const char *name, char *why, size_t whylen)
 {
-    const char *p = name, *dot;
+    const char *p = name;
 
     if (strlen(name) > 200) {
         snprintf(why, whylen, "longer than 200 bytes");
         return 0;
     }
-    do {
-        dot = strchr(p, '.');
-        if (!part_ok(p, dot != NULL ? (size_t)(dot - p) : strlen(p), why,
-                     whylen))
+    for (;;) {
+        size_t n = strcspn(p, ".");
+
+        if (!part_ok(p, n, why, whylen))
             return 0;
-        p = dot + 1;
-    } while (dot != NULL);
-    return 1;
+        if (p[n] == '\0')
+            return 1;
+        p += n + 1;
+    }
 }
 
 /* Whether a is a module of b's name ("host" of "host.x", "a" of "a.b.c"). */

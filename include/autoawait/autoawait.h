@@ -524,6 +524,8 @@ AA_API int aa_exec_start(aa_session *s, const char *source, size_t len,
  *   F     aa_future *: makes fn       -                          nothing)
  *         async; its return is v
  *
+ * At most 16 argument codes; u and F at most once each.
+ *
  * An int out of the C type's range, a str with a NUL character or a lone
  * surrogate, a value of the wrong type, a wrong argument count, text the
  * host returns that is not UTF-8 or not JSON: each is a Python exception

@@ -1346,6 +1346,18 @@ static void two_tasks_share_a_future(aa_session *in, const char *library)
     tu_expect(in, src, "[8, 8]");
 }
 
+/* Awaiting uses nothing a cell can rebind: a cell that replaced os.close
+ * (as the fuzz jail does) still awaits host futures. */
+START_TEST(awaiting_survives_a_rebound_os_close)
+{
+    tu_do(s, "import os\nreal_close = os.close\nos.close = lambda fd: 1 / 0",
+          AA_OK);
+    tu_expect(s, "await host.later(20, 4)", "4");
+    tu_expect(s, "await host.later(10, 5)", "5");
+    tu_do(s, "os.close = real_close", AA_OK);
+}
+END_TEST
+
 START_TEST(two_tasks_await_one_future)
 {
     two_tasks_share_a_future(s, "asyncio");
@@ -1727,6 +1739,7 @@ static Suite *host_suite(void)
     tcase_add_test(tc, raise_in_an_async_function_cancels_its_future);
     tcase_add_test(tc, asyncio_gathers_host_futures);
     tcase_add_test(tc, two_tasks_await_one_future);
+    tcase_add_test(tc, awaiting_survives_a_rebound_os_close);
     tcase_add_test(tc, interrupt_cancels_the_await);
     tcase_add_test(tc, wait_for_timeout_cancels_the_await);
     tcase_add_test(tc, a_dropped_future_is_cancelled);
