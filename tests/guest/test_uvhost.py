@@ -192,6 +192,22 @@ def pings_during(test, host, unsaid, what, count=5):
         "answers during the await took %s s" % ["%.4f" % t for t in times])
 
 
+def interrupt(test, host, cell, said):
+    """Types cell, sends SIGINT once it said `said`; checks the cell was
+    cancelled (finally ran, KeyboardInterrupt shown, a prompt) and the host
+    goes on answering."""
+    m = host.run(cell, said)
+    err = host.offset("err")
+    time.sleep(0.2)
+    host.proc.send_signal(signal.SIGINT)
+    m = host.wait_for(r"finally ran\n", start=m.end(), timeout=10)
+    host.wait_for(r"KeyboardInterrupt", "err", err, timeout=10)
+    host.wait_for(r"In \[\d+\]: ", start=m.end())
+    test.assertTrue(host.alive(), "SIGINT ended the host")
+    test.assertEqual(ping(host.port)[0], b"pong\n")
+    return m
+
+
 class UvHostTest(unittest.TestCase):
     def start(self, *args):
         host = Host(*args)
@@ -258,21 +274,12 @@ class UvHostTest(unittest.TestCase):
     def test_sigint_cancels_the_cell_not_the_host(self):
         host = self.start("-i")
         host.wait_for(r"In \[1\]: ")
-        m = host.run("import asyncio\n"
-                     "try:\n"
-                     "    print('long sleep'); await asyncio.sleep(30)\n"
-                     "finally:\n"
-                     "    print('finally ran')\n"
-                     "\n", r"long sleep\n")
-        err = host.offset("err")
-        time.sleep(0.2)
-        host.proc.send_signal(signal.SIGINT)
-        m = host.wait_for(r"finally ran\n", start=m.end(), timeout=10)
-        host.wait_for(r"KeyboardInterrupt", "err", err, timeout=10)
-        host.wait_for(r"In \[3\]: ", start=m.end())
-        self.assertTrue(host.alive(), "SIGINT ended the host")
-        answer, _ = ping(host.port)
-        self.assertEqual(answer, b"pong\n")
+        interrupt(self, host, "import asyncio\n"
+                  "try:\n"
+                  "    print('long sleep'); await asyncio.sleep(30)\n"
+                  "finally:\n"
+                  "    print('finally ran')\n"
+                  "\n", r"long sleep\n")
         host.run("print('next cell')\n", r"next cell\n")
         # The interrupted cell failed: exit status 1, as aa-shell's.
         self.assertEqual(host.finish(), 1)
@@ -378,28 +385,14 @@ class HostFunctionsTest(unittest.TestCase):
         self.assertEqual((stats["jobs_done"], stats["jobs_running"]), (5, 0))
         self.assertEqual(host.finish(), 0)
 
-    def interrupt(self, host, cell, said):
-        """Types cell, sends SIGINT once it said `said`; checks the cell
-        was cancelled (finally ran, KeyboardInterrupt shown, a prompt)."""
-        m = host.run(cell, said)
-        err = host.offset("err")
-        time.sleep(0.2)
-        host.proc.send_signal(signal.SIGINT)
-        m = host.wait_for(r"finally ran\n", start=m.end(), timeout=10)
-        host.wait_for(r"KeyboardInterrupt", "err", err, timeout=10)
-        host.wait_for(r"In \[\d+\]: ", start=m.end())
-        self.assertTrue(host.alive(), "SIGINT ended the host")
-        self.assertEqual(ping(host.port)[0], b"pong\n")
-        return m
-
     def test_sigint_during_wait_tick(self):
         host = self.start("-i", "-t", "60000")
         host.run("import host, json\nprint('imported')\n", r"imported\n")
-        self.interrupt(host, "try:\n"
-                       "    print('waiting'); await host.wait_tick()\n"
-                       "finally:\n"
-                       "    print('finally ran')\n"
-                       "\n", r"waiting\n")
+        interrupt(self, host, "try:\n"
+                  "    print('waiting'); await host.wait_tick()\n"
+                  "finally:\n"
+                  "    print('finally ran')\n"
+                  "\n", r"waiting\n")
         # The host's cancel callback took the future off its list.
         stats = self.stats(host)
         self.assertEqual(stats["waiting"], 0)
@@ -410,11 +403,11 @@ class HostFunctionsTest(unittest.TestCase):
     def test_sigint_during_run_job(self):
         host = self.start("-i", "-j", "3000")
         host.run("import host, json\nprint('imported')\n", r"imported\n")
-        m = self.interrupt(host, "try:\n"
-                           "    print('working'); await host.run_job(10)\n"
-                           "finally:\n"
-                           "    print('finally ran')\n"
-                           "\n", r"working\n")
+        m = interrupt(self, host, "try:\n"
+                      "    print('working'); await host.run_job(10)\n"
+                      "finally:\n"
+                      "    print('finally ran')\n"
+                      "\n", r"working\n")
         # The worker's late resolve is harmless, and tells the host.
         host.wait_for(r"\[uv-host\] job 1 \(n=10\) is done, but its cell "
                       r"stopped waiting\n", start=m.end())
