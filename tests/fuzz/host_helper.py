@@ -111,6 +111,19 @@ def nexted(r, qual, code):
         return failed(e, qual)
 
 
+def future_of(f, call, qual):
+    """Calls an async host function: (head, its HostFuture), or (head
+    with what went wrong, None)."""
+    head = about(f)
+    try:
+        r = call(f)
+    except BaseException as e:
+        return head + failed(e, qual), None
+    if type(r).__name__ != "HostFuture":
+        return head + "notfuture:" + type(r).__name__, None
+    return head, r
+
+
 async def aoutcome(f, call, qual, code, mode):
     """An async call, awaited as mode says:
       await     await it
@@ -121,13 +134,9 @@ async def aoutcome(f, call, qual, code, mode):
       drop      never await it: say whether it is done, and drop it
       trio_await, trio_timeout (trio.move_on_after(0.001): 'timeout'),
       trio_tick (the trio token's run_sync_soon(fzt.tick))"""
-    head = about(f)
-    try:
-        r = call(f)
-    except BaseException as e:
-        return head + failed(e, qual)
-    if type(r).__name__ != "HostFuture":
-        return head + "notfuture:" + type(r).__name__
+    head, r = future_of(f, call, qual)
+    if r is None:
+        return head
     if mode == "await":
         out = await awaited(r, qual, code)
     elif mode == "await2":
@@ -179,13 +188,9 @@ def doutcome(f, call, qual, code):
     when the first send ends it, else 'wait:Y:DR:DR|OUT', Y 1 when what the
     coroutine yielded is the HostFuture, D done() and R its fileno
     readable, before and after fzt.tick()."""
-    head = about(f)
-    try:
-        r = call(f)
-    except BaseException as e:
-        return head + failed(e, qual)
-    if type(r).__name__ != "HostFuture":
-        return head + "notfuture:" + type(r).__name__
+    head, r = future_of(f, call, qual)
+    if r is None:
+        return head
     c = _await(r)
     try:
         y = c.send(None)
