@@ -200,14 +200,24 @@ static int typed_ahead(void)
     return ioctl(STDIN_FILENO, FIONREAD, &avail) == 0 && avail > 0;
 }
 
+/* Whether the terminal is gone: stdin hung up. */
+static int hung_up(void)
+{
+    struct pollfd p = {STDIN_FILENO, POLLIN, 0};
+
+    return poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLERR | POLLNVAL));
+}
+
 /* Feeds libedit the keys that are there, up to the end of a line. */
 static int read_keys(struct console *c)
 {
     int r = EDIT_MORE;
 
-    /* Readable with nothing to read: the terminal is gone. */
+    /* Readable with nothing to read: the terminal is gone, or a Ctrl-C
+     * typed since the wait flushed what was typed before it (the
+     * terminal does, unless NOFLSH): the caller sees the Ctrl-C then. */
     if (!typed_ahead())
-        return EDIT_EOF;
+        return sigint_count == 0 && hung_up() ? EDIT_EOF : EDIT_MORE;
     do
         r = editor_key(&c->line);
     while (r == EDIT_MORE && sigint_count == 0 && typed_ahead());
