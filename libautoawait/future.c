@@ -129,15 +129,21 @@ static void close_efd(aa__fut *f)
     }
 }
 
-/* Wakes whoever still waits on a copy of f's eventfd (another task
- * awaiting the same future), then closes f's own. */
-static void wake_and_close(aa__fut *f)
+/* Makes f's eventfd (and every copy of it a waiter holds) readable. */
+static void signal_efd(const aa__fut *f)
 {
     static const uint64_t one = 1;
 
     if (f->efd >= 0 && write(f->efd, &one, sizeof one) < 0) {
         /* a full eventfd is readable anyway */
     }
+}
+
+/* Wakes whoever still waits on a copy of f's eventfd (another task
+ * awaiting the same future), then closes f's own. */
+static void wake_and_close(aa__fut *f)
+{
+    signal_efd(f);
     close_efd(f);
 }
 
@@ -234,29 +240,32 @@ void aa__future_discard(aa__fut *f)
 
 /* ------------------------------------------------------------- resolving */
 
-/* Settles f with what is in v (owned), or fails.  The lock is held. */
-static int settle(aa__fut *f, int rejected, char code, aa__cval *v, char *exc)
+/* Stores f's outcome, v (owned), and wakes whoever waits for it.  The
+ * lock is held. */
+static void store(aa__fut *f, int rejected, char code, aa__cval *v, char *exc)
 {
-    static const uint64_t one = 1;
-    int cancelled = f->state == F_CANCELLED;
-
-    slot_give(f);
-    if (cancelled) {
-        free((void *)v->text);
-        free(exc);
-        release(f);
-        return AA_ECANCELLED;
-    }
     f->state = F_SETTLED;
     f->rejected = rejected;
     f->code = code;
     f->val = *v;
     f->exception = exc;
-    if (f->efd >= 0 && write(f->efd, &one, sizeof one) < 0) {
-        /* a full eventfd is readable anyway */
-    }
+    signal_efd(f);
     if (f->wake_session && f->s != NULL)
         aa__guest_wake(f->s);
+}
+
+/* The host finishes f with v (owned): the handle is used up, and the
+ * outcome stored unless the cell stopped waiting.  The lock is held. */
+static int settle(aa__fut *f, int rejected, char code, aa__cval *v, char *exc)
+{
+    slot_give(f);
+    if (f->state == F_CANCELLED) {
+        free((void *)v->text);
+        free(exc);
+        release(f);
+        return AA_ECANCELLED;
+    }
+    store(f, rejected, code, v, exc);
     return AA_OK;
 }
 
@@ -479,15 +488,14 @@ void aa__futures_session_gone(aa_session *s)
             continue;
         f->wake_session = 0;
         f->s = NULL;
+        slot_give(f);
         if (f->cell_ref) {
             /* Still awaited somewhere: it ends with an error. */
-            f->state = F_PENDING;
             memset(&v, 0, sizeof v);
             v.len = sizeof why - 1;
             v.text = copy(why, v.len);
-            settle(f, 1, 'v', &v, NULL);
+            store(f, 1, 'v', &v, NULL);
         } else {
-            slot_give(f);
             release(f);
         }
     }
@@ -771,7 +779,6 @@ static PyObject *hostfut_done(PyObject *self, PyObject *unused)
 
 static PyObject *hostfut_fileno(PyObject *self, PyObject *unused)
 {
-    static const uint64_t one = 1;
     hostfut *o = (hostfut *)self;
     int fd;
 
@@ -784,10 +791,8 @@ static PyObject *hostfut_fileno(PyObject *self, PyObject *unused)
     pthread_mutex_lock(&lock);
     if (o->f->efd < 0) {
         o->f->efd = aa__fd_above_stdio(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-        if (o->f->efd >= 0 && o->f->state != F_PENDING &&
-            write(o->f->efd, &one, sizeof one) < 0) {
-            /* readable anyway */
-        }
+        if (o->f->state != F_PENDING)
+            signal_efd(o->f);
     }
     fd = o->f->efd;
     pthread_mutex_unlock(&lock);

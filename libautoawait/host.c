@@ -584,7 +584,6 @@ typedef struct {
 
 typedef union {
     ffi_arg a;
-    ffi_sarg sa;
     int64_t l;
     uint64_t u;
     double d;
