@@ -249,8 +249,10 @@ static void *dlopen_fd(const char *name, const char *path, const char *real,
 static int load_file(const char *name, const char *path, aa__loaded *out,
                      char *err, size_t errlen)
 {
-    aa_runner_host host = {AA_RUNNER_ABI_VERSION, sizeof(aa_runner_host),
-                           AA_VERSION_STRING, NULL, aa__own_call};
+    aa_runner_host host = {.abi_version = AA_RUNNER_ABI_VERSION,
+                           .struct_size = sizeof(aa_runner_host),
+                           .library_version = AA_VERSION_STRING,
+                           .own_imports = aa__own_call};
     char real[PATH_SIZE];
     aa_runner_entry_fn entry;
     int rc;

@@ -30,8 +30,10 @@
  *   - open, close, enter, leave, run, interrupt and poll are called with the
  *     GIL held, and must return with it held (they may release and retake
  *     it in between, as a loop does while it waits).
- *   - A runner never prints; a failure is a Python exception (for run) or a
- *     status (for open).
+ *   - A runner never prints to the process's streams: what it has to say
+ *     goes to the session's output (aa_runner_host.write), and a failure is
+ *     a Python exception (for run) or a status with a message (for open:
+ *     aa_runner_host.set_error).
  *   - A runner keeps no reference to a session's objects after close.
  */
 #ifndef AUTOAWAIT_RUNNER_H
@@ -76,6 +78,53 @@ typedef struct aa_runner_host {
      * field: import plainly then).
      */
     struct _object *(*own_imports)(struct _object *(*fn)(void *arg), void *arg);
+
+    /*
+     * The library's calls (libautoawait 0.4).  The table the library hands
+     * a plugin is the library's own: it stays valid, unchanged, for the
+     * life of the process, so a plugin may keep the pointer its entry was
+     * given.  Read each field only when struct_size covers it (the SDK's
+     * aa_sdk_* wrappers do: autoawait/runner-sdk.h).
+     */
+
+    /* PY_VERSION_HEX of the CPython the library embeds and runs, and the
+     * same as text, "3.11.2" (PY_VERSION). */
+    unsigned long python_hexversion;
+    const char *python_version;
+
+    /*
+     * Sets the message of the failure in progress on this thread, in
+     * printf style (at most 1 KiB is kept; a longer one is cut).  The library
+     * reads it when the plugin's entry refuses the load ("cannot load runner
+     * 'NAME' from PATH: MESSAGE", in aa_errmsg or aa_session_errmsg) and
+     * when open fails ("runner 'NAME' could not open: MESSAGE", in
+     * aa_session_errmsg after aa_session_set_runner or a cell's switch);
+     * each of those calls starts with no message, and a message set at any
+     * other time is never shown.  Without one, the library says what it
+     * knows: the Python exception open left set ("Class: text"), or the
+     * status the entry returned.
+     * Thread: any | GIL: not needed | Errors: none.
+     */
+    void (*set_error)(const char *fmt, ...)
+#if defined(__GNUC__) || defined(__clang__)
+        __attribute__((format(printf, 1, 2)))
+#endif
+        ;
+
+    /*
+     * Writes len bytes of text to the standard output (stream 1) or error
+     * (stream 2) of the session whose call into the runner is in progress
+     * on this thread (open, close, run, poll, enter, leave, the guest
+     * entries): through its aa_options.write, as a cell's print would, or
+     * to the process's stream when it has none.  text need not end in a
+     * newline nor in NUL; invalid UTF-8 is written as it is.  Returns AA_OK,
+     * AA_EINVAL (stream neither 1 nor 2, text NULL with len > 0), or
+     * AA_ENOTFOUND when no session's call is in progress on this thread (in
+     * the entry, say, or on a thread of the runner's own).
+     * Thread: the one of the call | GIL: held | Errors: AA_EINVAL,
+     * AA_ENOTFOUND.
+     */
+    int (*write)(int stream, const char *text, size_t len);
 } aa_runner_host;
 
 /*
@@ -246,12 +295,33 @@ typedef struct aa_runner {
      * up).  Asked after every call into the runner.  Optional: NULL is -1.
      */
     int (*timeout)(void *state);
+
+    /*
+     * PY_VERSION_HEX of the CPython the runner was built against
+     * (libautoawait 0.4), or 0 for a runner that does not say.  The
+     * library refuses a runner whose major.minor differs from its own
+     * CPython's with AA_EABI and a message naming both ("built against
+     * CPython 3.12, this library embeds CPython 3.11"), before it calls
+     * any of its entries: such a plugin's calls into CPython would reach
+     * the library's CPython, whose structures differ.  AA_RUNNER_INIT and
+     * AA_RUNNER_PYTHON_VERSION fill it when <Python.h> was included before
+     * this header; a runner that sets it as 0 is not checked.
+     */
+    unsigned long python_version;
 } aa_runner;
+
+/* PY_VERSION_HEX when <Python.h> came before this header, else 0. */
+#ifdef PY_VERSION_HEX
+#define AA_RUNNER_PYTHON_VERSION PY_VERSION_HEX
+#else
+#define AA_RUNNER_PYTHON_VERSION 0UL
+#endif
 
 /* clang-format off */
 #define AA_RUNNER_INIT {AA_RUNNER_ABI_VERSION, sizeof(aa_runner), NULL, \
                         NULL, NULL, NULL, NULL, NULL, NULL, NULL, \
-                        NULL, NULL, NULL, NULL, NULL}
+                        NULL, NULL, NULL, NULL, NULL, \
+                        AA_RUNNER_PYTHON_VERSION}
 /* clang-format on */
 
 /* The smallest struct_size the library accepts: up to and including run. */
@@ -261,8 +331,10 @@ typedef struct aa_runner {
 /*
  * The one symbol a plugin exports.  It checks host (at least its
  * abi_version), sets *out to its vtable and returns 0; non-zero refuses the
- * load (the plugin is then dlclosed).  Called with the GIL held, once per
- * process.
+ * load (the plugin is then dlclosed; host->set_error, when the table has
+ * it, says why).  Called with the GIL held, once per process.  It should
+ * not call into CPython: the library checks the vtable's python_version
+ * only once the entry has returned it.
  */
 #define AA_RUNNER_ENTRY aa_runner_entry
 #define AA_RUNNER_ENTRY_NAME "aa_runner_entry"
