@@ -81,8 +81,9 @@ START_TEST(failing_init_is_refused)
 {
     char msg[1024];
 
+    /* Without a message from the entry, the status it returned. */
     ck_assert_int_eq(try_runner("initfail", msg, sizeof msg), AA_ERUNNER);
-    ASSERT_HAS(msg, "refused");
+    ASSERT_HAS(msg, "its aa_runner_entry refused (-1)");
 }
 END_TEST
 
@@ -151,9 +152,6 @@ START_TEST(a_refusing_entry_says_why)
     ck_assert_int_eq(aa_session_new(&s, &o), AA_ERUNNER);
     ck_assert_ptr_null(s);
     ASSERT_HAS(aa_errmsg(), want);
-    /* Without a message, the status the entry returned, as before. */
-    ck_assert_int_eq(try_runner("initfail", msg, sizeof msg), AA_ERUNNER);
-    ASSERT_HAS(msg, "its aa_runner_entry refused (-1)");
 }
 END_TEST
 
@@ -224,6 +222,10 @@ START_TEST(a_runner_writes_to_the_process_without_a_callback)
     fflush(stderr);
     for (i = 1; i <= 2; i++)
         ck_assert_int_eq(dup2(fd, i), i);
+    /* sys.stdout buffers what the cell prints, as it does for a host's
+     * file: the runner's write must come after it all the same.  (The
+     * interpreter starts with this test's first session.) */
+    unsetenv("PYTHONUNBUFFERED");
     s = tu_session_with("writes", NULL);
     ck_assert_int_eq(aa_exec(s,
                              "async def f():\n    print('from the cell')\n"
