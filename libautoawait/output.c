@@ -14,7 +14,8 @@
  * put back when it ends, as before.  Without a callback nothing is swapped; the
  * process's streams are flushed after each cell so that the host's own
  * output keeps its order.  The bytes written and their order are the
- * cell's; this file adds nothing to them.
+ * cell's; this file adds nothing to them.  A runner's own writes
+ * (aa_runner_host.write, calls.c) take the same way from C.
  */
 #include "internal.h"
 

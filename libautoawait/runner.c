@@ -10,8 +10,9 @@
  * Every call the library makes into a runner goes through the thin
  * wrappers at the end of this file, as SQLite's os.c wraps its VFS: they
  * own the rules of runner.h about exceptions (what a call may leave set,
- * what is saved around it and cleared after it), optional entries and the
- * runner's own imports, so that no other file calls a vtable.
+ * what is saved around it and cleared after it), optional entries, the
+ * runner's own imports and whose call it is (for the library's calls,
+ * calls.c), so that no other file calls a vtable.
  */
 #include "internal.h"
 #include "pyversion.h"
