@@ -412,13 +412,16 @@ static void mark_retrieved(runner_state *st, PyObject *task)
         PyErr_Clear();
 }
 
-/* asyncio.CancelledError, a new reference, or NULL (no exception set). */
+/* asyncio.CancelledError, a new reference, or NULL; the exception set
+ * (the cell's) is kept. */
 static PyObject *cancelled_class(runner_state *st)
 {
-    PyObject *cls = PyObject_GetAttr(st->asyncio, st->str.CancelledError);
+    PyObject *t, *v, *tb, *cls;
 
-    if (cls == NULL)
-        PyErr_Clear();
+    PyErr_Fetch(&t, &v, &tb);
+    cls = PyObject_GetAttr(st->asyncio, st->str.CancelledError);
+    PyErr_Clear();
+    PyErr_Restore(t, v, tb);
     return cls;
 }
 
