@@ -111,11 +111,23 @@ unset AA_RUNNER_PATH
 
 # ----------------------------------------------------------- pkg-config
 export PKG_CONFIG_PATH=$libdir/pkgconfig
+# autoawait.pc requires the CPython the library embeds, by its module name:
+# when python_pc is the path of a .pc file (a CPython of pyenv's), its
+# folder goes on PKG_CONFIG_PATH, as docs/python-versions.md says.
+python_pc=$(pkg-config --variable=python_pc autoawait || true)
+if [[ $python_pc == */*.pc ]]; then
+    PKG_CONFIG_PATH=$PKG_CONFIG_PATH:$(dirname "$python_pc")
+fi
+module=${python_pc##*/}
+module=${module%.pc}
+# Its -I (Python.h, which a host does not need but gets) is all that may
+# lie outside the prefix.
+python_cflags=" $(pkg-config --cflags "$module" || true) "
 if flags=$(pkg-config --cflags --libs autoawait); then
     for f in $flags; do
         case $f in
         -I* | -L*)
-            [[ ${f:2} == "$prefix"/* ]] ||
+            [[ ${f:2} == "$prefix"/* || $python_cflags == *" $f "* ]] ||
                 fail "autoawait.pc gives $f, outside the prefix $prefix" ;;
         esac
     done
@@ -147,6 +159,36 @@ if flags=$(pkg-config --cflags --libs autoawait); then
     fi
 else
     fail "pkg-config finds no autoawait in $PKG_CONFIG_PATH"
+fi
+
+# ------------------------------------------- the CPython autoawait.pc names
+# libpython FILE: the libpython FILE needs, by its SONAME.
+libpython() {
+    readelf -d "$1" | sed -n 's/.*(NEEDED).*\[\(libpython[^]]*\)\]/\1/p'
+}
+# The library's CPython, major.minor, from the libpython it links.
+python_mm=$(libpython "$lib" | sed -n 's/^libpython\([0-9]*\.[0-9]*\).*/\1/p')
+pc_version=$(pkg-config --variable=python_version autoawait || true)
+if [[ -z $python_mm ]]; then
+    fail "the library links no libpython3.X: $(libpython "$lib")"
+elif [[ $pc_version != "$python_mm" ]]; then
+    fail "autoawait.pc says python_version='$pc_version', the library links CPython $python_mm"
+else
+    ok "autoawait.pc: python_version=$pc_version, the library's CPython"
+fi
+# Requires.private names that CPython's module (the name of the .pc file
+# when python_pc is a path), so that --static links libpython too.
+required=$(pkg-config --print-requires-private autoawait || true)
+if [[ -z $python_pc ]]; then
+    fail "autoawait.pc has no python_pc"
+elif ! grep -Eq "^$module( = $python_mm)?\$" <<<"$required"; then
+    fail "autoawait.pc's Requires.private is '$required', not $module"
+elif ! static=$(pkg-config --static --libs autoawait); then
+    fail "pkg-config --static --libs autoawait fails"
+elif ! grep -Eq -- "(^| )-lpython$python_mm" <<<"$static"; then
+    fail "pkg-config --static --libs autoawait gives '$static', no -lpython$python_mm"
+else
+    ok "autoawait.pc requires $module privately: --static gives $static"
 fi
 
 # -------------------------------------------------------- CMake package
@@ -214,11 +256,6 @@ run_plugin() {
     else
         fail "$what: aa-shell printed '$out'"
     fi
-}
-
-# libpython FILE: the libpython FILE needs, by its SONAME.
-libpython() {
-    readelf -d "$1" | sed -n 's/.*(NEEDED).*\[\(libpython[^]]*\)\]/\1/p'
 }
 
 # check_plugin FILE: exports the entry and nothing else, and links the

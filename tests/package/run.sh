@@ -126,16 +126,28 @@ unset CMAKE_PREFIX_PATH
 
 # ------------------------------------------------------------ pkg-config
 version=$(dpkg-deb -f "${debs[0]}" Version)
+# Beside -lautoawait, only the -I of the CPython the library embeds
+# (Requires.private: python3-embed): the packages' own folders are the
+# system's.
+read -r -a words <<<"$(pkg-config --cflags python3-embed) -lautoawait"
+want=${words[*]}
+python_mm=$(pkg-config --modversion python3-embed)
 if ! flags=$(pkg-config --cflags --libs autoawait); then
     fail "pkg-config finds no autoawait in the system's folders"
-elif read -r -a words <<<"$flags" && flags=${words[*]} && [[ $flags != -lautoawait ]]; then
+elif read -r -a words <<<"$flags" && flags=${words[*]} && [[ $flags != "$want" ]]; then
     # -I/-L of the system's own folders, spelled so that pkg-config does
     # not recognise them, would put them ahead of the host's other folders.
-    fail "pkg-config --cflags --libs autoawait gives '$flags', not -lautoawait"
+    fail "pkg-config --cflags --libs autoawait gives '$flags', not '$want'"
 elif [[ $(pkg-config --modversion autoawait) != "$version" ]]; then
     fail "pkg-config says version $(pkg-config --modversion autoawait), the package $version"
+elif [[ $(pkg-config --variable=python_version autoawait) != "$python_mm" ]]; then
+    fail "autoawait.pc's python_version is" \
+        "'$(pkg-config --variable=python_version autoawait)', not $python_mm"
+elif ! static=$(pkg-config --static --libs autoawait) ||
+    [[ " $static " != *" -lpython$python_mm "* ]]; then
+    fail "pkg-config --static --libs autoawait gives '$static', no -lpython$python_mm"
 else
-    ok "pkg-config --cflags --libs autoawait: $flags"
+    ok "pkg-config --cflags --libs autoawait: $flags; --static --libs: $static"
 fi
 
 # ----------------------------------------------- the README's embedding
