@@ -10,7 +10,8 @@
 #   component  package               what
 #   lib        libautoawait0         the library (libautoawait.so.0)
 #   runners    libautoawait-runners  the runner plugins
-#   dev        libautoawait-dev      headers, .so link, autoawait.pc, CMake package, docs
+#   dev        libautoawait-dev      headers, .so link, autoawait.pc, CMake package,
+#                                    docs and examples (AA_DOCDIR)
 #   shell      aa-shell              the console and its man page
 #   man        (none)                the uncompressed man page of a plain install
 #   examples   (none)                embed-host, uv-host, glib-host: examples
@@ -90,19 +91,10 @@ install(FILES ${aa_deb_out}/aa-shell.1.gz DESTINATION ${CMAKE_INSTALL_MANDIR}/ma
 install(FILES ${PROJECT_SOURCE_DIR}/docs/aa-shell.md
         DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/doc/aa-shell
         COMPONENT shell EXCLUDE_FROM_ALL)
-# The developer's documentation, and the two starting points: the smallest
-# host and the runner plugin template, which build against the installed
-# package with pkg-config.
-set(aa_deb_devdoc ${CMAKE_INSTALL_DATAROOTDIR}/doc/libautoawait-dev)
-install(FILES ${PROJECT_SOURCE_DIR}/README.md ${PROJECT_SOURCE_DIR}/docs/embedding.md
-              ${PROJECT_SOURCE_DIR}/docs/api.md ${PROJECT_SOURCE_DIR}/docs/runner-plugins.md
-              ${PROJECT_SOURCE_DIR}/docs/python-module.md
-              ${PROJECT_SOURCE_DIR}/docs/packaging.md
-        DESTINATION ${aa_deb_devdoc} COMPONENT dev EXCLUDE_FROM_ALL)
-install(FILES ${PROJECT_SOURCE_DIR}/examples/embed-host/hello.c
-        DESTINATION ${aa_deb_devdoc}/examples COMPONENT dev EXCLUDE_FROM_ALL)
-install(DIRECTORY ${PROJECT_SOURCE_DIR}/examples/runner-plugin
-        DESTINATION ${aa_deb_devdoc}/examples COMPONENT dev EXCLUDE_FROM_ALL)
+# The developer's documentation and the examples (the install rules of
+# CMakeLists.txt, component dev) go in the -dev package's own doc folder,
+# as Debian wants, beside its copyright and changelog.
+set(AA_DOCDIR ${CMAKE_INSTALL_DATAROOTDIR}/doc/libautoawait-dev)
 
 # ------------------------------------------------------------------ CPack
 set(CPACK_GENERATOR DEB)

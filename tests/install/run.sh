@@ -87,6 +87,24 @@ else
     fail "no runner at ${runner#"$prefix"/}"
 fi
 
+# ------------------------------------------------------------- the docs
+# What a user of the install reads, in the prefix's doc folder, laid out as
+# in the sources so that their links hold: README.md, docs/, and the
+# runner plugin templates.
+docdir=$prefix/share/doc/autoawait
+missing=()
+for f in README.md docs/embedding.md docs/api.md docs/runner-plugins.md \
+    docs/host-functions.md docs/aa-shell.md docs/python-module.md \
+    docs/python-versions.md docs/packaging.md examples/hello.c \
+    examples/runner-plugin/README.md; do
+    [[ -f $docdir/$f ]] || missing+=("$f")
+done
+if ((${#missing[@]})); then
+    fail "not installed in ${docdir#"$prefix"/}: ${missing[*]}"
+else
+    ok "the docs and the templates are installed in ${docdir#"$prefix"/}"
+fi
+
 # ---------------------------------------------------------- the headers
 cflags=(-Wall -Wextra -Wpedantic -Werror -I"$prefix/include" -fsyntax-only)
 printf '#include <autoawait/autoawait.h>\n#include <autoawait/runner.h>\n' \
@@ -239,11 +257,11 @@ else
 fi
 
 # ---------------------------------------------- a plugin built outside
-# examples/runner-plugin copied out of the source tree, as a plugin author
-# starts, and built against the prefix with pkg-config alone (the
+# examples/runner-plugin copied out of the prefix's doc folder, as a plugin
+# author starts, and built against the prefix with pkg-config alone (the
 # PKG_CONFIG_PATH set above).  Its runner runs each cell in a fresh loop.
 plugin_src=$tmp/plugin-src
-cp -R "$src/examples/runner-plugin" "$plugin_src"
+cp -R "$docdir/examples/runner-plugin" "$plugin_src"
 plugin_cell=$'import asyncio\nawait asyncio.sleep(0.01, result=6 * 7)'
 
 # run_plugin WHAT [ENV...]: runs the cell with --runner simple, expects 42.

@@ -188,6 +188,17 @@ else
     fi
 fi
 
+# ---------------------------------------------------------------- docs
+# The guides and the templates are in the -dev package's doc folder.
+devdoc=/usr/share/doc/libautoawait-dev
+for f in README.md docs/embedding.md docs/api.md docs/runner-plugins.md \
+    docs/host-functions.md examples/hello.c examples/runner-plugin/README.md; do
+    if [[ $(dpkg -S "$devdoc/$f" 2>/dev/null) != "libautoawait-dev: $devdoc/$f" ]]; then
+        fail "$devdoc/$f is not in libautoawait-dev"
+    fi
+done
+ok "the docs and the templates are in $devdoc"
+
 # --------------------------------------------------------- CMake package
 if cmake -S "$src/tests/install/cmake" -B "$work/cmake" -DCMAKE_C_COMPILER="$cc" \
     >"$work/cmake.log" 2>&1 && cmake --build "$work/cmake" >>"$work/cmake.log" 2>&1; then
