@@ -160,15 +160,20 @@ session), trio (one trio.run per cell; needs python3-trio) and curio
 (needs the curio module, which Debian does not package).")
 
 set(CPACK_DEBIAN_DEV_PACKAGE_SECTION libdevel)
-set(CPACK_DEBIAN_DEV_PACKAGE_DEPENDS "${AA_DEB_LIB} (= ${AA_DEB_VERSION})")
+# autoawait.pc (Requires.private) and autoawait-runner.pc (Requires) name
+# the CPython the library embeds, python3-embed, which libpython3-dev has:
+# without it pkg-config would refuse both.
+set(CPACK_DEBIAN_DEV_PACKAGE_DEPENDS
+  "${AA_DEB_LIB} (= ${AA_DEB_VERSION}), libpython3-dev")
 set(CPACK_DEBIAN_DEV_DESCRIPTION
 "embeddable Python console with top-level await (development files)
 libautoawait gives a C application a Python console in which top-level
 await just works, behind a small and stable C ABI.
 
-This package contains the headers (autoawait.h for hosts, runner.h for
-runner plugins), the pkg-config file, the CMake package, the embedding
-guide and API reference, and the runner plugin template.")
+This package contains the headers (autoawait.h for hosts, runner.h and
+runner-sdk.h for runner plugins), the runner SDK (libautoawait-runner.a),
+the pkg-config files, the CMake package, the guides and API reference, and
+the runner plugin templates.")
 
 set(CPACK_DEBIAN_SHELL_PACKAGE_SECTION interpreters)
 set(CPACK_DEBIAN_SHELL_PACKAGE_DEPENDS "${AA_DEB_LIB} (>= ${AA_DEB_VERSION})")

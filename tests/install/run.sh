@@ -209,6 +209,20 @@ elif ! grep -Eq -- "(^| )-lpython$python_mm" <<<"$static"; then
 else
     ok "autoawait.pc requires $module privately: --static gives $static"
 fi
+# autoawait-runner.pc, the runner SDK's, requires it too, publicly: a
+# plugin links that CPython.
+if [[ $(pkg-config --variable=python_version autoawait-runner || true) != "$python_mm" ]]; then
+    fail "autoawait-runner.pc's python_version is not $python_mm"
+elif ! grep -Eq "^$module = $python_mm\$" <<<"$(pkg-config --print-requires autoawait-runner)"; then
+    fail "autoawait-runner.pc does not require $module = $python_mm"
+elif ! sdk=$(pkg-config --libs autoawait-runner) ||
+    [[ " $sdk " != *" -lautoawait-runner "*" -lpython$python_mm "* ]]; then
+    fail "pkg-config --libs autoawait-runner gives '$sdk'"
+elif [[ ! -f $libdir/libautoawait-runner.a ]]; then
+    fail "no libautoawait-runner.a in ${libdir#"$prefix"/}"
+else
+    ok "autoawait-runner.pc: $sdk"
+fi
 
 # -------------------------------------------------------- CMake package
 if cmake -S "$here/cmake" -B "$tmp/cmake-build" -DCMAKE_PREFIX_PATH="$prefix" \

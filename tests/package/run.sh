@@ -215,6 +215,33 @@ else
     fail "tests/install/cmake does not build against the installed package"
 fi
 
+# ----------------------------------------------------- a runner plugin
+# The loop-factory template, from the -dev package's doc folder, built
+# against the installed packages with the runner SDK (CMake, and make with
+# pkg-config) and run by the installed aa-shell.
+cell=$'import asyncio\nloop = asyncio.get_running_loop()\nawait asyncio.sleep(0)\nisinstance(loop, asyncio.SelectorEventLoop) and loop.get_debug()'
+for kind in cmake make; do
+    dir=$work/selector-$kind
+    rm -rf "$dir"
+    cp -R "$devdoc/examples/runner-plugin/selector" "$dir"
+    if [[ $kind == cmake ]]; then
+        so=$dir/build/aa_runner_selector.so
+        cmake -S "$dir" -B "$dir/build" -DCMAKE_C_COMPILER="$cc" >"$dir.log" 2>&1 &&
+            cmake --build "$dir/build" >>"$dir.log" 2>&1
+    else
+        so=$dir/aa_runner_selector.so
+        make -C "$dir" CC="$cc" >"$dir.log" 2>&1
+    fi || { cat "$dir.log" >&2; fail "the selector template does not build with $kind"; continue; }
+    mkdir -p "$dir/runners"
+    cp "$so" "$dir/runners/"
+    if out=$(AA_RUNNER_PATH=$dir/runners /usr/bin/aa-shell --runner selector -c "$cell" 2>&1) &&
+        [[ $out == "Out[1]: True" ]]; then
+        ok "the selector template builds with $kind against the packages and runs"
+    else
+        fail "the selector template built with $kind: aa-shell printed '$out'"
+    fi
+done
+
 # -------------------------------------------------------------- aa-shell
 # mapped NAME: a cell's expression naming the file NAME was mapped from.
 mapped() {
