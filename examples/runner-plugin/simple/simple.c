@@ -288,7 +288,7 @@ static void simple_close(void *state)
 /*
  * The vtable.  abi_version and struct_size say what this plugin was built
  * against (AA_RUNNER_INIT sets the same two), and python_version the
- * CPython's (PY_VERSION_HEX: the loader refuses the plugin when the
+ * CPython's (AA_RUNNER_PYTHON_VERSION: the loader refuses the plugin when the
  * library embeds another major.minor); the library reads no field
  * beyond struct_size, and takes a missing one as NULL.  Only run is
  * required.  poll, enter and leave stay NULL: between cells this runner
