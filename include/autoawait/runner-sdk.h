@@ -212,6 +212,11 @@ void aa_sdk_raise_exception(PyObject *exc);
 PyObject *aa_sdk_context_call(PyObject *context, PyObject *callable,
                               PyObject *args);
 
+/* aa_sdk_context_call with keyword arguments too: kwargs a dict, or NULL
+ * for none (trio's start_guest_run, curio's kernel.run(shutdown=True)). */
+PyObject *aa_sdk_context_call_kw(PyObject *context, PyObject *callable,
+                                 PyObject *args, PyObject *kwargs);
+
 /* ------------------------------------------ imports, threads, time, fds */
 
 /*

@@ -12,8 +12,9 @@
  * cell would cancel them as each cell ends).  A kernel that curio disabled
  * after an error in its own code is dropped, its tasks lost, and the next
  * cell gets a new one.  The kernel runs inside the session's
- * contextvars.Context: curio's tasks do not copy contexts, so every cell
- * and every task sees and sets the session's context variables directly.
+ * contextvars.Context (aa_sdk_context_call_kw): curio's tasks do not copy
+ * contexts, so every cell and every task sees and sets the session's
+ * context variables directly.
  *
  * What curio lacks, and how it is got round.  curio's Kernel has one
  * public call, run(): run() with no task is one cycle with a zero select
@@ -34,6 +35,9 @@
  * KeyboardInterrupt.  A cell that never blocks is left to the library's
  * second interrupt.  The event wakes the kernel through curio's own
  * notification socket, which its selector, and so the session's fd, sees.
+ * The handshake is the SDK's (aa_sdk_cell_interrupt, with the wrapper's
+ * interrupt(stop) for a schedule); KeyboardInterrupt is the wrapper's, as
+ * trio's is, with the cell's frames only up to curio.
  *
  * curio allows one running kernel per thread.  When a cell of another
  * session runs curio on this thread (a console started from a curio cell),
@@ -47,7 +51,7 @@
  */
 #include <autoawait/runner-sdk.h>
 
-#include <limits.h>
+#include <math.h>
 
 /*
  * cell wraps each cell.  run makes it the kernel's main task; start makes
@@ -149,14 +153,12 @@ static const char wrapper_source[] = AA_SDK_UNTIL_SOURCE
 
 /* Interned names of what the runner looks up (see runner-sdk.h). */
 #define NAMES(X)                                                               \
-    X(curio)                                                                   \
     X(meta)                                                                    \
     X(curio_running)                                                           \
     X(Kernel)                                                                  \
     X(UniversalEvent)                                                          \
     X(run)                                                                     \
     X(shutdown)                                                                \
-    X(close)                                                                   \
     X(_shutdown_funcs)                                                         \
     X(_runner)                                                                 \
     X(_selector)                                                               \
@@ -189,8 +191,7 @@ typedef struct runner_state {
     PyObject *sleepq;       /* its TimeQueue of sleepers and timeouts */
     PyObject *context;      /* the session's Context */
     PyObject *stop;         /* the UniversalEvent of the running cell */
-    int running;            /* a cell is run or started */
-    int interrupted;        /* interrupt came before there was an event */
+    aa_sdk_cell cell;       /* a cell is run or started */
 
     /* The started cell, from start until collect says it ended. */
     PyObject *coro;    /* its coroutine */
@@ -302,50 +303,22 @@ static int ensure_kernel(runner_state *st)
     return 0;
 }
 
-/* The exception set now, taken: its value, with its traceback. */
-static PyObject *take_exception(void)
-{
-    PyObject *t, *v, *tb;
-
-    PyErr_Fetch(&t, &v, &tb);
-    PyErr_NormalizeException(&t, &v, &tb);
-    if (v != NULL && tb != NULL)
-        PyException_SetTraceback(v, tb);
-    Py_XDECREF(t);
-    Py_XDECREF(tb);
-    return v;
-}
-
-/* Sets exc, an exception instance (borrowed), with its own traceback. */
-static void raise_exception(PyObject *exc)
-{
-    PyErr_Restore(Py_NewRef(Py_TYPE(exc)), Py_NewRef(exc),
-                  PyException_GetTraceback(exc));
-}
-
 /* ------------------------------------------------------- calling curio */
 
 /*
  * Makes the call (a kernel_call) on this thread, inside its context when
- * there is one.
+ * there is one (aa_sdk_context_call_kw).
  */
 static PyObject *call_here(void *arg)
 {
     kernel_call *c = arg;
-    PyObject *args[1] = {c->arg}, *r, *t, *v, *tb;
-    size_t nargs = c->arg != NULL ? 1 : 0;
+    PyObject *args, *r;
 
-    if (c->context != NULL && PyContext_Enter(c->context) < 0)
+    args = c->arg != NULL ? PyTuple_Pack(1, c->arg) : PyTuple_New(0);
+    if (args == NULL)
         return NULL;
-    r = c->kwargs != NULL
-            ? PyObject_VectorcallDict(c->fn, args, nargs, c->kwargs)
-            : PyObject_Vectorcall(c->fn, args, nargs, NULL);
-    if (c->context != NULL) {
-        PyErr_Fetch(&t, &v, &tb);
-        if (PyContext_Exit(c->context) < 0)
-            PyErr_Clear();
-        PyErr_Restore(t, v, tb);
-    }
+    r = aa_sdk_context_call_kw(c->context, c->fn, args, c->kwargs);
+    Py_DECREF(args);
     return r;
 }
 
@@ -401,7 +374,7 @@ static PyObject *wrap_cell(runner_state *st, PyObject *wrapper, PyObject *coro)
     st->stop = PyObject_CallMethodNoArgs(st->curio, st->str.UniversalEvent);
     if (st->stop == NULL)
         return NULL;
-    if (st->interrupted) {
+    if (st->cell.interrupted) {
         if ((r = PyObject_CallOneArg(st->interrupt_fn, st->stop)) == NULL)
             return NULL;
         Py_DECREF(r);
@@ -428,16 +401,20 @@ static PyObject *curio_run(void *state, PyObject *coro, PyObject *context)
 {
     runner_state *st = state;
     PyObject *main = NULL, *r = NULL;
+    int interrupted;
 
-    if (st->running)
+    if (st->cell.running)
         return aa_sdk_run_refused("curio", coro);
-    st->running = 1;
+    /* An interrupt that came while start found curio running here is kept
+     * for this run (wrap_cell then sets the event at once). */
+    interrupted = st->cell.interrupted;
+    aa_sdk_cell_begin(&st->cell);
+    st->cell.interrupted = interrupted;
     take_context(st, context);
     if (ensure_kernel(st) == 0 &&
         (main = wrap_cell(st, st->cell_fn, coro)) != NULL)
         r = kernel_method(st, st->str.run, main, NULL);
-    st->running = 0;
-    st->interrupted = 0;
+    aa_sdk_cell_end(&st->cell);
     Py_CLEAR(st->stop);
     if (main != NULL) {
         aa_sdk_close_coro(main);
@@ -465,8 +442,7 @@ static void end_cell(runner_state *st)
     Py_CLEAR(st->failure);
     Py_CLEAR(st->stop);
     st->launched = 0;
-    st->running = 0;
-    st->interrupted = 0;
+    aa_sdk_cell_end(&st->cell);
 }
 
 /*
@@ -481,16 +457,17 @@ static int curio_start(void *state, PyObject *coro, PyObject *context)
     runner_state *st = state;
     int nested;
 
-    if (st->running) {
+    if (st->cell.running) {
         aa_sdk_run_refused("curio", coro);
         return -1;
     }
-    st->running = 1;
+    aa_sdk_cell_begin(&st->cell);
     take_context(st, context);
     if (ensure_kernel(st) < 0 || (nested = curio_running_here(st)) < 0)
         goto fail;
     if (nested) {
-        st->running = 0;
+        /* Not ended: run begins it again with the flag as it is. */
+        st->cell.running = 0;
         return 1;
     }
     st->coro = Py_NewRef(coro);
@@ -538,7 +515,7 @@ static int curio_step(void *state)
     if (st->kernel == NULL)
         return 0;
     if (next_main(st, &launch) < 0) {
-        st->failure = take_exception();
+        st->failure = aa_sdk_take_exception();
         return 0;
     }
     r = kernel_method(st, st->str.run, launch, NULL);
@@ -549,7 +526,7 @@ static int curio_step(void *state)
     }
     if (st->kernel != NULL || st->main == NULL || st->failure != NULL)
         return -1;
-    st->failure = take_exception();
+    st->failure = aa_sdk_take_exception();
     return 0;
 }
 
@@ -571,7 +548,7 @@ static int curio_collect(void *state, PyObject **result)
         return 1;
     }
     if (st->failure != NULL) {
-        raise_exception(st->failure);
+        aa_sdk_raise_exception(st->failure);
         end_cell(st);
         return 1;
     }
@@ -579,7 +556,7 @@ static int curio_collect(void *state, PyObject **result)
         return 0;
     task = PyList_GET_ITEM(st->box, 0);
     if (PyExceptionInstance_Check(task)) {
-        raise_exception(task);
+        aa_sdk_raise_exception(task);
         end_cell(st);
         return 1;
     }
@@ -594,7 +571,7 @@ static int curio_collect(void *state, PyObject **result)
         if (PyTuple_GET_ITEM(outcome, 0) == Py_True)
             *result = Py_NewRef(PyTuple_GET_ITEM(outcome, 1));
         else
-            raise_exception(PyTuple_GET_ITEM(outcome, 1));
+            aa_sdk_raise_exception(PyTuple_GET_ITEM(outcome, 1));
     } else if (outcome != NULL) {
         PyErr_Format(PyExc_RuntimeError,
                      "the curio runner's cell task ended with %R", outcome);
@@ -650,15 +627,15 @@ static int probe(runner_state *st)
 
 /*
  * Milliseconds until the next sleeper or timeout of the kernel is due
- * (rounded up), -1 none, 0 when a task is ready or the started cell waits
- * to be handed over.  What the kernel would have waited for in its
- * select: its selector's I/O is on fd.
+ * (rounded up by aa_sdk_timeout_ms), -1 none, 0 when a task is ready or the
+ * started cell waits to be handed over.  What the kernel would have waited for
+ * in its select: its selector's I/O is on fd.
  */
 static int kernel_timeout(runner_state *st)
 {
     PyObject *now, *left;
     Py_ssize_t ready;
-    double ms;
+    double seconds;
     int found;
 
     if (st->main != NULL && !st->launched)
@@ -674,15 +651,12 @@ static int kernel_timeout(runner_state *st)
     Py_XDECREF(now);
     if (left == NULL)
         return FALLBACK_MS;
-    ms = left == Py_None ? -1.0 : PyFloat_AsDouble(left) * 1000.0;
+    /* next_deadline answers the seconds left, not a time of the clock. */
+    seconds = left == Py_None ? INFINITY : PyFloat_AsDouble(left);
     Py_DECREF(left);
     if (PyErr_Occurred())
         return FALLBACK_MS;
-    if (ms < 0)
-        return -1;
-    if (ms >= INT_MAX)
-        return INT_MAX;
-    return (int)ms + ((int)ms < ms); /* rounded up */
+    return aa_sdk_timeout_ms(seconds, 0.0);
 }
 
 /* kernel_timeout, never longer than FALLBACK_MS when the kernel has no fd
@@ -793,30 +767,20 @@ static void curio_close(void *state)
 }
 
 /*
- * From another thread, while run or a started cell is in progress.  An
- * event set before the watcher waits is not lost: the wait returns at
- * once.  Before there is an event, the flag tells wrap_cell to set it.
- * Setting the event wakes the kernel through its notification socket: a
- * run waiting in its select returns, and a host waiting on the session's
- * fd gets it readable.
+ * From another thread, while run or a started cell is in progress:
+ * aa_sdk_cell_interrupt with the wrapper's interrupt(stop), which sets the
+ * cell's event.  An event set before the watcher waits is not lost: the
+ * wait returns at once.  Before there is an event, the flag tells
+ * wrap_cell to set it.  Setting the event wakes the kernel through its
+ * notification socket: a run waiting in its select returns, and a host
+ * waiting on the session's fd gets it readable.
  */
 static int curio_interrupt(void *state)
 {
     runner_state *st = state;
-    PyObject *r;
 
-    if (!st->running)
-        return 1;
-    st->interrupted = 1;
-    if (st->stop == NULL)
-        return 0;
-    r = PyObject_CallOneArg(st->interrupt_fn, st->stop);
-    if (r == NULL) {
-        PyErr_Clear();
-        return 1;
-    }
-    Py_DECREF(r);
-    return 0;
+    return aa_sdk_cell_interrupt(
+        &st->cell, st->stop != NULL ? st->interrupt_fn : NULL, st->stop, NULL);
 }
 
 /* ------------------------------------------------------------- the entry */

@@ -245,19 +245,25 @@ void aa_sdk_raise_exception(PyObject *exc)
                   PyException_GetTraceback(exc));
 }
 
-PyObject *aa_sdk_context_call(PyObject *context, PyObject *callable,
-                              PyObject *args)
+PyObject *aa_sdk_context_call_kw(PyObject *context, PyObject *callable,
+                                 PyObject *args, PyObject *kwargs)
 {
     PyObject *r;
 
     if (context == NULL || context == Py_None)
-        return PyObject_Call(callable, args, NULL);
+        return PyObject_Call(callable, args, kwargs);
     if (PyContext_Enter(context) < 0)
         return NULL;
-    r = PyObject_Call(callable, args, NULL);
+    r = PyObject_Call(callable, args, kwargs);
     if (PyContext_Exit(context) < 0)
         Py_CLEAR(r);
     return r;
+}
+
+PyObject *aa_sdk_context_call(PyObject *context, PyObject *callable,
+                              PyObject *args)
+{
+    return aa_sdk_context_call_kw(context, callable, args, NULL);
 }
 
 /* ------------------------------------------------------------- imports */

@@ -11,7 +11,12 @@
  * of the state's (guest.c), and step runs what was queued.  The wrapper
  * runs the cell's coroutine inside a CancelScope that interrupt cancels
  * from another thread through the run's TrioToken, so that the cell's
- * finally blocks and __aexit__ run before KeyboardInterrupt is reported.
+ * finally blocks and __aexit__ run before KeyboardInterrupt is reported:
+ * the SDK's cell handshake (aa_sdk_cell_interrupt) with
+ * token.run_sync_soon(scope.cancel).  The scope absorbs trio.Cancelled,
+ * so the wrapper itself raises KeyboardInterrupt, with the cell's frames
+ * up to where it called into trio (aa_sdk_cell_outcome, which keeps the
+ * cancellation's frames below them, is not for trio).
  * trio copies the current context for its tasks: the wrapper sets the
  * session Context's variables in that copy first and copies back the ones
  * the cell changed, so that context variables persist from cell to cell as
@@ -40,8 +45,6 @@
 #include "guest.h"
 #include <autoawait/runner-sdk.h>
 #include "pyversion.h"
-
-#include <time.h>
 
 /*
  * The wrapper trio.run runs.  begin, a C function of this file, records the
@@ -84,16 +87,13 @@ static const char wrapper_source[] = AA_SDK_UNTIL_SOURCE
 
 /* Interned names of what the runner looks up (see runner-sdk.h). */
 #define NAMES(X)                                                               \
-    X(trio)                                                                    \
     X(lowlevel)                                                                \
     X(current_trio_token)                                                      \
     X(run)                                                                     \
     X(run_sync_soon)                                                           \
     X(cancel)                                                                  \
-    X(close)                                                                   \
     X(RunFinishedError)                                                        \
     X(signal)                                                                  \
-    X(threading)                                                               \
     X(cell)                                                                    \
     X(start_guest_run)                                                         \
     X(run_sync_soon_threadsafe)                                                \
@@ -113,16 +113,15 @@ AA_SDK_NAMES(NAMES);
 
 typedef struct runner_state {
     names str;
-    PyObject *cell;      /* the wrapper, an async function */
+    PyObject *cell_fn;   /* the wrapper, an async function */
     PyObject *begin;     /* begin() bound to this state */
     PyObject *not_main;  /* signal.signal as seen off the main thread */
     PyObject *trio;      /* the module, once an async cell needed it */
     PyObject *signal_fn; /* the real signal.signal while it is hidden */
     PyObject *token;     /* the TrioToken of the cell's run */
     PyObject *scope;     /* the CancelScope around the cell */
-    int running;         /* run is in progress, or a cell is started */
-    int interrupted;     /* interrupt was called during this run */
-    double cancelled_ms; /* when it was first called (now_ms) */
+    aa_sdk_cell cell;    /* run is in progress, or a cell is started */
+    double cancelled_ms; /* when interrupt first came (aa_sdk_now_ms) */
 
     /* Guest mode. */
     trio_guest *q;                  /* the queue trio's run calls into */
@@ -293,37 +292,44 @@ static PyObject *begin(PyObject *capsule, PyObject *const *args,
     show_main_thread(st);
     Py_XSETREF(st->token, Py_NewRef(args[0]));
     Py_XSETREF(st->scope, Py_NewRef(args[1]));
-    return PyBool_FromLong(st->interrupted);
+    return PyBool_FromLong(st->cell.interrupted);
 }
 
 static PyMethodDef begin_def = {"begin", (PyCFunction)(void (*)(void))begin,
                                 METH_FASTCALL, NULL};
 
 /*
- * trio.run(cell, trio, begin, coro, context) in a new, empty Context:
- * trio copies the current one for its tasks, and the wrapper takes what it
- * finds there for trio's own, so nothing of the caller's (another session's
- * variables, when runs nest) may be in it.
+ * fn(cell, trio, begin, coro, context, **kwargs), trio.run or
+ * start_guest_run, with signal.signal hidden while trio sets up, in a new,
+ * empty Context (aa_sdk_context_call_kw): trio copies the current one for
+ * its tasks, and the wrapper takes what it finds there for trio's own, so
+ * nothing of the caller's (another session's variables, when runs nest)
+ * may be in it.
  */
+static PyObject *call_trio(runner_state *st, PyObject *fn, PyObject *kwargs,
+                           PyObject *coro, PyObject *context)
+{
+    PyObject *ctx = PyContext_New(), *r = NULL;
+    PyObject *args =
+        PyTuple_Pack(5, st->cell_fn, st->trio, st->begin, coro, context);
+
+    if (ctx != NULL && args != NULL && hide_main_thread(st) == 0)
+        r = aa_sdk_context_call_kw(ctx, fn, args, kwargs);
+    show_main_thread(st);
+    Py_XDECREF(ctx);
+    Py_XDECREF(args);
+    return r;
+}
+
+/* trio.run(cell, trio, begin, coro, context), as call_trio makes it. */
 static PyObject *run_trio(runner_state *st, PyObject *coro, PyObject *context)
 {
-    PyObject *args[] = {st->cell, st->trio, st->begin, coro, context};
-    PyObject *ctx = PyContext_New(), *run = NULL, *r = NULL, *t, *v, *tb;
+    PyObject *run = PyObject_GetAttr(st->trio, st->str.run), *r;
 
-    if (ctx == NULL || PyContext_Enter(ctx) < 0) {
-        Py_XDECREF(ctx);
+    if (run == NULL)
         return NULL;
-    }
-    run = PyObject_GetAttr(st->trio, st->str.run);
-    if (run != NULL && hide_main_thread(st) == 0)
-        r = PyObject_Vectorcall(run, args, 5, NULL);
-    show_main_thread(st);
-    PyErr_Fetch(&t, &v, &tb);
-    if (PyContext_Exit(ctx) < 0)
-        PyErr_Clear();
-    PyErr_Restore(t, v, tb);
-    Py_XDECREF(run);
-    Py_DECREF(ctx);
+    r = call_trio(st, run, NULL, coro, context);
+    Py_DECREF(run);
     return r;
 }
 
@@ -354,20 +360,18 @@ static PyObject *trio_run(void *state, PyObject *coro, PyObject *context)
     PyObject *r = NULL, *own_context = NULL;
     int nested;
 
-    if (st->running)
+    if (st->cell.running)
         return aa_sdk_run_refused("trio", coro);
     /* From here interrupt may come: until begin, it only sets the flag
      * (the first cell may spend a while importing trio). */
-    st->interrupted = 0;
-    st->running = 1;
+    aa_sdk_cell_begin(&st->cell);
     if (context == NULL || context == Py_None)
         context = own_context = PyContext_New();
     if (context != NULL && import_trio(st) == 0 &&
         (nested = trio_running_here(st)) >= 0)
         r = nested ? run_nested(st, coro, context)
                    : run_trio(st, coro, context);
-    st->running = 0;
-    st->interrupted = 0;
+    aa_sdk_cell_end(&st->cell);
     Py_CLEAR(st->token);
     Py_CLEAR(st->scope);
     aa_sdk_close_coro(coro);
@@ -393,31 +397,17 @@ static PyObject *guest_kwargs(runner_state *st)
 }
 
 /*
- * start_guest_run(cell, trio, begin, coro, context, ...) in a new, empty
- * Context, as run_trio runs trio.run; then the run's values of the run
- * context go from this thread into the state.  0, or -1 with an exception
- * set.
+ * start_guest_run(cell, trio, begin, coro, context, ...), as call_trio
+ * makes it; then the run's values of the run context go from this thread
+ * into the state.  0, or -1 with an exception set.
  */
 static int start_guest(runner_state *st, PyObject *coro, PyObject *context)
 {
-    PyObject *ctx = PyContext_New(), *kwargs = guest_kwargs(st);
-    PyObject *args =
-        PyTuple_Pack(5, st->cell, st->trio, st->begin, coro, context);
-    PyObject *r = NULL, *t, *v, *tb;
+    PyObject *kwargs = guest_kwargs(st), *r = NULL;
 
-    if (ctx != NULL && kwargs != NULL && args != NULL &&
-        PyContext_Enter(ctx) == 0) {
-        if (hide_main_thread(st) == 0)
-            r = PyObject_Call(st->start_guest_run, args, kwargs);
-        show_main_thread(st);
-        PyErr_Fetch(&t, &v, &tb);
-        if (PyContext_Exit(ctx) < 0)
-            PyErr_Clear();
-        PyErr_Restore(t, v, tb);
-    }
-    Py_XDECREF(ctx);
+    if (kwargs != NULL)
+        r = call_trio(st, st->start_guest_run, kwargs, coro, context);
     Py_XDECREF(kwargs);
-    Py_XDECREF(args);
     /* A run that failed half set up leaves its values here too. */
     aa__guest_stash(st->q);
     if (r == NULL) {
@@ -434,12 +424,11 @@ static int trio_start(void *state, PyObject *coro, PyObject *context)
     PyObject *own_context = NULL;
     int rc = -1;
 
-    if (st->running) {
+    if (st->cell.running) {
         aa_sdk_run_refused("trio", coro);
         return -1;
     }
-    st->interrupted = 0;
-    st->running = 1;
+    aa_sdk_cell_begin(&st->cell);
     if (context == NULL || context == Py_None)
         context = own_context = PyContext_New();
     if (context != NULL && import_trio(st) == 0 &&
@@ -451,7 +440,7 @@ static int trio_start(void *state, PyObject *coro, PyObject *context)
     }
     Py_XDECREF(own_context);
     if (rc != 0)
-        st->running = 0;
+        aa_sdk_cell_end(&st->cell);
     if (rc < 0)
         aa_sdk_close_coro(coro);
     /* 1: run runs the cell, on a thread of its own. */
@@ -468,7 +457,7 @@ static PyObject *run_batch(runner_state *st, PyObject *batch)
     int rc = -1;
 
     if ((st->q->locals == NULL || aa__guest_unstash(st->q) == 0) &&
-        (st->token != NULL || !st->running || hide_main_thread(st) == 0))
+        (st->token != NULL || !st->cell.running || hide_main_thread(st) == 0))
         rc = aa__guest_run(st->q, batch);
     else
         aa__guest_requeue(st->q, batch, 0);
@@ -536,8 +525,7 @@ static void end_cell(runner_state *st)
     PyObject *t, *v, *tb;
 
     PyErr_Fetch(&t, &v, &tb);
-    st->running = 0;
-    st->interrupted = 0;
+    aa_sdk_cell_end(&st->cell);
     Py_CLEAR(st->token);
     Py_CLEAR(st->scope);
     Py_CLEAR(st->q->locals);
@@ -578,58 +566,43 @@ static int trio_timeout(void *state)
 
 /* ------------------------------------------------ interrupt, and close */
 
-/* Milliseconds on the monotonic clock. */
-static double now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
 /*
  * From another thread, while run waits with the GIL released, or while a
- * cell is started (its run waiting for the host's next step, or in one).
- * token.run_sync_soon wakes trio's I/O thread, and so the host's loop
- * through the eventfd.  Before begin there is no scope yet: the flag alone
- * stops the cell before it starts.  A run that has finished cannot take
- * the cancellation, and needs none.
+ * cell is started (its run waiting for the host's next step, or in one):
+ * aa_sdk_cell_interrupt with token.run_sync_soon(scope.cancel), which
+ * wakes trio's I/O thread, and so the host's loop through the eventfd.
+ * Before begin there is no scope yet: the flag alone stops the cell before
+ * it starts.  A run that has finished (trio.RunFinishedError) cannot take
+ * the cancellation, and needs none.  When the first interrupt came is
+ * close's to know (finish_guest).
  */
-static int cancel_cell(runner_state *st)
-{
-    PyObject *cancel, *r, *finished, *t, *v, *tb;
-    int rc;
-
-    if (!st->interrupted)
-        st->cancelled_ms = now_ms();
-    st->interrupted = 1;
-    if (st->token == NULL)
-        return 0;
-    cancel = PyObject_GetAttr(st->scope, st->str.cancel);
-    r = cancel == NULL ? NULL
-                       : PyObject_CallMethodOneArg(
-                             st->token, st->str.run_sync_soon, cancel);
-    Py_XDECREF(cancel);
-    if (r != NULL) {
-        Py_DECREF(r);
-        return 0;
-    }
-    PyErr_Fetch(&t, &v, &tb);
-    finished = PyObject_GetAttr(st->trio, st->str.RunFinishedError);
-    rc = finished == NULL || !PyErr_GivenExceptionMatches(t, finished);
-    Py_XDECREF(finished);
-    Py_XDECREF(t);
-    Py_XDECREF(v);
-    Py_XDECREF(tb);
-    PyErr_Clear();
-    return rc;
-}
-
 static int trio_interrupt(void *state)
 {
     runner_state *st = state;
+    PyObject *schedule = NULL, *cancel = NULL, *finished = NULL;
+    int rc;
 
-    return st->running ? cancel_cell(st) : 1;
+    if (st->cell.running && !st->cell.interrupted)
+        st->cancelled_ms = aa_sdk_now_ms();
+    if (st->token == NULL)
+        return aa_sdk_cell_interrupt(&st->cell, NULL, NULL, NULL);
+    schedule = PyObject_GetAttr(st->token, st->str.run_sync_soon);
+    if (schedule != NULL)
+        cancel = PyObject_GetAttr(st->scope, st->str.cancel);
+    if (cancel != NULL)
+        finished = PyObject_GetAttr(st->trio, st->str.RunFinishedError);
+    if (finished != NULL) {
+        rc = aa_sdk_cell_interrupt(&st->cell, schedule, cancel, finished);
+    } else {
+        /* Marked, but no cancellation is on its way. */
+        PyErr_Clear();
+        aa_sdk_cell_interrupt(&st->cell, NULL, NULL, NULL);
+        rc = 1;
+    }
+    Py_XDECREF(schedule);
+    Py_XDECREF(cancel);
+    Py_XDECREF(finished);
+    return rc;
 }
 
 /* Calls the method name of the guest run's Runner, or of its attribute
@@ -682,19 +655,19 @@ static PyObject *abandon_main(void *arg)
  */
 static void finish_guest(runner_state *st)
 {
-    double t0 = now_ms();
+    double t0 = aa_sdk_now_ms();
     int forced = 0;
     PyObject *r;
 
-    cancel_cell(st);
+    trio_interrupt(st);
     while (st->q->outcome == NULL && st->q->locals != NULL) {
-        if (now_ms() - t0 >= CLOSE_GIVE_UP_MS) {
+        if (aa_sdk_now_ms() - t0 >= CLOSE_GIVE_UP_MS) {
             r = aa_sdk_call_on_thread(abandon_main, st, "giving up a trio run");
             Py_XDECREF(r);
             PyErr_Clear();
             return;
         }
-        if (!forced && now_ms() - st->cancelled_ms >= CLOSE_CANCEL_MS) {
+        if (!forced && aa_sdk_now_ms() - st->cancelled_ms >= CLOSE_CANCEL_MS) {
             forced = 1;
             call_runner(st, NULL, st->str.deliver_ki);
         }
@@ -719,10 +692,10 @@ static int state_init(void *state)
     if (aa_sdk_names_init(&st->str, names_list) < 0 ||
         (globals = aa_sdk_run_wrapper(wrapper_source, WRAPPER_FILE)) == NULL)
         return -1;
-    st->cell = PyDict_GetItemWithError(globals, st->str.cell);
-    if (st->cell == NULL)
+    st->cell_fn = PyDict_GetItemWithError(globals, st->str.cell);
+    if (st->cell_fn == NULL)
         goto done;
-    Py_INCREF(st->cell);
+    Py_INCREF(st->cell_fn);
     capsule = PyCapsule_New(st, NULL, NULL);
     if (capsule == NULL ||
         (st->begin = PyCFunction_New(&begin_def, capsule)) == NULL ||
@@ -744,7 +717,7 @@ static void state_free(void *state)
     if (st->begin != NULL &&
         PyCapsule_SetName(PyCFunction_GET_SELF(st->begin), "freed") < 0)
         PyErr_Clear();
-    Py_CLEAR(st->cell);
+    Py_CLEAR(st->cell_fn);
     Py_CLEAR(st->begin);
     Py_CLEAR(st->not_main);
     Py_CLEAR(st->trio);
