@@ -11,7 +11,7 @@
 #   lib        libautoawait0         the library (libautoawait.so.0)
 #   runners    libautoawait-runners  the runner plugins
 #   dev        libautoawait-dev      headers, .so link, autoawait.pc, CMake package, docs
-#   shell      aa-shell              the console and its man page
+#   shell      aa-shell              the console and its man page, aa-runner-check
 #   man        (none)                the uncompressed man page of a plain install
 #   examples   (none)                embed-host, uv-host, glib-host: examples
 #
@@ -186,6 +186,9 @@ aa-shell is the console of libautoawait: IPython-style prompts, multi-line
 input, line editing, history and tab completion, where await, async with
 and async for work at the top level without asyncio.run(), one event loop
 lives as long as the console, and Ctrl-C cancels the running cell.
-aa-shell -c CODE and aa-shell FILE run code the same way.")
+aa-shell -c CODE and aa-shell FILE run code the same way.
+
+aa-runner-check runs libautoawait's conformance cases against a runner
+plugin, installed or in development, and says how many held.")
 
 include(CPack)

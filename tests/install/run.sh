@@ -6,9 +6,9 @@
 # caught instead of landing on the system), then checks the installed tree
 # as a host would use it: headers, the library's SONAME and exported
 # symbols, the RUNPATH of every installed program and library, the runner
-# plugin, aa-shell, embed-host, outside programs built through pkg-config
-# and through the CMake package, and the template runner plugin
-# (examples/runner-plugin) built out of tree against the prefix.
+# plugin, aa-shell, aa-runner-check, embed-host, outside programs built
+# through pkg-config and through the CMake package, and the template runner
+# plugin (examples/runner-plugin) built out of tree against the prefix.
 set -euo pipefail
 
 build=$(cd "$1" && pwd)
@@ -176,6 +176,22 @@ if [[ -x $shell ]]; then
     fi
 else
     fail "no aa-shell in ${shell#"$prefix"/}"
+fi
+
+# -------------------------------------------------------- aa-runner-check
+# The conformance cases are compiled in: run from a folder with no case
+# file, the installed tool checks the installed asyncio runner.
+check=$prefix/bin/aa-runner-check
+if [[ -x $check ]]; then
+    if ! out=$(cd "$tmp" && "$check" asyncio 2>&1); then
+        fail "installed aa-runner-check asyncio failed:"$'\n'"$out"
+    elif [[ $(tail -n 1 <<<"$out") =~ ^[1-9][0-9]*\ passed,\ 0\ failed$ ]]; then
+        ok "installed aa-runner-check asyncio: $(tail -n 1 <<<"$out")"
+    else
+        fail "installed aa-runner-check asyncio printed:"$'\n'"$out"
+    fi
+else
+    fail "no aa-runner-check in ${check#"$prefix"/}"
 fi
 
 # ------------------------------------------------------------ embed-host
