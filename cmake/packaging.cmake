@@ -88,6 +88,7 @@ endforeach()
 install(FILES ${aa_deb_out}/aa-shell.1.gz DESTINATION ${CMAKE_INSTALL_MANDIR}/man1
         COMPONENT shell EXCLUDE_FROM_ALL)
 install(FILES ${PROJECT_SOURCE_DIR}/docs/aa-shell.md
+              ${PROJECT_SOURCE_DIR}/docs/aa-runner-check.md
         DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/doc/aa-shell
         COMPONENT shell EXCLUDE_FROM_ALL)
 # The developer's documentation, and the two starting points: the smallest
