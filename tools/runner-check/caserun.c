@@ -22,8 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ----------------------------------------------------------------- run */
-
 struct capture {
     sbuf out; /* stream 1 of the current cell */
     sbuf err; /* stream 2 of the whole case */
