@@ -46,7 +46,7 @@ static const char usage_text[] =
     "\n"
     "Exit status: 0 no case failed, 1 a case failed, 2 a usage error or a\n"
     "runner that cannot be loaded.  Environment: AA_RUNNER_PATH.\n"
-    "See docs/aa-runner-check.md.\n";
+    "See aa-runner-check(1).\n";
 
 struct args {
     const char *name;   /* the runner */
