@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # run.sh TOOL MODE [ARGS...] -- aa-runner-check as a user runs it.
 #
-#   pass FLOOR ARGS...   `TOOL ARGS...` exits 0, its last line is "N passed,
+#   pass FLOOR [--import PYTHON MODULE] ARGS...
+#                        `TOOL ARGS...` exits 0, its last line is "N passed,
 #                        0 failed" with N the number of cases `TOOL --list
 #                        ARGS...` names (every case that applies ran and
 #                        held) and at least FLOOR.  When the runner's library
 #                        does not import, the tool must skip every case
 #                        visibly ("SKIP ...: requires LIB (import LIB
 #                        failed)", "0 passed, 0 failed, N skipped", exit 0),
-#                        and the test is then skipped (exit 77).
+#                        and the test is then skipped (exit 77).  With
+#                        --import, the test is skipped when PYTHON (the
+#                        CPython the library embeds) cannot import MODULE,
+#                        which the runner needs (uvloop).
 #   broken ARGS...       a runner that answers wrongly: exit 1, one FAIL
 #                        line per failed case saying what differed, a last
 #                        line "N passed, N failed" with N failed > 0 and
@@ -62,6 +66,13 @@ case $mode in
 pass)
     floor=$1
     shift
+    if [[ ${1:-} == --import ]]; then
+        if ! "$2" -c "import $3" 2>/dev/null; then
+            echo "$2 cannot import $3, which the runner needs: skipped"
+            exit 77
+        fi
+        shift 3
+    fi
     n=$(applicable "$@")
     run "$@"
     if ! counts "$last"; then
