@@ -60,6 +60,14 @@ int aa__loader_load(const char *name, aa__loaded *out, char *err,
                     size_t errlen);
 void aa__loader_unload(aa__loaded *l);
 
+/* The library's calls (calls.c): the table a plugin is handed, set_error's
+ * message on this thread, and whose runner call is in progress on it. */
+const aa_runner_host *aa__calls_table(const char *name);
+void aa__calls_clear_error(void);
+const char *aa__calls_error(void);
+aa_session *aa__calls_begin(aa_session *s);
+void aa__calls_end(aa_session *outer);
+
 /* ---------------------------------------------------------------- sessions */
 
 enum { AA__CELL_NONE = 0, AA__CELL_SYNC, AA__CELL_ASYNC };
@@ -69,6 +77,7 @@ enum { AA__CELL_NONE = 0, AA__CELL_SYNC, AA__CELL_ASYNC };
 typedef struct aa__opened {
     struct aa__opened *next;
     const aa__runner_entry *entry;
+    aa_session *session; /* whose it is */
     void *state;
     aa__runner_entry *owned; /* a runner of this session alone, or NULL */
     struct aa_pyrunner *py;  /* the callable behind it, or NULL */
@@ -77,7 +86,7 @@ typedef struct aa__opened {
 } aa__opened;
 
 /* Every call into a runner (runner.c): runner.h's rules kept in one place. */
-int aa__runner_open(const aa__runner_entry *e, void **state);
+int aa__runner_open(aa__opened *o);
 void aa__runner_close(const aa__opened *o);
 int aa__runner_enter(const aa__opened *o);
 void aa__runner_leave(const aa__opened *o);
@@ -271,6 +280,7 @@ void aa__output_end(aa_session *s);
 int aa__output_write(const char *text);
 void aa__output_free(aa_session *s);
 void aa__output_error(const char *text);
+void aa__output_raw(aa_session *s, int stream, const char *text, size_t len);
 
 /* --------------------------------------------------------------- interrupt */
 

@@ -249,16 +249,19 @@ static void *dlopen_fd(const char *name, const char *path, const char *real,
 static int load_file(const char *name, const char *path, aa__loaded *out,
                      char *err, size_t errlen)
 {
-    aa_runner_host host = {.abi_version = AA_RUNNER_ABI_VERSION,
-                           .struct_size = sizeof(aa_runner_host),
-                           .library_version = AA_VERSION_STRING,
-                           .own_imports = aa__own_call};
+    const aa_runner_host *host = aa__calls_table(name);
     char real[PATH_SIZE];
     aa_runner_entry_fn entry;
+    aa_session *outer;
+    const char *said;
     int rc;
 
-    host.name = name;
     memset(out, 0, sizeof *out);
+    if (host == NULL) {
+        snprintf(err, errlen, "cannot load runner '%s' from %s: out of memory",
+                 name, path);
+        return AA_ENOMEM;
+    }
     if ((out->fd = open_trusted(name, path, real, err, errlen)) < 0)
         return AA_ERUNNER;
     out->dl = dlopen_fd(name, path, real, out->fd, out->fdpath,
@@ -275,13 +278,24 @@ static int load_file(const char *name, const char *path, aa__loaded *out,
         aa__loader_unload(out);
         return AA_EABI;
     }
-    rc = entry(&host, &out->vt);
+    /* The entry is no call of a session's (host->write answers
+     * AA_ENOTFOUND), and what it says with set_error is for this load. */
+    aa__calls_clear_error();
+    outer = aa__calls_begin(NULL);
+    rc = entry(host, &out->vt);
+    aa__calls_end(outer);
     if (PyErr_Occurred())
         PyErr_Clear();
-    if (rc != 0) {
+    said = aa__calls_error();
+    if (rc != 0 && said != NULL)
+        snprintf(err, errlen, "cannot load runner '%s' from %s: %s", name, path,
+                 said);
+    else if (rc != 0)
         snprintf(err, errlen,
                  "cannot load runner '%s' from %s: its %s refused (%d)", name,
                  path, AA_RUNNER_ENTRY_NAME, rc);
+    aa__calls_clear_error();
+    if (rc != 0) {
         aa__loader_unload(out);
         return AA_ERUNNER;
     }

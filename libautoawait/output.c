@@ -14,11 +14,13 @@
  * put back when it ends, as before.  Without a callback nothing is swapped; the
  * process's streams are flushed after each cell so that the host's own
  * output keeps its order.  The bytes written and their order are the
- * cell's; this file adds nothing to them.
+ * cell's; this file adds nothing to them.  A runner's own writes
+ * (aa_runner_host.write, calls.c) take the same way from C.
  */
 #include "internal.h"
 
 #include <errno.h>
+#include <unistd.h>
 
 /*
  * The writers are io.TextIOBase (their binary layers, sys.stdout.buffer,
@@ -85,18 +87,25 @@ static PyObject *fallback_of(PyObject *self)
  * session of its own), each with its own. */
 static _Thread_local int *write_failure;
 
+/* Hands len bytes to the session's callback; the errno it reported with
+ * aa_write_fail, or 0. */
+static int call_back(aa_session *s, int stream, const char *data, size_t len)
+{
+    int failed = 0, *outer = write_failure;
+
+    write_failure = &failed;
+    s->write(s->userdata, stream, data, len);
+    write_failure = outer;
+    return failed;
+}
+
 /* Hands n bytes to the session's callback; -1 with OSError set when the
  * callback reported a failure. */
 static int deliver(aa_session *s, int stream, const char *data, Py_ssize_t n)
 {
-    int failed = 0, *outer = write_failure;
+    int failed;
 
-    if (n <= 0)
-        return 0;
-    write_failure = &failed;
-    s->write(s->userdata, stream, data, (size_t)n);
-    write_failure = outer;
-    if (failed == 0)
+    if (n <= 0 || (failed = call_back(s, stream, data, (size_t)n)) == 0)
         return 0;
     errno = failed;
     PyErr_SetFromErrno(PyExc_OSError);
@@ -522,6 +531,46 @@ void aa__output_error(const char *text)
     if (r == NULL)
         PyErr_Clear();
     Py_XDECREF(r);
+}
+
+/*
+ * A runner's write (aa_runner_host.write) for s: to the callback a cell's
+ * print would reach, or else to the process's file descriptor, after
+ * what Python holds for it (a cell's print, buffered in sys.stdout) so
+ * that the order is kept.  A failure has no one to go to: the runner's
+ * call goes on.  Never raises; the GIL is held.
+ */
+void aa__output_raw(aa_session *s, int stream, const char *text, size_t len)
+{
+    PyObject *type, *value, *tb, *f, *r;
+
+    while (s != NULL && s->write == NULL)
+        s = s->outer;
+    if (s != NULL) {
+        call_back(s, stream, text, len);
+        return;
+    }
+    PyErr_Fetch(&type, &value, &tb);
+    f = PySys_GetObject(stream == 1 ? "stdout" : "stderr"); /* borrowed */
+    if (f != NULL && f == dispatch[stream])
+        f = fallback[stream];
+    if (f != NULL && f != Py_None) {
+        r = PyObject_CallMethod(f, "flush", NULL);
+        Py_XDECREF(r);
+    }
+    PyErr_Clear();
+    PyErr_Restore(type, value, tb);
+    Py_BEGIN_ALLOW_THREADS
+        while (len > 0) {
+            ssize_t n = write(stream, text, len);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0)
+                break;
+            text += n;
+            len -= (size_t)n;
+        }
+    Py_END_ALLOW_THREADS
 }
 
 /*

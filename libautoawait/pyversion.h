@@ -47,6 +47,11 @@
  *    runtime's main thread from 3.13 on (before, it is whichever thread
  *    first imported threading, so it cannot be used there).
  *
+ * 4. The CPython the library is built against (AA__PY_HEXVERSION): what the
+ *    table of library calls tells a plugin (aa_runner_host.python_hexversion)
+ *    and what a runner's aa_runner.python_version must match in major.minor
+ *    (runner.c).  Every version; a fact of the build, not a guard.
+ *
  * Free-threaded builds (Py_GIL_DISABLED, "3.13t") are refused when the
  * build is configured (cmake/python.cmake): the library relies on the GIL
  * throughout.
@@ -93,5 +98,8 @@ PyObject *aa__py_search_path_first(void);
  * it.  The GIL is held.
  */
 int aa__py_is_main_thread(PyObject *threading);
+
+/* PY_VERSION_HEX of the CPython the library is built against. */
+#define AA__PY_HEXVERSION ((unsigned long)PY_VERSION_HEX)
 
 #endif

@@ -10,10 +10,12 @@
  * Every call the library makes into a runner goes through the thin
  * wrappers at the end of this file, as SQLite's os.c wraps its VFS: they
  * own the rules of runner.h about exceptions (what a call may leave set,
- * what is saved around it and cleared after it), optional entries and the
- * runner's own imports, so that no other file calls a vtable.
+ * what is saved around it and cleared after it), optional entries, the
+ * runner's own imports and whose call it is (for the library's calls,
+ * calls.c), so that no other file calls a vtable.
  */
 #include "internal.h"
+#include "pyversion.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -35,6 +37,21 @@ int aa__runner_name_ok(const char *name)
             return 0;
     }
     return n > 0 && n < AA__NAME_MAX;
+}
+
+/*
+ * 1 when the runner says it was built against a CPython whose major.minor
+ * is not the library's: its calls into CPython would use the other's
+ * structures.  A vtable from before python_version, or one that leaves it
+ * 0, does not say.
+ */
+static int other_python(const aa_runner *r)
+{
+    if (r->struct_size <
+            offsetof(aa_runner, python_version) + sizeof r->python_version ||
+        r->python_version == 0)
+        return 0;
+    return (r->python_version >> 16) != (AA__PY_HEXVERSION >> 16);
 }
 
 /*
@@ -63,6 +80,16 @@ int aa__runner_check(const aa_runner *r, const char *name, const char *doing,
         snprintf(err, errlen,
                  "cannot %s: its vtable is %zu bytes, at least %zu are needed",
                  doing, r->struct_size, (size_t)AA_RUNNER_MIN_SIZE);
+        return AA_EABI;
+    }
+    if (other_python(r)) {
+        snprintf(err, errlen,
+                 "cannot %s: built against CPython %lu.%lu, this library "
+                 "embeds CPython %lu.%lu (rebuild it against the library's "
+                 "CPython: pkg-config --variable=python_pc autoawait)",
+                 doing, r->python_version >> 24,
+                 (r->python_version >> 16) & 0xFF, AA__PY_HEXVERSION >> 24,
+                 (AA__PY_HEXVERSION >> 16) & 0xFF);
         return AA_EABI;
     }
     memset(copy, 0, sizeof *copy);
@@ -246,35 +273,99 @@ static void restore_exc(saved_exc *e)
     PyErr_Restore(e->type, e->value, e->tb);
 }
 
-int aa__runner_open(const aa__runner_entry *e, void **state)
+/*
+ * Why open failed, into o's session's message: what the runner said with
+ * set_error, else the exception it left set ("Class: text"), else its
+ * status.  Clears the exception.
+ */
+static void open_failed(const aa__opened *o, int rc)
 {
+    const char *said = aa__calls_error(), *name;
+    PyObject *type, *value, *tb, *text = NULL;
+    const char *utf8 = NULL;
+
+    if (said != NULL || !PyErr_Occurred()) {
+        PyErr_Clear();
+        if (said != NULL)
+            aa__session_fail(o->session, AA_ERUNNER,
+                             "runner '%s' could not open: %s", o->entry->name,
+                             said);
+        else
+            aa__session_fail(o->session, AA_ERUNNER,
+                             "runner '%s' could not open a session (its open "
+                             "returned %d)",
+                             o->entry->name, rc);
+        return;
+    }
+    PyErr_Fetch(&type, &value, &tb);
+    PyErr_NormalizeException(&type, &value, &tb);
+    /* tp_name is "module.Name" for C types: keep the class name. */
+    name = strrchr(((PyTypeObject *)type)->tp_name, '.');
+    name = name != NULL ? name + 1 : ((PyTypeObject *)type)->tp_name;
+    if (value != NULL && (text = PyObject_Str(value)) != NULL)
+        utf8 = PyUnicode_AsUTF8(text);
+    PyErr_Clear();
+    aa__session_fail(o->session, AA_ERUNNER,
+                     "runner '%s' could not open: %s%s%s", o->entry->name, name,
+                     utf8 != NULL && *utf8 ? ": " : "",
+                     utf8 != NULL ? utf8 : "");
+    Py_XDECREF(text);
+    Py_XDECREF(type);
+    Py_XDECREF(value);
+    Py_XDECREF(tb);
+}
+
+/*
+ * Every call below is one of o's session (aa__calls_begin): what the runner
+ * writes meanwhile through the library's table goes to that session.
+ */
+int aa__runner_open(aa__opened *o)
+{
+    aa_session *outer = aa__calls_begin(o->session);
+    const aa__runner_entry *e = o->entry;
     int rc = 0;
 
-    *state = NULL;
+    o->state = NULL;
+    aa__calls_clear_error();
     /* What open imports (its async library, say) is the runner's own. */
     aa__own_begin();
     if (e->vt.open != NULL)
-        rc = e->vt.open(e->userdata, state);
+        rc = e->vt.open(e->userdata, &o->state);
     aa__own_end();
-    if (PyErr_Occurred())
+    aa__calls_end(outer);
+    if (rc != 0)
+        open_failed(o, rc);
+    else if (PyErr_Occurred())
         PyErr_Clear();
-    return rc;
+    aa__calls_clear_error();
+    return rc != 0 ? AA_ERUNNER : AA_OK;
 }
 
 void aa__runner_close(const aa__opened *o)
 {
+    aa_session *outer;
     saved_exc e;
 
     if (o->entry->vt.close == NULL)
         return;
     save_exc(&e);
+    outer = aa__calls_begin(o->session);
     o->entry->vt.close(o->state);
+    aa__calls_end(outer);
     restore_exc(&e);
 }
 
 int aa__runner_enter(const aa__opened *o)
 {
-    if (o->entry->vt.enter == NULL || o->entry->vt.enter(o->state) == 0)
+    aa_session *outer;
+    int rc;
+
+    if (o->entry->vt.enter == NULL)
+        return 0;
+    outer = aa__calls_begin(o->session);
+    rc = o->entry->vt.enter(o->state);
+    aa__calls_end(outer);
+    if (rc == 0)
         return 0;
     if (!PyErr_Occurred())
         PyErr_SetString(PyExc_RuntimeError, "its enter failed without an "
@@ -284,20 +375,25 @@ int aa__runner_enter(const aa__opened *o)
 
 void aa__runner_leave(const aa__opened *o)
 {
+    aa_session *outer;
     saved_exc e;
 
     if (o->entry->vt.leave == NULL)
         return;
     save_exc(&e);
+    outer = aa__calls_begin(o->session);
     o->entry->vt.leave(o->state);
+    aa__calls_end(outer);
     restore_exc(&e);
 }
 
 PyObject *aa__runner_run(const aa__opened *o, PyObject *coro, PyObject *context,
                          int *broken)
 {
+    aa_session *outer = aa__calls_begin(o->session);
     PyObject *value = o->entry->vt.run(o->state, coro, context);
 
+    aa__calls_end(outer);
     *broken = value == NULL && !PyErr_Occurred();
     return value;
 }
@@ -321,8 +417,10 @@ int aa__runner_can_poll(const aa__opened *o)
 
 int aa__runner_poll(const aa__opened *o, int fd, int timeout_ms)
 {
+    aa_session *outer = aa__calls_begin(o->session);
     int rc = o->entry->vt.poll(o->state, fd, timeout_ms);
 
+    aa__calls_end(outer);
     if (rc < 0 && !PyErr_Occurred())
         PyErr_SetString(PyExc_RuntimeError, "the runner's poll failed");
     return rc;
@@ -335,8 +433,10 @@ int aa__runner_is_guest(const aa__opened *o)
 
 int aa__runner_start(const aa__opened *o, PyObject *coro, PyObject *context)
 {
+    aa_session *outer = aa__calls_begin(o->session);
     int rc = o->entry->vt.start(o->state, coro, context);
 
+    aa__calls_end(outer);
     if (rc == 1 && o->entry->vt.run == NULL) {
         PyErr_Format(PyExc_RuntimeError,
                      "runner '%s' cannot start the cell now and has no run",
@@ -353,7 +453,11 @@ int aa__runner_start(const aa__opened *o, PyObject *coro, PyObject *context)
 
 int aa__runner_step(const aa__opened *o)
 {
-    if (o->entry->vt.step(o->state) == 0)
+    aa_session *outer = aa__calls_begin(o->session);
+    int rc = o->entry->vt.step(o->state);
+
+    aa__calls_end(outer);
+    if (rc == 0)
         return 0;
     if (!PyErr_Occurred())
         PyErr_Format(PyExc_RuntimeError,
@@ -364,10 +468,12 @@ int aa__runner_step(const aa__opened *o)
 
 int aa__runner_collect(const aa__opened *o, PyObject **value, int *broken)
 {
+    aa_session *outer = aa__calls_begin(o->session);
     int rc;
 
     *value = NULL;
     rc = o->entry->vt.collect(o->state, value);
+    aa__calls_end(outer);
     *broken = rc != 0 && *value == NULL && !PyErr_Occurred();
     if (rc == 0 && PyErr_Occurred())
         PyErr_Clear();
@@ -376,26 +482,32 @@ int aa__runner_collect(const aa__opened *o, PyObject **value, int *broken)
 
 int aa__runner_fd(const aa__opened *o)
 {
+    aa_session *outer;
     saved_exc e;
     int fd;
 
     if (o->entry->vt.fd == NULL)
         return -1;
     save_exc(&e);
+    outer = aa__calls_begin(o->session);
     fd = o->entry->vt.fd(o->state);
+    aa__calls_end(outer);
     restore_exc(&e);
     return fd;
 }
 
 int aa__runner_timeout(const aa__opened *o)
 {
+    aa_session *outer;
     saved_exc e;
     int ms;
 
     if (o->entry->vt.timeout == NULL)
         return -1;
     save_exc(&e);
+    outer = aa__calls_begin(o->session);
     ms = o->entry->vt.timeout(o->state);
+    aa__calls_end(outer);
     restore_exc(&e);
     return ms < -1 ? -1 : ms;
 }

@@ -287,18 +287,16 @@ static int use_entry(aa_session *s, const aa__runner_entry *e,
             return aa__session_fail(s, AA_ENOMEM, "out of memory");
         }
         o->entry = e;
+        o->session = s;
         o->owned = owned;
         o->py = py;
         o->fd = -1;
         o->due = -1;
-        if ((rc = aa__runner_open(e, &o->state)) != 0) {
+        if ((rc = aa__runner_open(o)) != AA_OK) {
             free(owned);
             aa__pyrunner_free(py);
             free(o);
-            return aa__session_fail(s, AA_ERUNNER,
-                                    "runner '%s' could not open a session "
-                                    "(its open returned %d)",
-                                    e->name, rc);
+            return rc;
         }
         o->next = s->opened;
         s->opened = o;

@@ -34,9 +34,9 @@ extern "C" {
 #endif
 
 #define AA_VERSION_MAJOR 0
-#define AA_VERSION_MINOR 3
+#define AA_VERSION_MINOR 4
 #define AA_VERSION_PATCH 0
-#define AA_VERSION_STRING "0.3.0"
+#define AA_VERSION_STRING "0.4.0"
 /* One number that orders versions: 0x00MMmmpp. */
 #define AA_VERSION_NUMBER                                                      \
     ((AA_VERSION_MAJOR << 16) | (AA_VERSION_MINOR << 8) | AA_VERSION_PATCH)

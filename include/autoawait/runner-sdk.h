@@ -65,6 +65,8 @@ int aa_sdk_entry(const aa_runner_host *host, const aa_runner **out,
  */
 #define AA_SDK_PLUGIN(runner)                                                  \
     AA_API int AA_RUNNER_ENTRY(const aa_runner_host *host,                     \
+                               const aa_runner **out);                         \
+    AA_API int AA_RUNNER_ENTRY(const aa_runner_host *host,                     \
                                const aa_runner **out)                          \
     {                                                                          \
         return aa_sdk_entry(host, out, &(runner));                             \
@@ -84,7 +86,7 @@ const aa_runner_host *aa_sdk_host(void);
  * Python exception set now, "Class: text", and clears the exception.
  * aa_sdk_write writes to the current session's stdout (1) or stderr (2)
  * and answers what aa_runner_host.write does (AA_ENOTFOUND with a library
- * older than 0.4).  aa_sdk_python_hexversion is PY_VERSION_HEX of the
+ * older than 0.4).  aa_sdk_python_hexversion is the hex version of the
  * library's CPython (0 with a library older than 0.4).
  */
 void aa_sdk_error(const char *fmt, ...)
@@ -221,6 +223,10 @@ PyObject *aa_sdk_context_call(PyObject *context, PyObject *callable,
  */
 PyObject *aa_sdk_import(const char *name);
 
+/* Calls fn(arg) with the runner's own imports in force (as aa_sdk_import
+ * does for one import) and returns what it returned. */
+PyObject *aa_sdk_own_call(PyObject *(*fn)(void *arg), void *arg);
+
 /*
  * Compiles source, a runner's Python wrapper, under the file name file and
  * runs it in a namespace of its own, with the runner's own imports.
@@ -325,6 +331,8 @@ void aa_sdk_asyncio_runner(aa_runner *runner, const aa_sdk_asyncio *family);
  *     AA_SDK_ASYNCIO_PLUGIN(uvloop);
  */
 #define AA_SDK_ASYNCIO_PLUGIN(family)                                          \
+    AA_API int AA_RUNNER_ENTRY(const aa_runner_host *host,                     \
+                               const aa_runner **out);                         \
     AA_API int AA_RUNNER_ENTRY(const aa_runner_host *host,                     \
                                const aa_runner **out)                          \
     {                                                                          \

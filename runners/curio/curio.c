@@ -45,7 +45,7 @@
  * sit before the cell's and are cut with them) and deciding when to
  * interrupt are the library's.
  */
-#include "plugin.h"
+#include <autoawait/runner-sdk.h>
 
 #include <limits.h>
 
@@ -80,7 +80,7 @@
  * (kernel._runner, the closure run() calls), by the names curio 1.x gives
  * them; a KeyError says this curio has them no more.
  */
-static const char wrapper_source[] = AA_UNTIL_SOURCE
+static const char wrapper_source[] = AA_SDK_UNTIL_SOURCE
     "from types import coroutine\n"
     "@coroutine\n"
     "def _curio_only(coro):\n"
@@ -147,7 +147,7 @@ static const char wrapper_source[] = AA_UNTIL_SOURCE
 
 #define WRAPPER_FILE "<autoawait curio>"
 
-/* Interned names of what the runner looks up (see plugin.h). */
+/* Interned names of what the runner looks up (see runner-sdk.h). */
 #define NAMES(X)                                                               \
     X(curio)                                                                   \
     X(meta)                                                                    \
@@ -171,7 +171,7 @@ static const char wrapper_source[] = AA_UNTIL_SOURCE
     X(terminated)                                                              \
     X(result)
 
-AA_NAMES(NAMES);
+AA_SDK_NAMES(NAMES);
 
 typedef struct runner_state {
     names str;
@@ -293,8 +293,7 @@ static int ensure_kernel(runner_state *st)
         drop_kernel(st);
     if (st->kernel != NULL)
         return 0;
-    if (st->curio == NULL &&
-        (st->curio = aa__own_import(st->str.curio)) == NULL)
+    if (st->curio == NULL && (st->curio = aa_sdk_import("curio")) == NULL)
         return -1;
     st->kernel = PyObject_CallMethodNoArgs(st->curio, st->str.Kernel);
     if (st->kernel == NULL)
@@ -362,8 +361,8 @@ static PyObject *call_kernel(runner_state *st, kernel_call *c)
         return NULL;
     if (nested == 0)
         return call_here(c);
-    return aa__call_on_thread(call_here, c,
-                              "a curio kernel inside a running one");
+    return aa_sdk_call_on_thread(call_here, c,
+                                 "a curio kernel inside a running one");
 }
 
 /*
@@ -431,7 +430,7 @@ static PyObject *curio_run(void *state, PyObject *coro, PyObject *context)
     PyObject *main = NULL, *r = NULL;
 
     if (st->running)
-        return aa__run_refused("curio", coro, st->str.close);
+        return aa_sdk_run_refused("curio", coro);
     st->running = 1;
     take_context(st, context);
     if (ensure_kernel(st) == 0 &&
@@ -441,10 +440,10 @@ static PyObject *curio_run(void *state, PyObject *coro, PyObject *context)
     st->interrupted = 0;
     Py_CLEAR(st->stop);
     if (main != NULL) {
-        aa__close_coro(main, st->str.close);
+        aa_sdk_close_coro(main);
         Py_DECREF(main);
     }
-    aa__close_coro(coro, st->str.close);
+    aa_sdk_close_coro(coro);
     return r;
 }
 
@@ -457,9 +456,9 @@ static PyObject *curio_run(void *state, PyObject *coro, PyObject *context)
 static void end_cell(runner_state *st)
 {
     if (st->main != NULL)
-        aa__close_coro(st->main, st->str.close);
+        aa_sdk_close_coro(st->main);
     if (st->coro != NULL)
-        aa__close_coro(st->coro, st->str.close);
+        aa_sdk_close_coro(st->coro);
     Py_CLEAR(st->main);
     Py_CLEAR(st->coro);
     Py_CLEAR(st->box);
@@ -483,7 +482,7 @@ static int curio_start(void *state, PyObject *coro, PyObject *context)
     int nested;
 
     if (st->running) {
-        aa__run_refused("curio", coro, st->str.close);
+        aa_sdk_run_refused("curio", coro);
         return -1;
     }
     st->running = 1;
@@ -501,7 +500,7 @@ static int curio_start(void *state, PyObject *coro, PyObject *context)
     return 0;
 fail:
     end_cell(st);
-    aa__close_coro(coro, st->str.close);
+    aa_sdk_close_coro(coro);
     return -1;
 }
 
@@ -722,8 +721,8 @@ static int state_init(void *state)
     int rc = -1;
 
     st->fd = -1;
-    if (aa__names_init(&st->str, names_list) < 0 ||
-        (g = aa__run_wrapper(wrapper_source, WRAPPER_FILE)) == NULL)
+    if (aa_sdk_names_init(&st->str, names_list) < 0 ||
+        (g = aa_sdk_run_wrapper(wrapper_source, WRAPPER_FILE)) == NULL)
         return -1;
     st->cell_fn = wrapper_item(g, st->str.cell);
     st->guest_fn = wrapper_item(g, st->str.guest);
@@ -755,14 +754,15 @@ static void state_free(void *state)
     Py_CLEAR(st->curio);
     drop_kernel(st);
     Py_CLEAR(st->context);
-    aa__names_clear(&st->str, names_list);
+    aa_sdk_names_clear(&st->str, names_list);
     PyMem_Free(st);
 }
 
 static int curio_open(void *userdata, void **state)
 {
     (void)userdata;
-    return aa__state_open(state, sizeof(runner_state), state_init, state_free);
+    return aa_sdk_state_open(state, sizeof(runner_state), state_init,
+                             state_free);
 }
 
 /*
@@ -824,6 +824,7 @@ static int curio_interrupt(void *state)
 static const aa_runner curio_runner = {
     .abi_version = AA_RUNNER_ABI_VERSION,
     .struct_size = sizeof(aa_runner),
+    .python_version = AA_RUNNER_PYTHON_VERSION,
     .name = "curio",
     .open = curio_open,
     .close = curio_close,
@@ -836,7 +837,4 @@ static const aa_runner curio_runner = {
     .timeout = curio_timeout,
 };
 
-AA_API int AA_RUNNER_ENTRY(const aa_runner_host *host, const aa_runner **out)
-{
-    return aa__plugin_entry(host, out, &curio_runner);
-}
+AA_SDK_PLUGIN(curio_runner);

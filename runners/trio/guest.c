@@ -99,7 +99,7 @@ static int make_eventfd(void)
     if (fd >= 3)
         return fd;
     /* The duplicate shares the non-blocking flag, a flag of the file. */
-    high = aa__fd_watch(fd);
+    high = aa_sdk_fd_watch(fd);
     close(fd);
     return high;
 }

@@ -25,7 +25,7 @@
 #ifndef AA_TRIO_GUEST_H
 #define AA_TRIO_GUEST_H
 
-#include "plugin.h"
+#include <autoawait/runner-sdk.h>
 
 typedef struct trio_guest {
     int fd;            /* eventfd, >= 3, close-on-exec, non-blocking */

@@ -38,7 +38,7 @@
  * are the library's.
  */
 #include "guest.h"
-#include "plugin.h"
+#include <autoawait/runner-sdk.h>
 #include "pyversion.h"
 
 #include <time.h>
@@ -53,7 +53,7 @@
  * lies below is trio delivering the cancellation).  `where` is dropped on
  * the way out, or it would tie the traceback to this frame in a cycle.
  */
-static const char wrapper_source[] = AA_UNTIL_SOURCE
+static const char wrapper_source[] = AA_SDK_UNTIL_SOURCE
     "from contextvars import copy_context\n"
     "_missing = object()\n"
     "async def cell(trio, begin, coro, context):\n"
@@ -82,7 +82,7 @@ static const char wrapper_source[] = AA_UNTIL_SOURCE
 
 #define WRAPPER_FILE "<autoawait trio>"
 
-/* Interned names of what the runner looks up (see plugin.h). */
+/* Interned names of what the runner looks up (see runner-sdk.h). */
 #define NAMES(X)                                                               \
     X(trio)                                                                    \
     X(lowlevel)                                                                \
@@ -109,7 +109,7 @@ static const char wrapper_source[] = AA_UNTIL_SOURCE
     X(io_manager)                                                              \
     X(force_wakeup)
 
-AA_NAMES(NAMES);
+AA_SDK_NAMES(NAMES);
 
 typedef struct runner_state {
     names str;
@@ -170,7 +170,7 @@ static int import_trio(runner_state *st)
 {
     if (st->trio != NULL)
         return 0;
-    st->trio = aa__own_import(st->str.trio);
+    st->trio = aa_sdk_import("trio");
     if (st->trio == NULL)
         return -1;
     find_guest_mode(st);
@@ -234,14 +234,14 @@ static PyMethodDef not_main_def = {"signal",
 
 static int hide_main_thread(runner_state *st)
 {
-    PyObject *signal, *threading = aa__own_import(st->str.threading);
+    PyObject *signal, *threading = aa_sdk_import("threading");
     int rc = threading != NULL ? aa__py_is_main_thread(threading) : -1;
 
     Py_XDECREF(threading);
     if (rc <= 0)
         return rc;
     rc = -1;
-    signal = aa__own_import(st->str.signal);
+    signal = aa_sdk_import("signal");
     if (signal == NULL)
         return -1;
     st->signal_fn = PyObject_GetAttr(signal, st->str.signal);
@@ -344,7 +344,8 @@ static PyObject *run_nested(runner_state *st, PyObject *coro, PyObject *context)
 {
     trio_call c = {st, coro, context};
 
-    return aa__call_on_thread(nested_main, &c, "a trio run inside a trio run");
+    return aa_sdk_call_on_thread(nested_main, &c,
+                                 "a trio run inside a trio run");
 }
 
 static PyObject *trio_run(void *state, PyObject *coro, PyObject *context)
@@ -354,7 +355,7 @@ static PyObject *trio_run(void *state, PyObject *coro, PyObject *context)
     int nested;
 
     if (st->running)
-        return aa__run_refused("trio", coro, st->str.close);
+        return aa_sdk_run_refused("trio", coro);
     /* From here interrupt may come: until begin, it only sets the flag
      * (the first cell may spend a while importing trio). */
     st->interrupted = 0;
@@ -369,7 +370,7 @@ static PyObject *trio_run(void *state, PyObject *coro, PyObject *context)
     st->interrupted = 0;
     Py_CLEAR(st->token);
     Py_CLEAR(st->scope);
-    aa__close_coro(coro, st->str.close);
+    aa_sdk_close_coro(coro);
     Py_XDECREF(own_context);
     return r;
 }
@@ -434,7 +435,7 @@ static int trio_start(void *state, PyObject *coro, PyObject *context)
     int rc = -1;
 
     if (st->running) {
-        aa__run_refused("trio", coro, st->str.close);
+        aa_sdk_run_refused("trio", coro);
         return -1;
     }
     st->interrupted = 0;
@@ -452,7 +453,7 @@ static int trio_start(void *state, PyObject *coro, PyObject *context)
     if (rc != 0)
         st->running = 0;
     if (rc < 0)
-        aa__close_coro(coro, st->str.close);
+        aa_sdk_close_coro(coro);
     /* 1: run runs the cell, on a thread of its own. */
     return rc < 0 ? -1 : rc;
 }
@@ -517,7 +518,8 @@ static int trio_step(void *state)
     if (taken == 0)
         r = run_batch(st, c.batch);
     else if (taken == 1)
-        r = aa__call_on_thread(batch_main, &c, "a trio step inside a trio run");
+        r = aa_sdk_call_on_thread(batch_main, &c,
+                                  "a trio step inside a trio run");
     /* Nothing of the batch ran: it is the next step's. */
     if (taken < 0 || (taken == 1 && !c.ran))
         aa__guest_requeue(st->q, c.batch, 0);
@@ -541,7 +543,7 @@ static void end_cell(runner_state *st)
     Py_CLEAR(st->q->locals);
     Py_CLEAR(st->q->outcome);
     if (st->coro != NULL)
-        aa__close_coro(st->coro, st->str.close);
+        aa_sdk_close_coro(st->coro);
     Py_CLEAR(st->coro);
     PyErr_Restore(t, v, tb);
 }
@@ -687,7 +689,7 @@ static void finish_guest(runner_state *st)
     cancel_cell(st);
     while (st->q->outcome == NULL && st->q->locals != NULL) {
         if (now_ms() - t0 >= CLOSE_GIVE_UP_MS) {
-            r = aa__call_on_thread(abandon_main, st, "giving up a trio run");
+            r = aa_sdk_call_on_thread(abandon_main, st, "giving up a trio run");
             Py_XDECREF(r);
             PyErr_Clear();
             return;
@@ -714,8 +716,8 @@ static int state_init(void *state)
     PyObject *globals, *capsule = NULL;
     int rc = -1;
 
-    if (aa__names_init(&st->str, names_list) < 0 ||
-        (globals = aa__run_wrapper(wrapper_source, WRAPPER_FILE)) == NULL)
+    if (aa_sdk_names_init(&st->str, names_list) < 0 ||
+        (globals = aa_sdk_run_wrapper(wrapper_source, WRAPPER_FILE)) == NULL)
         return -1;
     st->cell = PyDict_GetItemWithError(globals, st->str.cell);
     if (st->cell == NULL)
@@ -756,14 +758,15 @@ static void state_free(void *state)
         aa__guest_orphan(st->q);
     for (int i = 0; i < GUEST_CALLABLES; i++)
         Py_CLEAR(st->fns[i]);
-    aa__names_clear(&st->str, names_list);
+    aa_sdk_names_clear(&st->str, names_list);
     PyMem_Free(st);
 }
 
 static int trio_open(void *userdata, void **state)
 {
     (void)userdata;
-    return aa__state_open(state, sizeof(runner_state), state_init, state_free);
+    return aa_sdk_state_open(state, sizeof(runner_state), state_init,
+                             state_free);
 }
 
 /*
@@ -792,6 +795,7 @@ static void trio_close(void *state)
 static const aa_runner trio_runner = {
     .abi_version = AA_RUNNER_ABI_VERSION,
     .struct_size = sizeof(aa_runner),
+    .python_version = AA_RUNNER_PYTHON_VERSION,
     .name = "trio",
     .open = trio_open,
     .close = trio_close,
@@ -804,7 +808,4 @@ static const aa_runner trio_runner = {
     .timeout = trio_timeout,
 };
 
-AA_API int AA_RUNNER_ENTRY(const aa_runner_host *host, const aa_runner **out)
-{
-    return aa__plugin_entry(host, out, &trio_runner);
-}
+AA_SDK_PLUGIN(trio_runner);

@@ -28,7 +28,9 @@ patterns=(
     '#[[:space:]]*include[[:space:]]*[<"](internal/|cpython/|opcode)'
     '\bco_code\b|\bco_code_adaptive\b'        # the bytecode itself
 )
-allowed='^libautoawait/pyversion\.[ch]$'
+# runner.h records the version a runner is built against
+# (AA_RUNNER_PYTHON_VERSION, which the loader compares): a value, no guard.
+allowed='^(libautoawait/pyversion\.[ch]|include/autoawait/runner\.h)$'
 
 mapfile -d '' files < <(find libautoawait runners bindings examples include \
     -type f \( -name '*.c' -o -name '*.h' \) -print0 2>/dev/null | sort -z)

@@ -81,8 +81,9 @@ START_TEST(failing_init_is_refused)
 {
     char msg[1024];
 
+    /* Without a message from the entry, the status it returned. */
     ck_assert_int_eq(try_runner("initfail", msg, sizeof msg), AA_ERUNNER);
-    ASSERT_HAS(msg, "refused");
+    ASSERT_HAS(msg, "its aa_runner_entry refused (-1)");
 }
 END_TEST
 
@@ -92,6 +93,156 @@ START_TEST(failing_open_keeps_the_old_runner)
 
     ck_assert_int_eq(try_runner("openfail", msg, sizeof msg), AA_ERUNNER);
     ASSERT_HAS(msg, "could not open");
+}
+END_TEST
+
+/* "3.11", the library's CPython, or the next minor version with next. */
+static const char *python_mm(char *buf, size_t size, int next)
+{
+    snprintf(buf, size, "%d.%d", PY_MAJOR_VERSION, PY_MINOR_VERSION + next);
+    return buf;
+}
+
+/*
+ * A plugin built against another CPython (major.minor) would call into
+ * this one with the other's structures: refused before any of its entries
+ * runs, the message naming both versions and the way out.
+ */
+START_TEST(a_plugin_of_another_cpython_is_refused_naming_both)
+{
+    char msg[1024], want[128], mm[16];
+    aa_session *s;
+
+    ck_assert_int_eq(try_runner("otherpy", msg, sizeof msg), AA_EABI);
+    ASSERT_HAS(msg, "cannot load runner 'otherpy' from ");
+    ASSERT_HAS(msg, "aa_runner_otherpy.so");
+    snprintf(want, sizeof want, "built against CPython %s,",
+             python_mm(mm, sizeof mm, 1));
+    ASSERT_HAS(msg, want);
+    snprintf(want, sizeof want, "this library embeds CPython %s",
+             python_mm(mm, sizeof mm, 0));
+    ASSERT_HAS(msg, want);
+    ASSERT_HAS(msg, "pkg-config --variable=python_pc autoawait");
+    /* Refused again on a second try, and its open never ran. */
+    s = tu_session("echo");
+    ck_assert_int_eq(aa_session_set_runner(s, "otherpy"), AA_EABI);
+    tu_expect(s, "import sys\nhasattr(sys, '_aa_fixture_otherpy_opened')",
+              "False");
+    aa_session_free(s);
+    tu_clear();
+}
+END_TEST
+
+/* The entry's refusal with a message: the host sees it, in aa_errmsg when
+ * aa_session_new loaded the plugin, in aa_session_errmsg afterwards. */
+START_TEST(a_refusing_entry_says_why)
+{
+    static const char want[] = "the errentry runner wants a better day";
+    char msg[1024];
+    aa_session *s = NULL;
+    aa_options o;
+
+    ck_assert_int_eq(try_runner("errentry", msg, sizeof msg), AA_ERUNNER);
+    ASSERT_HAS(msg, "cannot load runner 'errentry' from ");
+    ASSERT_HAS(msg, "aa_runner_errentry.so: ");
+    ASSERT_HAS(msg, want);
+    ck_assert_ptr_null(strstr(msg, "refused (7)"));
+    aa_options_init(&o);
+    o.runner = "errentry";
+    ck_assert_int_eq(aa_session_new(&s, &o), AA_ERUNNER);
+    ck_assert_ptr_null(s);
+    ASSERT_HAS(aa_errmsg(), want);
+}
+END_TEST
+
+/* open's failure with a message set through the table the entry kept. */
+START_TEST(a_failing_open_says_why)
+{
+    char msg[1024];
+
+    ck_assert_int_eq(try_runner("erropen", msg, sizeof msg), AA_ERUNNER);
+    ck_assert_str_eq(msg, "runner 'erropen' could not open: the erropen "
+                          "runner has no loop for 2 sessions");
+    /* The message was for that open alone. */
+    ck_assert_int_eq(try_runner("openfail", msg, sizeof msg), AA_ERUNNER);
+    ck_assert_str_eq(msg, "runner 'openfail' could not open a session (its "
+                          "open returned -1)");
+}
+END_TEST
+
+/* open's failure with an exception and no message: the exception says why. */
+START_TEST(a_failing_open_shows_its_exception)
+{
+    char msg[1024];
+
+    ck_assert_int_eq(try_runner("excopen", msg, sizeof msg), AA_ERUNNER);
+    ck_assert_str_eq(msg, "runner 'excopen' could not open: RuntimeError: "
+                          "the excopen runner has no loop");
+}
+END_TEST
+
+/* What the library's table holds, and where host->write goes: the
+ * session's callback during its runner's calls, nowhere outside them. */
+START_TEST(a_runner_writes_to_the_sessions_streams)
+{
+    char want[256];
+    aa_session *s = tu_session("writes");
+
+    snprintf(want, sizeof want, "(%lu, '%s', %d, %d, %d, %d, %d)",
+             (unsigned long)PY_VERSION_HEX, PY_VERSION, AA_EINVAL, AA_EINVAL,
+             AA_ENOTFOUND, AA_ENOTFOUND, AA_OK);
+    tu_expect(s, "import sys\nsys._aa_fixture_host", want);
+    tu_clear();
+    tu_expect(s,
+              "async def f():\n    print('from the cell')\n"
+              "    return 3\nawait f()",
+              "3");
+    ck_assert_str_eq(tu_stdout(), "from the cell\nout from the writes "
+                                  "runner\n");
+    ck_assert_str_eq(tu_stderr(), "err from the writes runner\n");
+    aa_session_free(s);
+    tu_clear();
+}
+END_TEST
+
+/* A session without a callback: host->write reaches the process's own
+ * stdout and stderr, after what the cell printed before it. */
+START_TEST(a_runner_writes_to_the_process_without_a_callback)
+{
+    char path[] = "/tmp/check_loader_out_XXXXXX", got[256];
+    int fd = mkstemp(path), saved[3] = {-1, dup(1), dup(2)}, i;
+    aa_session *s;
+    ssize_t n;
+
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_ge(saved[1], 0);
+    ck_assert_int_ge(saved[2], 0);
+    unlink(path);
+    fflush(stdout);
+    fflush(stderr);
+    for (i = 1; i <= 2; i++)
+        ck_assert_int_eq(dup2(fd, i), i);
+    /* sys.stdout buffers what the cell prints, as it does for a host's
+     * file: the runner's write must come after it all the same.  (The
+     * interpreter starts with this test's first session.) */
+    unsetenv("PYTHONUNBUFFERED");
+    s = tu_session_with("writes", NULL);
+    ck_assert_int_eq(aa_exec(s,
+                             "async def f():\n    print('from the cell')\n"
+                             "await f()",
+                             NULL),
+                     AA_OK);
+    aa_session_free(s);
+    for (i = 1; i <= 2; i++) {
+        ck_assert_int_eq(dup2(saved[i], i), i);
+        close(saved[i]);
+    }
+    n = pread(fd, got, sizeof got - 1, 0);
+    close(fd);
+    ck_assert_int_ge(n, 0);
+    got[n] = '\0';
+    ck_assert_str_eq(got, "from the cell\nout from the writes runner\n"
+                          "err from the writes runner\n");
 }
 END_TEST
 
@@ -496,6 +647,7 @@ static int host_step(void *state)
 START_TEST(host_runner_checks_match_the_loaders)
 {
     aa_runner vt = AA_RUNNER_INIT;
+    char want[256];
 
     vt.name = "hostbad";
     vt.run = host_run;
@@ -518,6 +670,30 @@ START_TEST(host_runner_checks_match_the_loaders)
     vt.run = host_run;
     ck_assert_int_eq(aa_runner_register(&vt, NULL), AA_EINVAL);
     vt.run = host_run;
+    /* Another CPython's runner is refused, as a plugin is; one of this
+     * CPython's, another micro version, or one that does not say passes. */
+    vt.step = NULL;
+    vt.name = "hostpy";
+    vt.python_version = PY_VERSION_HEX + 0x00010000UL;
+    ck_assert_int_eq(aa_runner_register(&vt, NULL), AA_EABI);
+    snprintf(want, sizeof want,
+             "cannot register runner 'hostpy': built against CPython %d.%d, "
+             "this library embeds CPython %d.%d",
+             PY_MAJOR_VERSION, PY_MINOR_VERSION + 1, PY_MAJOR_VERSION,
+             PY_MINOR_VERSION);
+    ASSERT_HAS(aa_errmsg(), want);
+    vt.python_version = (PY_VERSION_HEX & ~0xFFFFUL) | 0xFF00UL;
+    vt.name = "hostpy_micro";
+    ck_assert_int_eq(aa_runner_register(&vt, NULL), AA_OK);
+    vt.python_version = 0;
+    vt.name = "hostpy_none";
+    ck_assert_int_eq(aa_runner_register(&vt, NULL), AA_OK);
+    /* A vtable from before python_version is not checked either. */
+    vt.python_version = PY_VERSION_HEX + 0x00010000UL;
+    vt.struct_size = offsetof(aa_runner, python_version);
+    vt.name = "hostpy_old";
+    ck_assert_int_eq(aa_runner_register(&vt, NULL), AA_OK);
+    vt.struct_size = sizeof vt;
     vt.name = "Bad-Name";
     ck_assert_int_eq(aa_runner_register(&vt, NULL), AA_EINVAL);
     ck_assert_int_eq(aa_runner_register(NULL, NULL), AA_EINVAL);
@@ -535,6 +711,12 @@ static Suite *loader_suite(void)
     tcase_add_test(tc, missing_entry_symbol_is_refused);
     tcase_add_test(tc, failing_init_is_refused);
     tcase_add_test(tc, failing_open_keeps_the_old_runner);
+    tcase_add_test(tc, a_plugin_of_another_cpython_is_refused_naming_both);
+    tcase_add_test(tc, a_refusing_entry_says_why);
+    tcase_add_test(tc, a_failing_open_says_why);
+    tcase_add_test(tc, a_failing_open_shows_its_exception);
+    tcase_add_test(tc, a_runner_writes_to_the_sessions_streams);
+    tcase_add_test(tc, a_runner_writes_to_the_process_without_a_callback);
     tcase_add_test(tc, a_runner_calling_itself_otherwise_is_refused);
     tcase_add_test(tc, missing_runner_names_the_paths_tried);
     tcase_add_test(tc, names_outside_the_alphabet_are_refused);
