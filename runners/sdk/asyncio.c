@@ -616,8 +616,12 @@ static int asyncio_collect(void *state, PyObject **result)
         PyObject *cancelled;
         PyErr_Fetch(&t, &v, &tb);
         mark_retrieved(st, st->task);
-        PyErr_Restore(t, v, tb);
+        /* Looked up with no exception set: an attribute lookup that misses
+         * the type's cache takes a pending exception for its own failure
+         * and clears it (CPython 3.11's find_name_in_mro), and the cell
+         * would end with no exception at all. */
         cancelled = cancelled_class(st);
+        PyErr_Restore(t, v, tb);
         aa_sdk_cell_outcome(&st->cell, cancelled);
         Py_XDECREF(cancelled);
     }
