@@ -10,7 +10,8 @@
 #   component  package               what
 #   lib        libautoawait0         the library (libautoawait.so.0)
 #   runners    libautoawait-runners  the runner plugins
-#   dev        libautoawait-dev      headers, .so link, autoawait.pc, CMake package, docs
+#   dev        libautoawait-dev      headers, .so link, autoawait.pc, CMake package,
+#                                    docs and examples (AA_DOCDIR)
 #   shell      aa-shell              the console, aa-runner-check, their man pages
 #   man        (none)                the uncompressed man pages of a plain install
 #   examples   (none)                embed-host, uv-host, glib-host: examples
@@ -96,19 +97,10 @@ install(FILES ${PROJECT_SOURCE_DIR}/docs/aa-shell.md
               ${PROJECT_SOURCE_DIR}/docs/aa-runner-check.md
         DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/doc/aa-shell
         COMPONENT shell EXCLUDE_FROM_ALL)
-# The developer's documentation, and the two starting points: the smallest
-# host and the runner plugin template, which build against the installed
-# package with pkg-config.
-set(aa_deb_devdoc ${CMAKE_INSTALL_DATAROOTDIR}/doc/libautoawait-dev)
-install(FILES ${PROJECT_SOURCE_DIR}/README.md ${PROJECT_SOURCE_DIR}/docs/embedding.md
-              ${PROJECT_SOURCE_DIR}/docs/api.md ${PROJECT_SOURCE_DIR}/docs/runner-plugins.md
-              ${PROJECT_SOURCE_DIR}/docs/python-module.md
-              ${PROJECT_SOURCE_DIR}/docs/packaging.md
-        DESTINATION ${aa_deb_devdoc} COMPONENT dev EXCLUDE_FROM_ALL)
-install(FILES ${PROJECT_SOURCE_DIR}/examples/embed-host/hello.c
-        DESTINATION ${aa_deb_devdoc}/examples COMPONENT dev EXCLUDE_FROM_ALL)
-install(DIRECTORY ${PROJECT_SOURCE_DIR}/examples/runner-plugin
-        DESTINATION ${aa_deb_devdoc}/examples COMPONENT dev EXCLUDE_FROM_ALL)
+# The developer's documentation and the examples (the install rules of
+# CMakeLists.txt, component dev) go in the -dev package's own doc folder,
+# as Debian wants, beside its copyright and changelog.
+set(AA_DOCDIR ${CMAKE_INSTALL_DATAROOTDIR}/doc/libautoawait-dev)
 
 # ------------------------------------------------------------------ CPack
 set(CPACK_GENERATOR DEB)
@@ -174,15 +166,20 @@ session), trio (one trio.run per cell; needs python3-trio) and curio
 (needs the curio module, which Debian does not package).")
 
 set(CPACK_DEBIAN_DEV_PACKAGE_SECTION libdevel)
-set(CPACK_DEBIAN_DEV_PACKAGE_DEPENDS "${AA_DEB_LIB} (= ${AA_DEB_VERSION})")
+# autoawait.pc (Requires.private) and autoawait-runner.pc (Requires) name
+# the CPython the library embeds, python3-embed, which libpython3-dev has:
+# without it pkg-config would refuse both.
+set(CPACK_DEBIAN_DEV_PACKAGE_DEPENDS
+  "${AA_DEB_LIB} (= ${AA_DEB_VERSION}), libpython3-dev")
 set(CPACK_DEBIAN_DEV_DESCRIPTION
 "embeddable Python console with top-level await (development files)
 libautoawait gives a C application a Python console in which top-level
 await just works, behind a small and stable C ABI.
 
-This package contains the headers (autoawait.h for hosts, runner.h for
-runner plugins), the pkg-config file, the CMake package, the embedding
-guide and API reference, and the runner plugin template.")
+This package contains the headers (autoawait.h for hosts, runner.h and
+runner-sdk.h for runner plugins), the runner SDK (libautoawait-runner.a),
+the pkg-config files, the CMake package, the guides and API reference, and
+the runner plugin templates.")
 
 set(CPACK_DEBIAN_SHELL_PACKAGE_SECTION interpreters)
 set(CPACK_DEBIAN_SHELL_PACKAGE_DEPENDS "${AA_DEB_LIB} (>= ${AA_DEB_VERSION})")

@@ -10,6 +10,9 @@
 #
 # Sets the imported target PkgConfig::PYTHON and:
 #   AA_PYTHON_VERSION     3.13.0, from the headers
+#   AA_PYTHON_VERSION_MM  3.13, what a runner plugin must be built against
+#   AA_PYTHON_PC_MODULE   the pkg-config module, AA_PYTHON_PC without the
+#                         folder and .pc of a path (python-3.13-embed)
 #   AA_PYTHON_LIBDIR      the folder of its libpython
 #   AA_PYTHON_EXECUTABLE  its python3.X, which CPython is told it runs as
 #   AA_PYTHON_SONAME      its library's SONAME, libpython3.13.so.1.0
@@ -41,6 +44,10 @@ if(AA_PYTHON_VERSION VERSION_GREATER_EQUAL 3.14)
     "CPython ${AA_PYTHON_VERSION} is newer than the versions libautoawait is "
     "tested with (3.11 to 3.13): see docs/python-versions.md")
 endif()
+
+string(REGEX MATCH "^[0-9]+\\.[0-9]+" AA_PYTHON_VERSION_MM "${AA_PYTHON_VERSION}")
+get_filename_component(AA_PYTHON_PC_MODULE "${AA_PYTHON_PC}" NAME)
+string(REGEX REPLACE "\\.pc$" "" AA_PYTHON_PC_MODULE "${AA_PYTHON_PC_MODULE}")
 
 # Free-threaded builds (3.13t) have no GIL, which every call of the library
 # relies on.  Asked of the compiler, as pyconfig.h may be a wrapper around

@@ -412,13 +412,16 @@ static void mark_retrieved(runner_state *st, PyObject *task)
         PyErr_Clear();
 }
 
-/* asyncio.CancelledError, a new reference, or NULL (no exception set). */
+/* asyncio.CancelledError, a new reference, or NULL; the exception set
+ * (the cell's) is kept. */
 static PyObject *cancelled_class(runner_state *st)
 {
-    PyObject *cls = PyObject_GetAttr(st->asyncio, st->str.CancelledError);
+    PyObject *t, *v, *tb, *cls;
 
-    if (cls == NULL)
-        PyErr_Clear();
+    PyErr_Fetch(&t, &v, &tb);
+    cls = PyObject_GetAttr(st->asyncio, st->str.CancelledError);
+    PyErr_Clear();
+    PyErr_Restore(t, v, tb);
     return cls;
 }
 
@@ -616,12 +619,8 @@ static int asyncio_collect(void *state, PyObject **result)
         PyObject *cancelled;
         PyErr_Fetch(&t, &v, &tb);
         mark_retrieved(st, st->task);
-        /* Looked up with no exception set: an attribute lookup that misses
-         * the type's cache takes a pending exception for its own failure
-         * and clears it (CPython 3.11's find_name_in_mro), and the cell
-         * would end with no exception at all. */
-        cancelled = cancelled_class(st);
         PyErr_Restore(t, v, tb);
+        cancelled = cancelled_class(st);
         aa_sdk_cell_outcome(&st->cell, cancelled);
         Py_XDECREF(cancelled);
     }

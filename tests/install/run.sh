@@ -6,9 +6,10 @@
 # caught instead of landing on the system), then checks the installed tree
 # as a host would use it: headers, the library's SONAME and exported
 # symbols, the RUNPATH of every installed program and library, the runner
-# plugin, aa-shell, aa-runner-check, embed-host, outside programs built
-# through pkg-config and through the CMake package, and the template runner
-# plugin (examples/runner-plugin) built out of tree against the prefix.
+# plugin, the docs, aa-shell, aa-runner-check, embed-host, outside programs
+# built through pkg-config and through the CMake package, and the runner
+# plugin templates (examples/runner-plugin, installed with the docs) built
+# out of tree against the prefix alone, with the runner SDK, CMake and make.
 set -euo pipefail
 
 build=$(cd "$1" && pwd)
@@ -87,6 +88,24 @@ else
     fail "no runner at ${runner#"$prefix"/}"
 fi
 
+# ------------------------------------------------------------- the docs
+# What a user of the install reads, in the prefix's doc folder, laid out as
+# in the sources so that their links hold: README.md, docs/, and the
+# runner plugin templates.
+docdir=$prefix/share/doc/autoawait
+missing=()
+for f in README.md docs/embedding.md docs/api.md docs/runner-plugins.md \
+    docs/host-functions.md docs/aa-shell.md docs/python-module.md \
+    docs/python-versions.md docs/packaging.md examples/hello.c \
+    examples/runner-plugin/README.md; do
+    [[ -f $docdir/$f ]] || missing+=("$f")
+done
+if ((${#missing[@]})); then
+    fail "not installed in ${docdir#"$prefix"/}: ${missing[*]}"
+else
+    ok "the docs and the templates are installed in ${docdir#"$prefix"/}"
+fi
+
 # ---------------------------------------------------------- the headers
 cflags=(-Wall -Wextra -Wpedantic -Werror -I"$prefix/include" -fsyntax-only)
 printf '#include <autoawait/autoawait.h>\n#include <autoawait/runner.h>\n' \
@@ -111,11 +130,23 @@ unset AA_RUNNER_PATH
 
 # ----------------------------------------------------------- pkg-config
 export PKG_CONFIG_PATH=$libdir/pkgconfig
+# autoawait.pc requires the CPython the library embeds, by its module name:
+# when python_pc is the path of a .pc file (a CPython of pyenv's), its
+# folder goes on PKG_CONFIG_PATH, as docs/python-versions.md says.
+python_pc=$(pkg-config --variable=python_pc autoawait || true)
+if [[ $python_pc == */*.pc ]]; then
+    PKG_CONFIG_PATH=$PKG_CONFIG_PATH:$(dirname "$python_pc")
+fi
+module=${python_pc##*/}
+module=${module%.pc}
+# Its -I (Python.h, which a host does not need but gets) is all that may
+# lie outside the prefix.
+python_cflags=" $(pkg-config --cflags "$module" || true) "
 if flags=$(pkg-config --cflags --libs autoawait); then
     for f in $flags; do
         case $f in
         -I* | -L*)
-            [[ ${f:2} == "$prefix"/* ]] ||
+            [[ ${f:2} == "$prefix"/* || $python_cflags == *" $f "* ]] ||
                 fail "autoawait.pc gives $f, outside the prefix $prefix" ;;
         esac
     done
@@ -147,6 +178,50 @@ if flags=$(pkg-config --cflags --libs autoawait); then
     fi
 else
     fail "pkg-config finds no autoawait in $PKG_CONFIG_PATH"
+fi
+
+# ------------------------------------------- the CPython autoawait.pc names
+# libpython FILE: the libpython FILE needs, by its SONAME.
+libpython() {
+    readelf -d "$1" | sed -n 's/.*(NEEDED).*\[\(libpython[^]]*\)\]/\1/p'
+}
+# The library's CPython, major.minor, from the libpython it links.
+python_mm=$(libpython "$lib" | sed -n 's/^libpython\([0-9]*\.[0-9]*\).*/\1/p')
+pc_version=$(pkg-config --variable=python_version autoawait || true)
+if [[ -z $python_mm ]]; then
+    fail "the library links no libpython3.X: $(libpython "$lib")"
+elif [[ $pc_version != "$python_mm" ]]; then
+    fail "autoawait.pc says python_version='$pc_version', the library links CPython $python_mm"
+else
+    ok "autoawait.pc: python_version=$pc_version, the library's CPython"
+fi
+# Requires.private names that CPython's module (the name of the .pc file
+# when python_pc is a path), so that --static links libpython too.
+required=$(pkg-config --print-requires-private autoawait || true)
+if [[ -z $python_pc ]]; then
+    fail "autoawait.pc has no python_pc"
+elif ! grep -Eq "^$module( = $python_mm)?\$" <<<"$required"; then
+    fail "autoawait.pc's Requires.private is '$required', not $module"
+elif ! static=$(pkg-config --static --libs autoawait); then
+    fail "pkg-config --static --libs autoawait fails"
+elif ! grep -Eq -- "(^| )-lpython$python_mm" <<<"$static"; then
+    fail "pkg-config --static --libs autoawait gives '$static', no -lpython$python_mm"
+else
+    ok "autoawait.pc requires $module privately: --static gives $static"
+fi
+# autoawait-runner.pc, the runner SDK's, requires it too, publicly: a
+# plugin links that CPython.
+if [[ $(pkg-config --variable=python_version autoawait-runner || true) != "$python_mm" ]]; then
+    fail "autoawait-runner.pc's python_version is not $python_mm"
+elif ! grep -Eq "^$module = $python_mm\$" <<<"$(pkg-config --print-requires autoawait-runner)"; then
+    fail "autoawait-runner.pc does not require $module = $python_mm"
+elif ! sdk=$(pkg-config --libs autoawait-runner) ||
+    [[ " $sdk " != *" -lautoawait-runner "*" -lpython$python_mm "* ]]; then
+    fail "pkg-config --libs autoawait-runner gives '$sdk'"
+elif [[ ! -f $libdir/libautoawait-runner.a ]]; then
+    fail "no libautoawait-runner.a in ${libdir#"$prefix"/}"
+else
+    ok "autoawait-runner.pc: $sdk"
 fi
 
 # -------------------------------------------------------- CMake package
@@ -212,30 +287,15 @@ else
     fail "no embed-host in ${embed#"$prefix"/}"
 fi
 
-# ---------------------------------------------- a plugin built outside
-# examples/runner-plugin copied out of the source tree, as a plugin author
-# starts, and built against the prefix with pkg-config alone (the
-# PKG_CONFIG_PATH set above).  Its runner runs each cell in a fresh loop.
-plugin_src=$tmp/plugin-src
-cp -R "$src/examples/runner-plugin" "$plugin_src"
+# ------------------------------------------------ plugins built outside
+# The templates of examples/runner-plugin, copied out of the prefix's doc
+# folder as a plugin author starts, each built against the prefix alone:
+# with CMake (the prefix the one CMAKE_PREFIX_PATH) and with its Makefile
+# (pkg-config, the PKG_CONFIG_PATH set above), then run from a runner
+# folder of the test's by the installed aa-shell or by cells.c, a host
+# that is idle between cells.
+templates=$docdir/examples/runner-plugin
 plugin_cell=$'import asyncio\nawait asyncio.sleep(0.01, result=6 * 7)'
-
-# run_plugin WHAT [ENV...]: runs the cell with --runner simple, expects 42.
-run_plugin() {
-    local what=$1 out
-    shift
-    if out=$(env "$@" "$shell" --runner simple -c "$plugin_cell" 2>&1) &&
-        [[ $out == "Out[1]: 42" ]]; then
-        ok "$what"
-    else
-        fail "$what: aa-shell printed '$out'"
-    fi
-}
-
-# libpython FILE: the libpython FILE needs, by its SONAME.
-libpython() {
-    readelf -d "$1" | sed -n 's/.*(NEEDED).*\[\(libpython[^]]*\)\]/\1/p'
-}
 
 # check_plugin FILE: exports the entry and nothing else, and links the
 # libpython the library links (the CPython autoawait.pc names): one process
@@ -249,17 +309,112 @@ check_plugin() {
         fail "$1 links '$(libpython "$1")', the library '$(libpython "$lib")'"
 }
 
-if cmake -S "$plugin_src" -B "$tmp/plugin-build" -DCMAKE_C_COMPILER="$cc" \
-    >"$tmp/plugin.log" 2>&1 &&
-    cmake --build "$tmp/plugin-build" >>"$tmp/plugin.log" 2>&1; then
-    built=$tmp/plugin-build/aa_runner_simple.so
-    check_plugin "$built"
-    mkdir -p "$tmp/runners"
-    cp "$built" "$tmp/runners/"
-    run_plugin "the template plugin (CMake) runs a cell from AA_RUNNER_PATH" \
-        AA_RUNNER_PATH="$tmp/runners"
-    # The current directory is never searched, nor is a relative folder.
-    if out=$(cd "$tmp/runners" && AA_RUNNER_PATH=. "$shell" --runner simple \
+# build_cmake NAME: template NAME built with CMake in $tmp/NAME-cmake, its
+# plugin copied to $tmp/runners-cmake.  Its log is $tmp/NAME-cmake.log.
+build_cmake() {
+    local name=$1 srcdir=$tmp/$1-cmake-src
+    cp -R "$templates/$name" "$srcdir"
+    if cmake -S "$srcdir" -B "$tmp/$name-cmake" -DCMAKE_C_COMPILER="$cc" \
+        -DCMAKE_PREFIX_PATH="$prefix" >"$tmp/$name-cmake.log" 2>&1 &&
+        cmake --build "$tmp/$name-cmake" >>"$tmp/$name-cmake.log" 2>&1 &&
+        [[ -f $tmp/$name-cmake/aa_runner_$name.so ]]; then
+        check_plugin "$tmp/$name-cmake/aa_runner_$name.so"
+        mkdir -p "$tmp/runners-cmake"
+        cp "$tmp/$name-cmake/aa_runner_$name.so" "$tmp/runners-cmake/"
+    else
+        cat "$tmp/$name-cmake.log" >&2
+        fail "examples/runner-plugin/$name does not build with CMake"
+        return 1
+    fi
+}
+
+# build_make NAME: template NAME built with its Makefile, its plugin copied
+# to $tmp/runners-make.
+build_make() {
+    local name=$1 srcdir=$tmp/$1-make-src
+    cp -R "$templates/$name" "$srcdir"
+    if make -C "$srcdir" CC="$cc" >"$tmp/$name-make.log" 2>&1; then
+        check_plugin "$srcdir/aa_runner_$name.so"
+        mkdir -p "$tmp/runners-make"
+        cp "$srcdir/aa_runner_$name.so" "$tmp/runners-make/"
+    else
+        cat "$tmp/$name-make.log" >&2
+        fail "examples/runner-plugin/$name does not build with its Makefile"
+        return 1
+    fi
+}
+
+# run_shell WHAT RUNNER CELL WANT [ENV...]: aa-shell -c CELL on RUNNER
+# prints WANT.
+run_shell() {
+    local what=$1 runner=$2 cell=$3 want=$4 out
+    shift 4
+    if out=$(env "$@" "$shell" --runner "$runner" -c "$cell" 2>&1) &&
+        [[ $out == "$want" ]]; then
+        ok "$what"
+    else
+        fail "$what: aa-shell printed '$out', not '$want'"
+    fi
+}
+
+# The cells of a runner whose loop lives across cells: a task made in the
+# first runs while the host is idle (its result is there in the sync cell
+# after), a cell's exception leaves the runner usable, and the task is
+# awaited from a later cell.
+across=(
+    $'import asyncio\ndone = []\nasync def bg():\n    await asyncio.sleep(0.05)\n    done.append(1)\n    return 42\nt = asyncio.create_task(bg())\nawait asyncio.sleep(0)'
+    @idle 'done' '1/0' 'await t')
+across_want=$'Out: \nOut: [1]\nEXC: ZeroDivisionError: division by zero\nOut: 42'
+
+# run_across WHAT RUNNER DIR: cells.c runs the cells above on RUNNER found
+# in DIR.
+run_across() {
+    local what=$1 runner=$2 dir=$3 out
+    if out=$(AA_RUNNER_PATH=$dir "$tmp/cells" "$runner" "${across[@]}" 2>&1) &&
+        [[ $out == "$across_want" ]]; then
+        ok "$what"
+    else
+        fail "$what: cells printed '$out', not '$across_want'"
+    fi
+}
+
+# shellcheck disable=SC2086 # flags are words
+if ! "$cc" -std=c11 -Wall -Wextra -Wpedantic -Werror "${sanitize[@]}" \
+    "$here/cells.c" $flags -Wl,-rpath,"$libdir" -o "$tmp/cells"; then
+    fail "tests/install/cells.c does not build with pkg-config's flags"
+fi
+
+# The loop-factory template is the issue's promise: a runner in under 40
+# lines, C and build file together.
+lines=$(cat "$templates/selector/selector.c" "$templates/selector/CMakeLists.txt" | wc -l)
+if ((lines < 40)); then
+    ok "the loop-factory template is $lines lines of C and CMakeLists.txt"
+else
+    fail "the loop-factory template is $lines lines of C and CMakeLists.txt, not under 40"
+fi
+
+selector_cell=$'import asyncio\nloop = asyncio.get_running_loop()\nawait asyncio.sleep(0.01)\nisinstance(loop, asyncio.SelectorEventLoop) and loop.get_debug()'
+for kind in cmake make; do
+    runners=$tmp/runners-$kind
+    if build_$kind selector; then
+        run_shell "selector ($kind) runs a cell on its loop, in debug mode" \
+            selector "$selector_cell" "Out[1]: True" AA_RUNNER_PATH="$runners"
+        run_across "selector ($kind): tasks live across cells and idle time" \
+            selector "$runners"
+    fi
+    if build_$kind keeploop; then
+        run_across "keeploop ($kind): tasks live across cells and idle time" \
+            keeploop "$runners"
+    fi
+    if build_$kind simple; then
+        run_shell "simple ($kind), the template without the SDK, runs a cell" \
+            simple "$plugin_cell" "Out[1]: 42" AA_RUNNER_PATH="$runners"
+    fi
+done
+
+# The current directory is never searched, nor is a relative folder.
+if [[ -f $tmp/runners-cmake/aa_runner_simple.so ]]; then
+    if out=$(cd "$tmp/runners-cmake" && AA_RUNNER_PATH=. "$shell" --runner simple \
         -c 1 2>&1); then
         fail "a plugin was loaded from a relative AA_RUNNER_PATH: $out"
     elif grep -q "no runner 'simple'" <<<"$out"; then
@@ -267,32 +422,29 @@ if cmake -S "$plugin_src" -B "$tmp/plugin-build" -DCMAKE_C_COMPILER="$cc" \
     else
         fail "relative AA_RUNNER_PATH: aa-shell said '$out'"
     fi
-    # Its install rule puts it in autoawait.pc's runnerdir, where the
-    # library finds it with no AA_RUNNER_PATH.
-    if cmake --install "$tmp/plugin-build" >>"$tmp/plugin.log" 2>&1 &&
-        [[ -f $libdir/autoawait/runners/aa_runner_simple.so ]]; then
-        run_plugin "the template installs into runnerdir and is found there"
-        rm -f "$libdir/autoawait/runners/aa_runner_simple.so"
-    else
-        cat "$tmp/plugin.log" >&2
-        fail "the template's install rule did not reach runnerdir"
-    fi
-else
-    cat "$tmp/plugin.log" >&2
-    fail "examples/runner-plugin does not build out of tree with CMake"
 fi
 
-if command -v make >/dev/null; then
-    if make -C "$plugin_src" CC="$cc" >"$tmp/make.log" 2>&1; then
-        check_plugin "$plugin_src/aa_runner_simple.so"
-        mkdir -p "$tmp/runners-make"
-        cp "$plugin_src/aa_runner_simple.so" "$tmp/runners-make/"
-        run_plugin "the template plugin (Makefile) runs a cell" \
-            AA_RUNNER_PATH="$tmp/runners-make"
+# The templates' install rules put them in the library's runner folder,
+# where the library finds them with no AA_RUNNER_PATH.
+for name in selector simple; do
+    installed=$libdir/autoawait/runners/aa_runner_$name.so
+    [[ -d $tmp/$name-cmake ]] || continue
+    if cmake --install "$tmp/$name-cmake" >>"$tmp/$name-cmake.log" 2>&1 &&
+        [[ -f $installed ]]; then
+        run_shell "$name installs into the runner folder and is found there" \
+            "$name" "$plugin_cell" "Out[1]: 42"
+        rm -f "$installed"
     else
-        cat "$tmp/make.log" >&2
-        fail "examples/runner-plugin does not build with its Makefile"
+        cat "$tmp/$name-cmake.log" >&2
+        fail "the install rule of $name did not reach the runner folder"
     fi
+done
+if make -C "$tmp/selector-make-src" install DESTDIR="$tmp/destdir" \
+    >>"$tmp/selector-make.log" 2>&1 &&
+    [[ -f $tmp/destdir$(pkg-config --variable=runnerdir autoawait-runner)/aa_runner_selector.so ]]; then
+    ok "the selector Makefile installs into DESTDIR + runnerdir"
+else
+    fail "make install DESTDIR=... of selector did not reach the runner folder"
 fi
 
 if ((failures)); then

@@ -127,16 +127,28 @@ unset CMAKE_PREFIX_PATH
 
 # ------------------------------------------------------------ pkg-config
 version=$(dpkg-deb -f "${debs[0]}" Version)
+# Beside -lautoawait, only the -I of the CPython the library embeds
+# (Requires.private: python3-embed): the packages' own folders are the
+# system's.
+read -r -a words <<<"$(pkg-config --cflags python3-embed) -lautoawait"
+want=${words[*]}
+python_mm=$(pkg-config --modversion python3-embed)
 if ! flags=$(pkg-config --cflags --libs autoawait); then
     fail "pkg-config finds no autoawait in the system's folders"
-elif read -r -a words <<<"$flags" && flags=${words[*]} && [[ $flags != -lautoawait ]]; then
+elif read -r -a words <<<"$flags" && flags=${words[*]} && [[ $flags != "$want" ]]; then
     # -I/-L of the system's own folders, spelled so that pkg-config does
     # not recognise them, would put them ahead of the host's other folders.
-    fail "pkg-config --cflags --libs autoawait gives '$flags', not -lautoawait"
+    fail "pkg-config --cflags --libs autoawait gives '$flags', not '$want'"
 elif [[ $(pkg-config --modversion autoawait) != "$version" ]]; then
     fail "pkg-config says version $(pkg-config --modversion autoawait), the package $version"
+elif [[ $(pkg-config --variable=python_version autoawait) != "$python_mm" ]]; then
+    fail "autoawait.pc's python_version is" \
+        "'$(pkg-config --variable=python_version autoawait)', not $python_mm"
+elif ! static=$(pkg-config --static --libs autoawait) ||
+    [[ " $static " != *" -lpython$python_mm "* ]]; then
+    fail "pkg-config --static --libs autoawait gives '$static', no -lpython$python_mm"
 else
-    ok "pkg-config --cflags --libs autoawait: $flags"
+    ok "pkg-config --cflags --libs autoawait: $flags; --static --libs: $static"
 fi
 
 # ----------------------------------------------- the README's embedding
@@ -177,6 +189,17 @@ else
     fi
 fi
 
+# ---------------------------------------------------------------- docs
+# The guides and the templates are in the -dev package's doc folder.
+devdoc=/usr/share/doc/libautoawait-dev
+for f in README.md docs/embedding.md docs/api.md docs/runner-plugins.md \
+    docs/host-functions.md examples/hello.c examples/runner-plugin/README.md; do
+    if [[ $(dpkg -S "$devdoc/$f" 2>/dev/null) != "libautoawait-dev: $devdoc/$f" ]]; then
+        fail "$devdoc/$f is not in libautoawait-dev"
+    fi
+done
+ok "the docs and the templates are in $devdoc"
+
 # --------------------------------------------------------- CMake package
 if cmake -S "$src/tests/install/cmake" -B "$work/cmake" -DCMAKE_C_COMPILER="$cc" \
     >"$work/cmake.log" 2>&1 && cmake --build "$work/cmake" >>"$work/cmake.log" 2>&1; then
@@ -192,6 +215,33 @@ else
     cat "$work/cmake.log" >&2
     fail "tests/install/cmake does not build against the installed package"
 fi
+
+# ----------------------------------------------------- a runner plugin
+# The loop-factory template, from the -dev package's doc folder, built
+# against the installed packages with the runner SDK (CMake, and make with
+# pkg-config) and run by the installed aa-shell.
+cell=$'import asyncio\nloop = asyncio.get_running_loop()\nawait asyncio.sleep(0)\nisinstance(loop, asyncio.SelectorEventLoop) and loop.get_debug()'
+for kind in cmake make; do
+    dir=$work/selector-$kind
+    rm -rf "$dir"
+    cp -R "$devdoc/examples/runner-plugin/selector" "$dir"
+    if [[ $kind == cmake ]]; then
+        so=$dir/build/aa_runner_selector.so
+        cmake -S "$dir" -B "$dir/build" -DCMAKE_C_COMPILER="$cc" >"$dir.log" 2>&1 &&
+            cmake --build "$dir/build" >>"$dir.log" 2>&1
+    else
+        so=$dir/aa_runner_selector.so
+        make -C "$dir" CC="$cc" >"$dir.log" 2>&1
+    fi || { cat "$dir.log" >&2; fail "the selector template does not build with $kind"; continue; }
+    mkdir -p "$dir/runners"
+    cp "$so" "$dir/runners/"
+    if out=$(AA_RUNNER_PATH=$dir/runners /usr/bin/aa-shell --runner selector -c "$cell" 2>&1) &&
+        [[ $out == "Out[1]: True" ]]; then
+        ok "the selector template builds with $kind against the packages and runs"
+    else
+        fail "the selector template built with $kind: aa-shell printed '$out'"
+    fi
+done
 
 # -------------------------------------------------------------- aa-shell
 # mapped NAME: a cell's expression naming the file NAME was mapped from.

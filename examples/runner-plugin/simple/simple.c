@@ -287,7 +287,9 @@ static void simple_close(void *state)
 
 /*
  * The vtable.  abi_version and struct_size say what this plugin was built
- * against (AA_RUNNER_INIT sets the same two); the library reads no field
+ * against (AA_RUNNER_INIT sets the same two), and python_version the
+ * CPython's (AA_RUNNER_PYTHON_VERSION: the loader refuses the plugin when the
+ * library embeds another major.minor); the library reads no field
  * beyond struct_size, and takes a missing one as NULL.  Only run is
  * required.  poll, enter and leave stay NULL: between cells this runner
  * has no loop to turn or to make current.
@@ -300,6 +302,7 @@ static const aa_runner simple_runner = {
     .close = simple_close,
     .run = simple_run,
     .interrupt = simple_interrupt,
+    .python_version = AA_RUNNER_PYTHON_VERSION,
 };
 
 /* ------------------------------------------------------------- the entry */
