@@ -96,8 +96,8 @@ docdir=$prefix/share/doc/autoawait
 missing=()
 for f in README.md docs/embedding.md docs/api.md docs/runner-plugins.md \
     docs/host-functions.md docs/aa-shell.md docs/python-module.md \
-    docs/python-versions.md docs/packaging.md examples/hello.c \
-    examples/runner-plugin/README.md; do
+    docs/python-versions.md docs/packaging.md docs/aa-runner-check.md \
+    examples/hello.c examples/runner-plugin/README.md; do
     [[ -f $docdir/$f ]] || missing+=("$f")
 done
 if ((${#missing[@]})); then
