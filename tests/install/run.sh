@@ -378,6 +378,18 @@ run_across() {
     fi
 }
 
+# run_check WHAT RUNNER DIR: the installed aa-runner-check passes every
+# case that applies to RUNNER, of the asyncio family, found in DIR.
+run_check() {
+    local what=$1 runner=$2 dir=$3 out
+    if out=$(AA_RUNNER_PATH=$dir "$check" --like asyncio "$runner" 2>&1) &&
+        [[ $(tail -n 1 <<<"$out") =~ ^[1-9][0-9]*\ passed,\ 0\ failed$ ]]; then
+        ok "$what: $(tail -n 1 <<<"$out")"
+    else
+        fail "$what:"$'\n'"$out"
+    fi
+}
+
 # shellcheck disable=SC2086 # flags are words
 if ! "$cc" -std=c11 -Wall -Wextra -Wpedantic -Werror "${sanitize[@]}" \
     "$here/cells.c" $flags -Wl,-rpath,"$libdir" -o "$tmp/cells"; then
@@ -401,10 +413,14 @@ for kind in cmake make; do
             selector "$selector_cell" "Out[1]: True" AA_RUNNER_PATH="$runners"
         run_across "selector ($kind): tasks live across cells and idle time" \
             selector "$runners"
+        [[ $kind == make ]] ||
+            run_check "aa-runner-check --like asyncio selector" selector "$runners"
     fi
     if build_$kind keeploop; then
         run_across "keeploop ($kind): tasks live across cells and idle time" \
             keeploop "$runners"
+        [[ $kind == make ]] ||
+            run_check "aa-runner-check --like asyncio keeploop" keeploop "$runners"
     fi
     if build_$kind simple; then
         run_shell "simple ($kind), the template without the SDK, runs a cell" \
