@@ -12,8 +12,8 @@
 #   runners    libautoawait-runners  the runner plugins
 #   dev        libautoawait-dev      headers, .so link, autoawait.pc, CMake package,
 #                                    docs and examples (AA_DOCDIR)
-#   shell      aa-shell              the console and its man page
-#   man        (none)                the uncompressed man page of a plain install
+#   shell      aa-shell              the console, aa-runner-check, their man pages
+#   man        (none)                the uncompressed man pages of a plain install
 #   examples   (none)                embed-host, uv-host, glib-host: examples
 #
 # A plain `cmake --install` installs every component but the files added
@@ -67,12 +67,16 @@ add_custom_command(OUTPUT ${aa_deb_out}/changelog.gz
   COMMAND ${CMAKE_COMMAND} -E make_directory ${aa_deb_out}
   COMMAND gzip -9nc ${CMAKE_CURRENT_LIST_DIR}/deb/changelog > ${aa_deb_out}/changelog.gz
   DEPENDS ${CMAKE_CURRENT_LIST_DIR}/deb/changelog VERBATIM)
-add_custom_command(OUTPUT ${aa_deb_out}/aa-shell.1.gz
-  COMMAND ${CMAKE_COMMAND} -E make_directory ${aa_deb_out}
-  COMMAND gzip -9nc ${PROJECT_SOURCE_DIR}/docs/aa-shell.1 > ${aa_deb_out}/aa-shell.1.gz
-  DEPENDS ${PROJECT_SOURCE_DIR}/docs/aa-shell.1 VERBATIM)
+set(aa_deb_man_pages "")
+foreach(page aa-shell.1 aa-runner-check.1)
+  add_custom_command(OUTPUT ${aa_deb_out}/${page}.gz
+    COMMAND ${CMAKE_COMMAND} -E make_directory ${aa_deb_out}
+    COMMAND gzip -9nc ${PROJECT_SOURCE_DIR}/docs/${page} > ${aa_deb_out}/${page}.gz
+    DEPENDS ${PROJECT_SOURCE_DIR}/docs/${page} VERBATIM)
+  list(APPEND aa_deb_man_pages ${aa_deb_out}/${page}.gz)
+endforeach()
 add_custom_target(aa_deb_files ALL
-  DEPENDS ${aa_deb_out}/changelog.gz ${aa_deb_out}/aa-shell.1.gz)
+  DEPENDS ${aa_deb_out}/changelog.gz ${aa_deb_man_pages})
 
 set(aa_deb_components lib runners dev shell)
 set(aa_deb_package_lib ${AA_DEB_LIB})
@@ -85,10 +89,12 @@ foreach(component IN LISTS aa_deb_components)
           DESTINATION ${doc} COMPONENT ${component} EXCLUDE_FROM_ALL)
 endforeach()
 
-# The console's man page, compressed as Debian's are.
-install(FILES ${aa_deb_out}/aa-shell.1.gz DESTINATION ${CMAKE_INSTALL_MANDIR}/man1
+# The man pages of the console and of aa-runner-check, compressed as
+# Debian's are.
+install(FILES ${aa_deb_man_pages} DESTINATION ${CMAKE_INSTALL_MANDIR}/man1
         COMPONENT shell EXCLUDE_FROM_ALL)
 install(FILES ${PROJECT_SOURCE_DIR}/docs/aa-shell.md
+              ${PROJECT_SOURCE_DIR}/docs/aa-runner-check.md
         DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/doc/aa-shell
         COMPONENT shell EXCLUDE_FROM_ALL)
 # The developer's documentation and the examples (the install rules of
@@ -183,6 +189,9 @@ aa-shell is the console of libautoawait: IPython-style prompts, multi-line
 input, line editing, history and tab completion, where await, async with
 and async for work at the top level without asyncio.run(), one event loop
 lives as long as the console, and Ctrl-C cancels the running cell.
-aa-shell -c CODE and aa-shell FILE run code the same way.")
+aa-shell -c CODE and aa-shell FILE run code the same way.
+
+aa-runner-check runs libautoawait's conformance cases against a runner
+plugin, installed or in development, and says how many held.")
 
 include(CPack)

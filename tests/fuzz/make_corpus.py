@@ -13,7 +13,7 @@
 #             choices, not text)
 # Each file is named by the SHA-1 of its content, as libFuzzer names what
 # it finds, so that equal inputs are one file.  Only the standard library
-# is used; the cell format is tests/conformance/casefile.c's.
+# is used; the cell format is tools/runner-check/casefile.c's.
 import hashlib
 import os
 import shutil

@@ -6,10 +6,10 @@
 # caught instead of landing on the system), then checks the installed tree
 # as a host would use it: headers, the library's SONAME and exported
 # symbols, the RUNPATH of every installed program and library, the runner
-# plugin, the docs, aa-shell, embed-host, outside programs built through
-# pkg-config and through the CMake package, and the runner plugin templates
-# (examples/runner-plugin, installed with the docs) built out of tree
-# against the prefix alone, with the runner SDK, CMake and make.
+# plugin, the docs, aa-shell, aa-runner-check, embed-host, outside programs
+# built through pkg-config and through the CMake package, and the runner
+# plugin templates (examples/runner-plugin, installed with the docs) built
+# out of tree against the prefix alone, with the runner SDK, CMake and make.
 set -euo pipefail
 
 build=$(cd "$1" && pwd)
@@ -96,8 +96,8 @@ docdir=$prefix/share/doc/autoawait
 missing=()
 for f in README.md docs/embedding.md docs/api.md docs/runner-plugins.md \
     docs/host-functions.md docs/aa-shell.md docs/python-module.md \
-    docs/python-versions.md docs/packaging.md examples/hello.c \
-    examples/runner-plugin/README.md; do
+    docs/python-versions.md docs/packaging.md docs/aa-runner-check.md \
+    examples/hello.c examples/runner-plugin/README.md; do
     [[ -f $docdir/$f ]] || missing+=("$f")
 done
 if ((${#missing[@]})); then
@@ -253,6 +253,22 @@ else
     fail "no aa-shell in ${shell#"$prefix"/}"
 fi
 
+# -------------------------------------------------------- aa-runner-check
+# The conformance cases are compiled in: run from a folder with no case
+# file, the installed tool checks the installed asyncio runner.
+check=$prefix/bin/aa-runner-check
+if [[ -x $check ]]; then
+    if ! out=$(cd "$tmp" && "$check" asyncio 2>&1); then
+        fail "installed aa-runner-check asyncio failed:"$'\n'"$out"
+    elif [[ $(tail -n 1 <<<"$out") =~ ^[1-9][0-9]*\ passed,\ 0\ failed$ ]]; then
+        ok "installed aa-runner-check asyncio: $(tail -n 1 <<<"$out")"
+    else
+        fail "installed aa-runner-check asyncio printed:"$'\n'"$out"
+    fi
+else
+    fail "no aa-runner-check in ${check#"$prefix"/}"
+fi
+
 # ------------------------------------------------------------ embed-host
 # The example host with its own loop: an asyncio await (the installed
 # runner plugin) keeps its timer ticking.
@@ -362,6 +378,18 @@ run_across() {
     fi
 }
 
+# run_check WHAT RUNNER DIR: the installed aa-runner-check passes every
+# case that applies to RUNNER, of the asyncio family, found in DIR.
+run_check() {
+    local what=$1 runner=$2 dir=$3 out
+    if out=$(AA_RUNNER_PATH=$dir "$check" --like asyncio "$runner" 2>&1) &&
+        [[ $(tail -n 1 <<<"$out") =~ ^[1-9][0-9]*\ passed,\ 0\ failed$ ]]; then
+        ok "$what: $(tail -n 1 <<<"$out")"
+    else
+        fail "$what:"$'\n'"$out"
+    fi
+}
+
 # shellcheck disable=SC2086 # flags are words
 if ! "$cc" -std=c11 -Wall -Wextra -Wpedantic -Werror "${sanitize[@]}" \
     "$here/cells.c" $flags -Wl,-rpath,"$libdir" -o "$tmp/cells"; then
@@ -385,10 +413,14 @@ for kind in cmake make; do
             selector "$selector_cell" "Out[1]: True" AA_RUNNER_PATH="$runners"
         run_across "selector ($kind): tasks live across cells and idle time" \
             selector "$runners"
+        [[ $kind == make ]] ||
+            run_check "aa-runner-check --like asyncio selector" selector "$runners"
     fi
     if build_$kind keeploop; then
         run_across "keeploop ($kind): tasks live across cells and idle time" \
             keeploop "$runners"
+        [[ $kind == make ]] ||
+            run_check "aa-runner-check --like asyncio keeploop" keeploop "$runners"
     fi
     if build_$kind simple; then
         run_shell "simple ($kind), the template without the SDK, runs a cell" \

@@ -11,6 +11,7 @@
 #   - an outside CMake project finds the installed CMake package;
 #   - aa-shell from its package runs a cell, on the asyncio runner found
 #     beside the installed library, and on the trio runner;
+#   - aa-runner-check from the same package passes on the asyncio runner;
 #   - meanwhile, the build tree's aa-shell still loads the build tree's
 #     library, not the installed one;
 # then purges the packages and checks that nothing of theirs is left under
@@ -283,6 +284,19 @@ else
             fail "man -w aa-shell gives '$page'"
         fi
     fi
+fi
+
+# ------------------------------------------------------- aa-runner-check
+# In the aa-shell package with the console; its cases are compiled in.
+check=/usr/bin/aa-runner-check
+if [[ $(dpkg -S "$check" 2>/dev/null) != "aa-shell: $check" ]]; then
+    fail "$check does not come from the aa-shell package"
+elif ! out=$(cd / && "$check" asyncio 2>&1); then
+    fail "aa-runner-check asyncio failed:"$'\n'"$out"
+elif [[ $(tail -n 1 <<<"$out") =~ ^[1-9][0-9]*\ passed,\ 0\ failed$ ]]; then
+    ok "aa-runner-check asyncio: $(tail -n 1 <<<"$out")"
+else
+    fail "aa-runner-check asyncio printed:"$'\n'"$out"
 fi
 
 # ------------------------------------------- the build tree is unshadowed

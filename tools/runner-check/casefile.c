@@ -6,7 +6,7 @@
  * next line starting with "--- ", and "--- expect" with its keys.  It is
  * strict on purpose: anything it does not understand is an error naming
  * file:line, so a case file cannot quietly test less than it says.  Running
- * the cases is conformance.c's.
+ * the cases is caserun.c's.
  *
  * A cell's source is its lines, each ending with "\n", exactly as in the
  * file: the newline of the last line before the "--- " line is kept (as a
@@ -30,7 +30,7 @@
 
 static void oom(void)
 {
-    fputs("conformance: out of memory\n", stderr);
+    fputs("out of memory\n", stderr);
     exit(2);
 }
 
@@ -607,27 +607,19 @@ static const char *base_name(const char *path)
     return slash ? slash + 1 : path;
 }
 
-int parse_file(struct suite *su, const char *path)
+int parse_text(struct suite *su, const char *name, const char *text, size_t len)
 {
     struct parser ps;
-    sbuf text = {0};
-    const char *p, *end;
+    const char *p = text, *end = text + len;
     int rc = 0;
 
-    if (read_file(path, &text) < 0) {
-        fprintf(stderr, "%s: error: %s\n", path, strerror(errno));
-        sb_free(&text);
-        return -1;
-    }
     su->files = grow(su->files, &su->capfiles, su->nfiles, sizeof *su->files);
-    su->files[su->nfiles] = xstrndup(base_name(path), strlen(base_name(path)));
+    su->files[su->nfiles] = xstrndup(base_name(name), strlen(base_name(name)));
     memset(&ps, 0, sizeof ps);
-    ps.path = path;
+    ps.path = name;
     ps.name = su->files[su->nfiles++];
     ps.su = su;
     ps.state = P_OUTSIDE;
-    p = text.p;
-    end = text.p + text.len;
     while (rc == 0 && p < end) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         const char *le = nl ? nl : end;
@@ -639,6 +631,20 @@ int parse_file(struct suite *su, const char *path)
         rc = finish_case(&ps);
     if (rc == 0 && ps.state == P_OUTSIDE)
         rc = perr_at(&ps, 1, "no case in this file");
+    return rc;
+}
+
+int parse_file(struct suite *su, const char *path)
+{
+    sbuf text = {0};
+    int rc;
+
+    if (read_file(path, &text) < 0) {
+        fprintf(stderr, "%s: error: %s\n", path, strerror(errno));
+        sb_free(&text);
+        return -1;
+    }
+    rc = parse_text(su, path, text.p, text.len);
     sb_free(&text);
     return rc;
 }

@@ -1,11 +1,12 @@
 /*
- * casefile.h -- the conformance cases as data: what conformance.c runs.
+ * casefile.h -- the conformance cases as data: what caserun.c runs.
  *
- * casefile.c reads *.cases files and the PENDING list into these structs
- * and can print them back (--dump); it knows the format and nothing of how
- * a case is run.  The small string helpers the two files share live here
- * too.  Memory: everything hangs off a struct suite, freed by suite_free;
- * the helpers exit(2) when memory runs out, which a test program may do.
+ * casefile.c reads *.cases files (or their text, compiled into a program)
+ * and the PENDING list into these structs and can print them back
+ * (--dump); it knows the format and nothing of how a case is run, which is
+ * caserun.c's.  The small string helpers the files share live here too.
+ * Memory: everything hangs off a struct suite, freed by suite_free; the
+ * helpers exit(2) when memory runs out, which a test program may do.
  */
 #ifndef AA_TESTS_CASEFILE_H
 #define AA_TESTS_CASEFILE_H
@@ -96,6 +97,10 @@ int contains(const char *hay, size_t hn, const char *needle, size_t nn);
 
 /* Appends the cases of a file to su; -1 after printing file:line: error. */
 int parse_file(struct suite *su, const char *path);
+/* The same for the text of a case file, len bytes; name is the file's name
+ * in messages and in the cases' file field (its last component). */
+int parse_text(struct suite *su, const char *name, const char *text,
+               size_t len);
 /* Marks the cases listed in a PENDING file; -1 when it names a case that
  * su does not have (or one twice).  missing_ok: no file is no list. */
 int load_pending(struct suite *su, const char *path, int missing_ok);
