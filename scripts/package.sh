@@ -81,7 +81,7 @@ fi
 
 # Every file of a plain install is in a package, but the example programs
 # (embed-host, uv-host, glib-host: component examples) and the uncompressed
-# man page (aa-shell has it compressed).
+# man pages (aa-shell has them compressed).
 stage=$build/stage
 rm -rf "$stage"
 DESTDIR=$stage cmake --install "$build" >/dev/null
@@ -90,7 +90,7 @@ for deb in "${debs[@]}"; do
     dpkg-deb --fsys-tarfile "$deb" | tar -t | sed 's|^\.||' | grep -v '/$' || true
 done | sort -u >"$build/packaged"
 missing=$(comm -23 "$build/installed" "$build/packaged" |
-    grep -Ev '^/usr/bin/(embed|uv|glib)-host$|^/usr/share/man/man1/aa-shell\.1$' ||
+    grep -Ev '^/usr/bin/(embed|uv|glib)-host$|^/usr/share/man/man1/aa-(shell|runner-check)\.1$' ||
         true)
 if [[ -n $missing ]]; then
     echo "package.sh: installed by cmake --install but in no package" \
@@ -98,7 +98,7 @@ if [[ -n $missing ]]; then
     sed 's/^/    /' <<<"$missing" >&2
     exit 1
 fi
-say "every installed file is in a package (but the example hosts and the uncompressed man page)"
+say "every installed file is in a package (but the example hosts and the uncompressed man pages)"
 
 for deb in "${debs[@]}"; do
     say "$(basename "$deb"): $(($(stat -c %s "$deb") / 1024)) KiB," \

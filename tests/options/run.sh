@@ -92,7 +92,10 @@ fi
 if DESTDIR=$work/stage cmake --install "$tree" --prefix /usr >"$work/install.log" 2>&1; then
     [[ -e $work/stage/usr/include/autoawait/autoawait.h ]] ||
         fail "cmake --install put no header in place"
-    if found=$(find "$work/stage" -name 'aa-shell*' | grep .); then
+    # aa-shell's files: not its manual among the guides (share/doc), which
+    # installs with the library's docs whatever is built.
+    if found=$(find "$work/stage" -name 'aa-shell*' \
+        -not -path '*/share/doc/*' | grep .); then
         fail "cmake --install installed aa-shell's files: $found"
     else
         ok "cmake --install installs the tree, without aa-shell"
