@@ -42,6 +42,7 @@
     X(run_until_complete)                                                      \
     X(run_forever)                                                             \
     X(_selector)                                                               \
+    X(_get_backend_id)                                                         \
     X(fileno)                                                                  \
     X(_ready)                                                                  \
     X(_scheduled)                                                              \
@@ -76,14 +77,22 @@ typedef struct runner_state {
     PyObject *pass_end;    /* pass_end() bound to this state */
     PyObject *pass_handle; /* its Handle queued now, or NULL */
     int passes;            /* passes of the loop in this step */
+    int foreign_steps;     /* steps of a foreign loop since the cell began */
     int asyncio_at_enter;  /* asyncio was imported when the cell began */
 } runner_state;
 
 /* The most passes of the loop one step runs. */
 #define STEP_PASSES 16
 
-/* How often a loop that is not asyncio's own (no selector fd, no timer
- * heap to read) is stepped anyway, in milliseconds. */
+/*
+ * A loop that is not asyncio's own (uvloop's) has no ready queue nor timer
+ * heap to read: while a cell runs on it, its first FOREIGN_EAGER steps come
+ * at once (a cell that awaits what is ready ends in them), and then ever
+ * further apart, 1, 2, 4, 8 ms, at most FOREIGN_LOOP_MS, which is how often
+ * it is stepped when no cell runs (tasks cells left, timers).  Its I/O is
+ * seen sooner when it has a descriptor to watch.
+ */
+#define FOREIGN_EAGER 4
 #define FOREIGN_LOOP_MS 10
 
 /* ----------------------------------------------------------------- helpers */
@@ -479,6 +488,7 @@ static int asyncio_start(void *state, PyObject *coro, PyObject *context)
         return -1;
     }
     aa_sdk_cell_begin(&st->cell);
+    st->foreign_steps = 0;
     return 0;
 }
 
@@ -511,15 +521,16 @@ static int task_raised(runner_state *st)
     return same;
 }
 
-/* 1 when the loop has callbacks ready to run. */
+/* 1 when the loop has callbacks ready to run, 0 when not, -1 when it
+ * cannot tell (a foreign loop keeps them out of sight): maybe. */
 static int ready_callbacks(runner_state *st)
 {
     PyObject *ready = PyObject_GetAttr(st->loop, st->str._ready);
-    Py_ssize_t n = ready != NULL ? PyObject_Size(ready) : 0;
+    Py_ssize_t n = ready != NULL ? PyObject_Size(ready) : -1;
 
     Py_XDECREF(ready);
     PyErr_Clear();
-    return n > 0;
+    return n > 0 ? 1 : n == 0 ? 0 : -1;
 }
 
 /* Queues pass_end after what is ready; None, or NULL with an exception. */
@@ -544,7 +555,7 @@ static PyObject *pass_end(PyObject *capsule, PyObject *unused)
     if (st == NULL)
         return NULL;
     Py_CLEAR(st->pass_handle);
-    if (++st->passes < STEP_PASSES && ready_callbacks(st))
+    if (++st->passes < STEP_PASSES && ready_callbacks(st) != 0)
         return queue_pass_end(st);
     return PyObject_CallMethodNoArgs(st->loop, st->str.stop);
 }
@@ -570,6 +581,7 @@ static int asyncio_step(void *state)
         loop_busy(st) != 0)
         return PyErr_Occurred() ? -1 : 0;
     st->passes = 0;
+    st->foreign_steps++;
     if ((r = queue_pass_end(st)) == NULL)
         return -1;
     Py_DECREF(r);
@@ -609,7 +621,7 @@ static int asyncio_collect(void *state, PyObject **result)
      * before the cell ends, as under run_until_complete, whose stop comes
      * after them.  One more step does it; an exception they raise is then
      * the cell's, and never lands in a later cell. */
-    if (done > 0 && !st->settling && ready_callbacks(st)) {
+    if (done > 0 && !st->settling && ready_callbacks(st) != 0) {
         st->settling = 1;
         return 0;
     }
@@ -641,8 +653,14 @@ static int asyncio_fd(void *state)
     if (st->loop == NULL)
         return -1;
     sel = PyObject_GetAttr(st->loop, st->str._selector);
-    if (sel != NULL && sel != Py_None)
+    if (sel != NULL && sel != Py_None) {
         fd = PyObject_CallMethodNoArgs(sel, st->str.fileno);
+    } else {
+        /* uvloop's: its libuv loop's epoll descriptor, readable when one
+         * of its watchers is (what libuv offers to embed a loop). */
+        PyErr_Clear();
+        fd = PyObject_CallMethodNoArgs(st->loop, st->str._get_backend_id);
+    }
     if (fd != NULL)
         n = PyLong_AsLong(fd);
     Py_XDECREF(fd);
@@ -651,18 +669,30 @@ static int asyncio_fd(void *state)
     return n >= 0 && n <= INT_MAX ? (int)n : -1;
 }
 
+/* When a foreign loop is stepped next (see FOREIGN_EAGER). */
+static int foreign_timeout(runner_state *st)
+{
+    int late = st->foreign_steps - FOREIGN_EAGER;
+
+    if (!st->cell.running)
+        return FOREIGN_LOOP_MS;
+    if (late < 0)
+        return 0;
+    return late >= 4 ? FOREIGN_LOOP_MS : 1 << late;
+}
+
 /*
  * 0 when callbacks are ready, the milliseconds until the first timer is
  * due (rounded up), or -1: read off the loop's ready queue and timer heap.
  * A closed loop has nothing to run; a loop that is not asyncio's own has
- * neither to read and is stepped every FOREIGN_LOOP_MS.
+ * neither to read (foreign_timeout).
  */
 static int asyncio_timeout(void *state)
 {
     runner_state *st = state;
     PyObject *ready, *heap = NULL, *when = NULL;
     double at = -1;
-    int ms = FOREIGN_LOOP_MS;
+    int ms = foreign_timeout(st);
 
     if (st->loop == NULL || call_bool(st->loop, st->str.is_closed) != 0) {
         PyErr_Clear();
