@@ -418,7 +418,8 @@ START_TEST(an_escape_while_idle_leaves_the_loop_whole)
           "asyncio.get_running_loop().call_later(0.01, boom)",
           AA_OK);
     ck_assert_int_eq(aa_session_poll(s, -1, 200), AA_ERUNNER);
-    ck_assert_ptr_nonnull(strstr(tu_stderr(), "KeyboardInterrupt"));
+    ck_assert_msg(strstr(tu_stderr(), "KeyboardInterrupt") != NULL,
+                  "stderr: %s, errmsg: %s", tu_stderr(), aa_session_errmsg(s));
     tu_expect(s, "await asyncio.sleep(0.01, result='fine')", "'fine'");
     tu_expect(s, RUN_IN_SYNC_CELL, "'sync'");
     /* A cell that raises KeyboardInterrupt itself, out of the loop. */
