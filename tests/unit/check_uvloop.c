@@ -16,6 +16,8 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include <autoawait/runner-sdk.h>
+
 #include "testutil.h"
 
 /* 1 (after a SKIP line) when uvloop cannot be imported. */
@@ -431,6 +433,63 @@ START_TEST(an_escape_while_idle_leaves_the_loop_whole)
 }
 END_TEST
 
+/* A loop made in C, for a family without a factory string: asyncio's own,
+ * marked so that a cell can tell it is this one. */
+static PyObject *marked_loop(void *userdata)
+{
+    PyObject *mod = PyImport_ImportModule("asyncio"), *loop = NULL;
+
+    if (mod != NULL)
+        loop = PyObject_CallMethod(mod, "new_event_loop", NULL);
+    Py_XDECREF(mod);
+    if (loop != NULL &&
+        PyObject_SetAttrString(loop, "made_by", (PyObject *)userdata) < 0)
+        Py_CLEAR(loop);
+    return loop;
+}
+
+/*
+ * Runners of the asyncio family registered by the host itself, as
+ * docs/runner-plugins.md shows: each session's open gets its own family
+ * (the userdata of aa_runner_register), so two families live side by
+ * side, one from a factory string, one from a loop made in C.
+ */
+START_TEST(a_host_registers_families_of_its_own)
+{
+    static aa_sdk_asyncio uv = {.name = "hostuv",
+                                .factory = "uvloop:new_event_loop"};
+    static aa_sdk_asyncio marked = {.name = "hostmarked",
+                                    .new_loop = marked_loop};
+    aa_runner runner;
+    aa_session *s;
+    PyGILState_STATE g;
+
+    if (uvloop_missing())
+        return;
+    s = tu_session(NULL); /* the interpreter, for the marker string */
+    g = PyGILState_Ensure();
+    marked.userdata = PyUnicode_FromString("the host");
+    PyGILState_Release(g);
+    aa_sdk_asyncio_runner(&runner, &uv);
+    ck_assert_int_eq(aa_runner_register(&runner, &uv), AA_OK);
+    aa_sdk_asyncio_runner(&runner, &marked);
+    ck_assert_int_eq(aa_runner_register(&runner, &marked), AA_OK);
+    tu_do(s, "%autoawait hostuv", AA_OK);
+    tu_expect(s, "import asyncio\nawait asyncio.sleep(0)\n" RUNNING_IS_UVLOOP,
+              "True");
+    tu_do(s, "%autoawait hostmarked", AA_OK);
+    tu_expect(s,
+              "await asyncio.sleep(0.01)\n"
+              "asyncio.get_running_loop().made_by",
+              "'the host'");
+    tu_do(s, "%autoawait hostuv", AA_OK);
+    tu_expect(s, "await asyncio.sleep(0.01, result=7)", "7");
+    aa_session_free(s);
+    ck_assert_str_eq(tu_stderr(), "");
+    tu_clear();
+}
+END_TEST
+
 int main(void)
 {
     TCase *tc;
@@ -447,5 +506,6 @@ int main(void)
     tcase_add_test(tc, the_end_with_a_task_pending_is_clean);
     tcase_add_test(tc, cells_after_an_idle_host_run_whole);
     tcase_add_test(tc, an_escape_while_idle_leaves_the_loop_whole);
+    tcase_add_test(tc, a_host_registers_families_of_its_own);
     return tu_main(suite);
 }
