@@ -119,14 +119,45 @@ static void run_started(aa_session *s, const char *src, int want, ending *e)
                   aa_result_message(e->r) ? aa_result_message(e->r) : "");
 }
 
+/*
+ * The session of the suite's first tests, on uvloop: made before each
+ * test, or NULL after a SKIP line when uvloop cannot be imported (the test
+ * then returns at once), and freed after it.
+ */
+static aa_session *s;
+
+static void uv_setup(void)
+{
+    s = uvloop_missing() ? NULL : tu_session("uvloop");
+}
+
+static void uv_teardown(void)
+{
+    aa_session_free(s);
+    s = NULL;
+    tu_clear();
+}
+
+/* Ends the test's session: its loop drained and closed. */
+static void end_session(void)
+{
+    aa_session_free(s);
+    s = NULL;
+}
+
+/* Ends it, and checks that nothing was written to stderr meanwhile. */
+static void end_clean(void)
+{
+    end_session();
+    ck_assert_str_eq(tu_stderr(), "");
+}
+
 START_TEST(every_cell_runs_on_uvloop)
 {
-    aa_session *s;
     aa_result *r;
 
-    if (uvloop_missing())
+    if (s == NULL)
         return;
-    s = tu_session("uvloop");
     tu_expect(s, "import asyncio\nawait asyncio.sleep(0)\n" RUNNING_IS_UVLOOP,
               "True");
     tu_do(s, "await asyncio.sleep(0)\nloop = asyncio.get_running_loop()",
@@ -137,83 +168,31 @@ START_TEST(every_cell_runs_on_uvloop)
     aa_result_free(r);
     tu_expect(s, "await asyncio.sleep(0)\nasyncio.get_running_loop() is loop",
               "True");
-    aa_session_free(s);
-    ck_assert_str_eq(tu_stderr(), "");
-    tu_clear();
-}
-END_TEST
-
-/*
- * 1 (after a SKIP line) when uvloop cannot be found, found without
- * importing it: importing it imports asyncio, which a session that has
- * not imported it yet must not find already there.
- */
-static int uvloop_not_found(void)
-{
-    aa_session *s = NULL;
-    int rc;
-
-    ck_assert_int_eq(aa_session_new(&s, NULL), AA_OK);
-    rc = aa_exec(s,
-                 "import importlib.util, sys\n"
-                 "assert importlib.util.find_spec('uvloop')\n"
-                 "assert 'asyncio' not in sys.modules",
-                 NULL);
-    aa_session_free(s);
-    if (rc == AA_OK)
-        return 0;
-    printf("SKIP: uvloop is not installed (Debian: python3-uvloop)\n");
-    return 1;
-}
-
-/* A session whose first cell is sync and asks asyncio for the current
- * loop gets uvloop's too, the loop the async cells then run on. */
-START_TEST(a_sync_cell_first_gets_uvloop)
-{
-    aa_session *s;
-
-    if (uvloop_not_found())
-        return;
-    s = tu_session("uvloop");
-    tu_expect(s,
-              "import asyncio\nloop = asyncio.get_event_loop()\n"
-              "type(loop).__module__",
-              "'uvloop'");
-    tu_expect(s, "await asyncio.sleep(0)\nasyncio.get_running_loop() is loop",
-              "True");
-    aa_session_free(s);
-    ck_assert_str_eq(tu_stderr(), "");
-    tu_clear();
+    end_clean();
 }
 END_TEST
 
 START_TEST(a_value_is_displayed)
 {
-    aa_session *s;
     aa_result *r;
 
-    if (uvloop_missing())
+    if (s == NULL)
         return;
-    s = tu_session("uvloop");
     r = tu_run(s, "import asyncio\nawait asyncio.sleep(0.01, result=42)",
                AA_OK);
     ck_assert_int_eq(aa_result_is_async(r), 1);
     ck_assert_str_eq(aa_result_repr(r), "42");
     aa_result_free(r);
     tu_expect(s, "_", "42");
-    aa_session_free(s);
-    tu_clear();
 }
 END_TEST
 
 START_TEST(a_task_runs_across_cells_and_while_idle)
 {
-    aa_session *s;
     long n;
 
-    if (uvloop_missing())
+    if (s == NULL)
         return;
-    s = tu_session("uvloop");
     start_ticker(s, 5);
     n = value_of(s, "ticks");
     /* While the next cell awaits. */
@@ -228,21 +207,17 @@ START_TEST(a_task_runs_across_cells_and_while_idle)
     ck_assert_int_gt(guest_loop(s, NULL, 0.2), 5);
     ck_assert_int_gt(value_of(s, "ticks"), n + 5);
     tu_expect(s, "t.done()", "False");
-    aa_session_free(s);
-    ck_assert_str_eq(tu_stderr(), "");
-    tu_clear();
+    end_clean();
 }
 END_TEST
 
 START_TEST(an_interrupt_ends_a_sleep_with_its_cleanup)
 {
-    aa_session *s;
     tu_interrupter it = {.delay_ms = 300, .count = 1};
     aa_result *r;
 
-    if (uvloop_missing())
+    if (s == NULL)
         return;
-    s = tu_session("uvloop");
     tu_do(s, "import asyncio\nlog = []\nawait asyncio.sleep(0)", AA_OK);
     r = tu_run_stopped(s,
                        "try:\n    await asyncio.sleep(30)\n"
@@ -252,23 +227,19 @@ START_TEST(an_interrupt_ends_a_sleep_with_its_cleanup)
     ck_assert_ptr_null(strstr(aa_result_traceback(r), "CancelledError"));
     aa_result_free(r);
     tu_expect(s, "await asyncio.sleep(0.05)\nlog", "['cleanup']");
-    aa_session_free(s);
-    ck_assert_str_eq(tu_stderr(), "");
-    tu_clear();
+    end_clean();
 }
 END_TEST
 
 START_TEST(a_started_cell_is_stepped_by_the_hosts_loop)
 {
-    aa_session *s;
     const char *forever = "try:\n    await asyncio.sleep(30)\n"
                           "finally:\n    log.append('cleanup')";
     ending e = {0};
     double t0;
 
-    if (uvloop_missing())
+    if (s == NULL)
         return;
-    s = tu_session("uvloop");
     tu_do(s, "import asyncio\nlog = []", AA_OK);
     t0 = tu_now();
     run_started(s,
@@ -292,19 +263,15 @@ START_TEST(a_started_cell_is_stepped_by_the_hosts_loop)
     /* The loop is whole: a sync cell runs it, async cells run on it. */
     tu_expect(s, RUN_IN_SYNC_CELL, "'sync'");
     tu_expect(s, "await asyncio.sleep(0.01)\nlog", "['cleanup']");
-    aa_session_free(s);
-    ck_assert_str_eq(tu_stderr(), "");
-    tu_clear();
+    end_clean();
 }
 END_TEST
 
 START_TEST(switching_keeps_each_runners_loop)
 {
-    aa_session *s;
 
-    if (uvloop_missing())
+    if (s == NULL)
         return;
-    s = tu_session("uvloop");
     start_ticker(s, 5);
     tu_do(s, "uv = asyncio.get_event_loop()", AA_OK);
     tu_do(s, "%autoawait asyncio", AA_OK);
@@ -323,37 +290,29 @@ START_TEST(switching_keeps_each_runners_loop)
     tu_expect(s,
               "await asyncio.sleep(0.01)\nasyncio.get_running_loop() is plain",
               "True");
-    aa_session_free(s);
-    ck_assert_str_eq(tu_stderr(), "");
-    tu_clear();
+    end_clean();
 }
 END_TEST
 
 START_TEST(a_context_variable_lasts_across_cells)
 {
-    aa_session *s;
 
-    if (uvloop_missing())
+    if (s == NULL)
         return;
-    s = tu_session("uvloop");
     tu_do(s,
           "import asyncio, contextvars\nv = contextvars.ContextVar('v')\n"
           "await asyncio.sleep(0)\nv.set('set in cell 1')",
           AA_OK);
     tu_expect(s, "await asyncio.sleep(0)\nv.get()", "'set in cell 1'");
     tu_expect(s, "v.get()", "'set in cell 1'");
-    aa_session_free(s);
-    tu_clear();
 }
 END_TEST
 
 START_TEST(the_end_with_a_task_pending_is_clean)
 {
-    aa_session *s;
 
-    if (uvloop_missing())
+    if (s == NULL)
         return;
-    s = tu_session("uvloop");
     tu_do(s,
           "import asyncio\nasync def forever():\n    try:\n"
           "        await asyncio.sleep(3600)\n    finally:\n"
@@ -362,7 +321,7 @@ START_TEST(the_end_with_a_task_pending_is_clean)
           "async def agen():\n    yield 1\n    yield 2\n"
           "g = agen()\nawait g.__anext__()",
           AA_OK);
-    aa_session_free(s);
+    end_session();
     ck_assert_str_eq(tu_stdout(), "task cleaned up\n");
     ck_assert_str_eq(tu_stderr(), "");
     tu_clear();
@@ -374,13 +333,11 @@ END_TEST
  * behind for the next cell's run. */
 START_TEST(cells_after_an_idle_host_run_whole)
 {
-    aa_session *s;
     int fds[2], i;
     char src[64], want[16];
 
-    if (uvloop_missing())
+    if (s == NULL)
         return;
-    s = tu_session("uvloop");
     start_ticker(s, 1);
     ck_assert_int_eq(aa_session_poll(s, -1, 200), 0);
     /* The host's fd readable: poll answers at once, many times. */
@@ -399,9 +356,7 @@ START_TEST(cells_after_an_idle_host_run_whole)
     tu_expect(s, "await asyncio.sleep(0.01)\nt.done()", "False");
     close(fds[0]);
     close(fds[1]);
-    aa_session_free(s);
-    ck_assert_str_eq(tu_stderr(), "");
-    tu_clear();
+    end_clean();
 }
 END_TEST
 
@@ -409,11 +364,9 @@ END_TEST
  * idles: reported, and the next cells run whole. */
 START_TEST(an_escape_while_idle_leaves_the_loop_whole)
 {
-    aa_session *s;
 
-    if (uvloop_missing())
+    if (s == NULL)
         return;
-    s = tu_session("uvloop");
     tu_do(s,
           "import asyncio\nawait asyncio.sleep(0)\n"
           "def boom():\n    raise KeyboardInterrupt\n"
@@ -428,7 +381,56 @@ START_TEST(an_escape_while_idle_leaves_the_loop_whole)
     tu_do(s, "await asyncio.sleep(0)\nraise KeyboardInterrupt", AA_EXCEPTION);
     tu_expect(s, RUN_IN_SYNC_CELL, "'sync'");
     tu_expect(s, "await asyncio.sleep(0.01, result='fine')", "'fine'");
-    aa_session_free(s);
+}
+END_TEST
+
+/*
+ * 1 (after a SKIP line) when uvloop cannot be found, looked for without
+ * importing it (which would import asyncio), or when asyncio is imported
+ * already (an earlier test in the same process, CK_FORK=no): the test
+ * needs a process where no session has imported asyncio yet.
+ */
+static int no_fresh_process(void)
+{
+    aa_session *x = NULL;
+    aa_result *r = NULL;
+    int skip;
+
+    ck_assert_int_eq(aa_session_new(&x, NULL), AA_OK);
+    ck_assert_int_eq(aa_exec(x,
+                             "import importlib.util, sys\n"
+                             "('uvloop is not installed' "
+                             "if importlib.util.find_spec('uvloop') is None "
+                             "else 'asyncio is imported already' "
+                             "if 'asyncio' in sys.modules else 'ok')",
+                             &r),
+                     AA_OK);
+    skip = strcmp(aa_result_repr(r), "'ok'") != 0;
+    if (skip)
+        printf("SKIP: %.*s\n", (int)strlen(aa_result_repr(r)) - 2,
+               aa_result_repr(r) + 1); /* the repr's quotes left out */
+    aa_result_free(r);
+    aa_session_free(x);
+    return skip;
+}
+
+/* A session whose first cell is sync and asks asyncio for the current
+ * loop gets uvloop's too, the loop the async cells then run on. */
+START_TEST(a_sync_cell_first_gets_uvloop)
+{
+    aa_session *x;
+
+    if (no_fresh_process())
+        return;
+    x = tu_session("uvloop");
+    tu_expect(x,
+              "import asyncio\nloop = asyncio.get_event_loop()\n"
+              "type(loop).__module__",
+              "'uvloop'");
+    tu_expect(x, "await asyncio.sleep(0)\nasyncio.get_running_loop() is loop",
+              "True");
+    aa_session_free(x);
+    ck_assert_str_eq(tu_stderr(), "");
     tu_clear();
 }
 END_TEST
@@ -461,12 +463,12 @@ START_TEST(a_host_registers_families_of_its_own)
     static aa_sdk_asyncio marked = {.name = "hostmarked",
                                     .new_loop = marked_loop};
     aa_runner runner;
-    aa_session *s;
+    aa_session *x;
     PyGILState_STATE g;
 
     if (uvloop_missing())
         return;
-    s = tu_session(NULL); /* the interpreter, for the marker string */
+    x = tu_session(NULL); /* the interpreter, for the marker string */
     g = PyGILState_Ensure();
     marked.userdata = PyUnicode_FromString("the host");
     PyGILState_Release(g);
@@ -474,17 +476,17 @@ START_TEST(a_host_registers_families_of_its_own)
     ck_assert_int_eq(aa_runner_register(&runner, &uv), AA_OK);
     aa_sdk_asyncio_runner(&runner, &marked);
     ck_assert_int_eq(aa_runner_register(&runner, &marked), AA_OK);
-    tu_do(s, "%autoawait hostuv", AA_OK);
-    tu_expect(s, "import asyncio\nawait asyncio.sleep(0)\n" RUNNING_IS_UVLOOP,
+    tu_do(x, "%autoawait hostuv", AA_OK);
+    tu_expect(x, "import asyncio\nawait asyncio.sleep(0)\n" RUNNING_IS_UVLOOP,
               "True");
-    tu_do(s, "%autoawait hostmarked", AA_OK);
-    tu_expect(s,
+    tu_do(x, "%autoawait hostmarked", AA_OK);
+    tu_expect(x,
               "await asyncio.sleep(0.01)\n"
               "asyncio.get_running_loop().made_by",
               "'the host'");
-    tu_do(s, "%autoawait hostuv", AA_OK);
-    tu_expect(s, "await asyncio.sleep(0.01, result=7)", "7");
-    aa_session_free(s);
+    tu_do(x, "%autoawait hostuv", AA_OK);
+    tu_expect(x, "await asyncio.sleep(0.01, result=7)", "7");
+    aa_session_free(x);
     ck_assert_str_eq(tu_stderr(), "");
     tu_clear();
 }
@@ -492,11 +494,16 @@ END_TEST
 
 int main(void)
 {
-    TCase *tc;
+    TCase *tc, *own;
     Suite *suite = tu_suite("uvloop", 60, &tc);
 
+    tcase_add_checked_fixture(tc, uv_setup, uv_teardown);
+    /* The tests that make their sessions themselves. */
+    own = tcase_create("uvloop_own_sessions");
+    tcase_set_timeout(own, 60);
+    suite_add_tcase(suite, own);
+
     tcase_add_test(tc, every_cell_runs_on_uvloop);
-    tcase_add_test(tc, a_sync_cell_first_gets_uvloop);
     tcase_add_test(tc, a_value_is_displayed);
     tcase_add_test(tc, a_task_runs_across_cells_and_while_idle);
     tcase_add_test(tc, an_interrupt_ends_a_sleep_with_its_cleanup);
@@ -506,6 +513,7 @@ int main(void)
     tcase_add_test(tc, the_end_with_a_task_pending_is_clean);
     tcase_add_test(tc, cells_after_an_idle_host_run_whole);
     tcase_add_test(tc, an_escape_while_idle_leaves_the_loop_whole);
-    tcase_add_test(tc, a_host_registers_families_of_its_own);
+    tcase_add_test(own, a_sync_cell_first_gets_uvloop);
+    tcase_add_test(own, a_host_registers_families_of_its_own);
     return tu_main(suite);
 }
