@@ -20,10 +20,39 @@
 
 #include "testutil.h"
 
+/*
+ * Importing uvloop (0.17) leaks about 3.5 KB once per process: objects its
+ * Cython module makes and never frees, there with `import uvloop` alone.
+ * No LeakSanitizer suppression can name them, as the unwinder does not
+ * get through libpython to uvloop's frames; the first import is made with
+ * leak detection off instead (LSAN_OFF ... LSAN_ON), and everything else
+ * the tests do stays checked.
+ */
+#if defined(__SANITIZE_ADDRESS__)
+#define UV_LSAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UV_LSAN 1
+#endif
+#endif
+#ifdef UV_LSAN
+#include <sanitizer/lsan_interface.h>
+#define LSAN_OFF() __lsan_disable()
+#define LSAN_ON() __lsan_enable()
+#else
+#define LSAN_OFF() ((void)0)
+#define LSAN_ON() ((void)0)
+#endif
+
 /* 1 (after a SKIP line) when uvloop cannot be imported. */
 static int uvloop_missing(void)
 {
-    return tu_missing("uvloop", " (Debian: python3-uvloop)");
+    int missing;
+
+    LSAN_OFF();
+    missing = tu_missing("uvloop", " (Debian: python3-uvloop)");
+    LSAN_ON();
+    return missing;
 }
 
 /* True when the running loop is uvloop's, as Python prints it. */
@@ -247,6 +276,7 @@ START_TEST(a_started_cell_is_stepped_by_the_hosts_loop)
                 "(" RUNNING_IS_UVLOOP ", 'guest')",
                 AA_OK, &e);
     ck_assert_str_eq(aa_result_repr(e.r), "(True, 'guest')");
+    aa_result_free(e.r);
     ck_assert_msg(tu_now() - t0 < 2.0 * tu_scale(), "took %.2f s",
                   tu_now() - t0);
     /* An interrupt reaches a started cell; its finally runs. */
@@ -423,10 +453,13 @@ START_TEST(a_sync_cell_first_gets_uvloop)
     if (no_fresh_process())
         return;
     x = tu_session("uvloop");
+    /* The first import of uvloop, made by the runner before this cell. */
+    LSAN_OFF();
     tu_expect(x,
               "import asyncio\nloop = asyncio.get_event_loop()\n"
               "type(loop).__module__",
               "'uvloop'");
+    LSAN_ON();
     tu_expect(x, "await asyncio.sleep(0)\nasyncio.get_running_loop() is loop",
               "True");
     aa_session_free(x);
