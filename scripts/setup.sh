@@ -6,11 +6,13 @@ set -euo pipefail
 
 # python3-embed.pc comes with libpython3-dev; python3 gives the interpreter
 # and standard library the embedded interpreter runs with.  The rest: the
-# toolchain, libffi for the bindings, Check for the unit tests, trio for its
-# runner, libedit for the console, clang and its libFuzzer runtime (only
-# recommended by clang) for the fuzzers, clang-format for the style check,
-# valgrind, tmux, python3-pexpect (aa-shell's pty tests) and hyperfine for
-# the shell tests and benchmarks; IPython and GNU time for the benchmark's
+# toolchain, libffi for the bindings, Check for the unit tests, trio and
+# uvloop for their runners (the runner suites, check_trio and check_uvloop,
+# skip without them, leaving the runners untested), libedit for the
+# console, clang and its libFuzzer runtime (only recommended by clang) for
+# the fuzzers, clang-format for the style check, valgrind, tmux,
+# python3-pexpect (aa-shell's pty tests) and hyperfine for the shell tests
+# and benchmarks; IPython and GNU time for the benchmark's
 # peers and its peak-RSS cross-checks; abigail-tools (libabigail's abidw and
 # abidiff) for the ABI check against abi/libautoawait.abi (docs/abi.md).
 # scripts/package.sh (the Debian packages) runs dpkg-dev's dpkg-buildflags
@@ -20,7 +22,7 @@ set -euo pipefail
 packages=(
     build-essential cmake pkg-config git
     python3 libpython3-dev libffi-dev libedit-dev
-    check python3-trio
+    check python3-trio python3-uvloop
     clang libclang-rt-14-dev clang-format valgrind tmux hyperfine
     python3-pexpect python3-ipython time
     abigail-tools dpkg-dev file lintian

@@ -78,6 +78,9 @@ typedef struct runner_state {
     PyObject *pass_handle; /* its Handle queued now, or NULL */
     int passes;            /* passes of the loop in this step */
     int foreign_steps;     /* steps of a foreign loop since the cell began */
+    int stopped;           /* pass_end called loop.stop() in this step */
+    PyObject *flush_end;   /* flush_end() bound to this state */
+    PyObject *flush_exc;   /* the class flush_end raises */
     int asyncio_at_enter;  /* asyncio was imported when the cell began */
 } runner_state;
 
@@ -557,10 +560,69 @@ static PyObject *pass_end(PyObject *capsule, PyObject *unused)
     Py_CLEAR(st->pass_handle);
     if (++st->passes < STEP_PASSES && ready_callbacks(st) != 0)
         return queue_pass_end(st);
+    st->stopped = 1;
     return PyObject_CallMethodNoArgs(st->loop, st->str.stop);
 }
 
 static PyMethodDef pass_end_def = {"pass_end", pass_end, METH_NOARGS, NULL};
+
+/* The callback that ends flush_stop's run: raises st->flush_exc. */
+static PyObject *flush_end(PyObject *capsule, PyObject *unused)
+{
+    runner_state *st = PyCapsule_GetPointer(capsule, NULL);
+
+    (void)unused;
+    if (st != NULL)
+        PyErr_SetNone(st->flush_exc);
+    return NULL;
+}
+
+static PyMethodDef flush_end_def = {"flush_end", flush_end, METH_NOARGS, NULL};
+
+/*
+ * After an exception ended a run in which pass_end called loop.stop().
+ * asyncio's stop() sets a flag that run_forever clears as it ends: nothing
+ * to do.  uvloop's queues a callback, and when the exception ended the run
+ * before that callback ran (a timer or a callback raised KeyboardInterrupt
+ * before pass_end's turn in the same pass), it stays queued and ends the
+ * next run after one pass: a sync cell's run_until_complete then fails
+ * with "Event loop stopped before Future completed" (the idle-hook pitfall
+ * of docs/runner-plugins.md).  One more run takes it out of the queue,
+ * ended not by stop(), which would queue another, but by flush_end raising
+ * an exception of its own (a SystemExit, which every loop lets out of
+ * run_forever).  The exception set, the step's, is kept; one that the
+ * flush's run raises is dropped, as uvloop itself lets flush_end's replace
+ * it.
+ */
+static void flush_stop(runner_state *st)
+{
+    PyObject *t, *v, *tb, *handle, *r;
+
+    PyErr_Fetch(&t, &v, &tb);
+    if (ready_callbacks(st) >= 0) { /* asyncio's own kind of loop */
+        PyErr_Restore(t, v, tb);
+        return;
+    }
+    if (st->flush_exc == NULL)
+        st->flush_exc = PyErr_NewException("autoawait_runner.FlushEnd",
+                                           PyExc_SystemExit, NULL);
+    handle = st->flush_exc == NULL
+                 ? NULL
+                 : PyObject_CallMethodOneArg(st->loop, st->str.call_soon,
+                                             st->flush_end);
+    if (handle != NULL) {
+        r = PyObject_CallMethodNoArgs(st->loop, st->str.run_forever);
+        Py_XDECREF(r);
+        PyErr_Clear();
+        /* A run that a stop of the user's ended before flush_end ran must
+         * not leave flush_end to end a later one. */
+        if (call_void(handle, st->str.cancel) < 0)
+            PyErr_Clear();
+        Py_DECREF(handle);
+    }
+    PyErr_Clear();
+    PyErr_Restore(t, v, tb);
+}
 
 /*
  * Runs what is ready and never waits: a few passes of the loop, the
@@ -582,6 +644,7 @@ static int asyncio_step(void *state)
         return PyErr_Occurred() ? -1 : 0;
     st->passes = 0;
     st->foreign_steps++;
+    st->stopped = 0;
     if ((r = queue_pass_end(st)) == NULL)
         return -1;
     Py_DECREF(r);
@@ -599,6 +662,8 @@ static int asyncio_step(void *state)
             PyErr_Clear();
         Py_CLEAR(st->pass_handle);
         PyErr_Restore(t, v, tb);
+    } else if (st->stopped) {
+        flush_stop(st);
     }
     return task_raised(st) ? 0 : -1;
 }
@@ -732,9 +797,13 @@ static int state_init(void *state)
         (capsule = PyCapsule_New(st, NULL, NULL)) == NULL)
         return -1;
     st->pass_end = PyCFunction_New(&pass_end_def, capsule);
+    st->flush_end = PyCFunction_New(&flush_end_def, capsule);
     Py_DECREF(capsule);
     st->context_kw = PyTuple_Pack(1, st->str.context);
-    return st->context_kw == NULL || st->pass_end == NULL ? -1 : 0;
+    return st->context_kw == NULL || st->pass_end == NULL ||
+                   st->flush_end == NULL
+               ? -1
+               : 0;
 }
 
 static void state_free(void *state)
@@ -746,6 +815,8 @@ static void state_free(void *state)
     Py_CLEAR(st->asyncio);
     Py_CLEAR(st->context_kw);
     Py_CLEAR(st->pass_end);
+    Py_CLEAR(st->flush_end);
+    Py_CLEAR(st->flush_exc);
     Py_CLEAR(st->pass_handle);
     aa_sdk_names_clear(&st->str, names_list);
     PyMem_Free(st);
@@ -789,8 +860,25 @@ static void asyncio_close(void *state)
 }
 
 /*
+ * 1 when family makes asyncio's default loop, the one asyncio makes
+ * itself when a sync cell asks for the current loop before any is set.
+ */
+static int default_factory(const aa_sdk_asyncio *family)
+{
+    return family->new_loop == NULL &&
+           (family->factory == NULL ||
+            strcmp(family->factory, "asyncio:new_event_loop") == 0);
+}
+
+/*
  * Before a cell.  Until some code imports asyncio there is nothing to do:
- * importing it here would cost every session's start-up.  A loop that
+ * importing it here would cost every session's start-up.  Not so for a
+ * family with a loop of its own (uvloop's): a first cell that imports
+ * asyncio and asks for the current loop (asyncio.get_event_loop()) would
+ * get asyncio's default one, which leave would then adopt, and the
+ * session would run on the wrong loop; so its loop is made before the
+ * first cell, at the cost of importing asyncio and the factory's module
+ * there.  A loop that
  * cannot be made or made current now (a cell took asyncio.new_event_loop
  * away, say) is no reason to refuse the cell: a failing enter fails sync
  * cells too, and one of them may be the cell that puts asyncio back.  An
@@ -802,6 +890,10 @@ static int asyncio_enter(void *state)
 
     if (st->loop == NULL) {
         int found = find_asyncio(st);
+        if (found == 0 && !default_factory(st->family)) {
+            found = import_asyncio(st) == 0;
+            PyErr_Clear();
+        }
         st->asyncio_at_enter = found != 0;
         if (found <= 0)
             return found;
