@@ -300,8 +300,9 @@ int aa_sdk_wait(int fd, int timeout_ms);
  * leaves run in the next ones and while the host is idle), made the
  * thread's current loop around every cell, each async cell a task of it in
  * the session's Context, interrupt cancelling that task, a guest of the
- * host's loop through the selector's fd (or stepped every 10 ms for a loop
- * without one, as uvloop's), drained and closed with the session.
+ * host's loop through the selector's fd (a loop whose queues Python cannot
+ * read, as uvloop's, is stepped on a schedule instead), drained and closed
+ * with the session.
  */
 typedef struct aa_sdk_asyncio {
     const char *name; /* the runner's name, [a-z0-9_]+ */

@@ -47,6 +47,7 @@
     X(_ready)                                                                  \
     X(_scheduled)                                                              \
     X(_when)                                                                   \
+    X(_fut_waiter)                                                             \
     X(call_soon_threadsafe)                                                    \
     X(call_soon)                                                               \
     X(stop)                                                                    \
@@ -74,10 +75,12 @@ typedef struct runner_state {
     PyObject *loop;        /* the session's loop, NULL until one is needed */
     PyObject *task;        /* the task of the cell started */
     int settling;          /* its task is done, the loop's pass not yet */
+    int settled;           /* a foreign loop's pass ran after it was done */
     PyObject *pass_end;    /* pass_end() bound to this state */
     PyObject *pass_handle; /* its Handle queued now, or NULL */
     int passes;            /* passes of the loop in this step */
-    int foreign_steps;     /* steps of a foreign loop since the cell began */
+    int foreign_steps;     /* steps of a foreign loop since the cell moved */
+    const void *waiter;    /* what the cell's task awaited then (compared) */
     int stopped;           /* pass_end called loop.stop() in this step */
     PyObject *flush_end;   /* flush_end() bound to this state */
     PyObject *flush_exc;   /* the class flush_end raises */
@@ -89,13 +92,17 @@ typedef struct runner_state {
 
 /*
  * A loop that is not asyncio's own (uvloop's) has no ready queue nor timer
- * heap to read: while a cell runs on it, its first FOREIGN_EAGER steps come
- * at once (a cell that awaits what is ready ends in them), and then ever
- * further apart, 1, 2, 4, 8 ms, at most FOREIGN_LOOP_MS, which is how often
- * it is stepped when no cell runs (tasks cells left, timers).  Its I/O is
- * seen sooner when it has a descriptor to watch.
+ * heap to read, so its timers cannot be waited for: while a cell runs on
+ * it, the FOREIGN_EAGER steps after the cell began or moved on (its task
+ * awaits another future) come at once, so that a cell awaiting what is
+ * ready ends in them; then one every millisecond for FOREIGN_BRISK steps,
+ * so that short sleeps end on time; then every FOREIGN_LOOP_MS, which is
+ * also how often it is stepped when no cell runs (for the tasks cells
+ * left, and timers).  Its I/O wakes it at once when it has a descriptor
+ * to watch (uvloop's backend fd).
  */
 #define FOREIGN_EAGER 4
+#define FOREIGN_BRISK 100
 #define FOREIGN_LOOP_MS 10
 
 /* ----------------------------------------------------------------- helpers */
@@ -492,6 +499,8 @@ static int asyncio_start(void *state, PyObject *coro, PyObject *context)
     }
     aa_sdk_cell_begin(&st->cell);
     st->foreign_steps = 0;
+    st->waiter = NULL;
+    st->settled = 0;
     return 0;
 }
 
@@ -553,12 +562,19 @@ static PyObject *queue_pass_end(runner_state *st)
 static PyObject *pass_end(PyObject *capsule, PyObject *unused)
 {
     runner_state *st = PyCapsule_GetPointer(capsule, NULL);
+    int ready;
 
     (void)unused;
     if (st == NULL)
         return NULL;
     Py_CLEAR(st->pass_handle);
-    if (++st->passes < STEP_PASSES && ready_callbacks(st) != 0)
+    ready = ready_callbacks(st);
+    /* A foreign loop's queue cannot be read: its passes go on until the
+     * cell's task is done and one more pass has run what that queued. */
+    if (ready < 0 && st->task != NULL && call_bool(st->task, st->str.done) > 0)
+        ready = st->settled++ ? 0 : 1;
+    PyErr_Clear();
+    if (++st->passes < STEP_PASSES && ready != 0)
         return queue_pass_end(st);
     st->stopped = 1;
     return PyObject_CallMethodNoArgs(st->loop, st->str.stop);
@@ -625,6 +641,26 @@ static void flush_stop(runner_state *st)
 }
 
 /*
+ * Before a step: when the cell's task awaits another future than at the
+ * last step, it moved on, and the steps of a foreign loop count from there
+ * (see FOREIGN_EAGER).  The future is only compared, never kept.
+ */
+static void note_waiter(runner_state *st)
+{
+    PyObject *w;
+
+    if (st->task == NULL)
+        return;
+    w = PyObject_GetAttr(st->task, st->str._fut_waiter);
+    if (w != NULL && (const void *)w != st->waiter) {
+        st->waiter = w;
+        st->foreign_steps = 0;
+    }
+    Py_XDECREF(w);
+    PyErr_Clear();
+}
+
+/*
  * Runs what is ready and never waits: a few passes of the loop, the
  * selector polled with a zero timeout in each, for as long as callbacks are
  * ready (so that `await asyncio.sleep(0)` costs one step, not one per
@@ -644,6 +680,7 @@ static int asyncio_step(void *state)
         return PyErr_Occurred() ? -1 : 0;
     st->passes = 0;
     st->foreign_steps++;
+    note_waiter(st);
     st->stopped = 0;
     if ((r = queue_pass_end(st)) == NULL)
         return -1;
@@ -672,7 +709,7 @@ static int asyncio_collect(void *state, PyObject **result)
 {
     runner_state *st = state;
     PyObject *t, *v, *tb;
-    int done;
+    int done, ready;
 
     *result = NULL;
     if (st->task == NULL) {
@@ -686,7 +723,8 @@ static int asyncio_collect(void *state, PyObject **result)
      * before the cell ends, as under run_until_complete, whose stop comes
      * after them.  One more step does it; an exception they raise is then
      * the cell's, and never lands in a later cell. */
-    if (done > 0 && !st->settling && ready_callbacks(st) != 0) {
+    ready = done > 0 && !st->settling ? ready_callbacks(st) : 0;
+    if (ready > 0 || (ready < 0 && !st->settled)) {
         st->settling = 1;
         return 0;
     }
@@ -743,7 +781,7 @@ static int foreign_timeout(runner_state *st)
         return FOREIGN_LOOP_MS;
     if (late < 0)
         return 0;
-    return late >= 4 ? FOREIGN_LOOP_MS : 1 << late;
+    return late < FOREIGN_BRISK ? 1 : FOREIGN_LOOP_MS;
 }
 
 /*

@@ -29,11 +29,15 @@ struct bench_floor {
 
 /* Made on first use and kept: the floor's loop is made once, like a
  * session's. */
-static PyObject *asyncio_run, *trio_run, *trio_wrapper;
+static PyObject *asyncio_run, *uvloop_run, *trio_run, *trio_wrapper;
 
 static const char asyncio_helpers[] = "import asyncio\n"
                                       "loop = asyncio.new_event_loop()\n"
                                       "run = loop.run_until_complete\n";
+
+static const char uvloop_helpers[] = "import uvloop\n"
+                                     "loop = uvloop.new_event_loop()\n"
+                                     "run = loop.run_until_complete\n";
 
 static const char trio_helpers[] = "import trio\n"
                                    "run = trio.run\n"
@@ -94,6 +98,11 @@ bench_floor *bench_floor_new(const char *runner, char *why, size_t whylen)
             helpers(asyncio_helpers, &asyncio_run, NULL, why, whylen) < 0)
             goto fail;
         f->run = asyncio_run;
+    } else if (strcmp(runner, "uvloop") == 0) {
+        if (uvloop_run == NULL &&
+            helpers(uvloop_helpers, &uvloop_run, NULL, why, whylen) < 0)
+            goto fail;
+        f->run = uvloop_run;
     } else if (strcmp(runner, "trio") == 0) {
         if (trio_run == NULL &&
             helpers(trio_helpers, &trio_run, &trio_wrapper, why, whylen) < 0)
