@@ -156,14 +156,15 @@ cell and gets plain C strings back, with no Python.h of its own.
 This package contains the shared library.")
 
 set(CPACK_DEBIAN_RUNNERS_PACKAGE_SECTION libs)
-set(CPACK_DEBIAN_RUNNERS_PACKAGE_RECOMMENDS python3-trio)
+set(CPACK_DEBIAN_RUNNERS_PACKAGE_RECOMMENDS "python3-trio, python3-uvloop")
 set(CPACK_DEBIAN_RUNNERS_PACKAGE_ENHANCES ${AA_DEB_LIB})
 set(CPACK_DEBIAN_RUNNERS_DESCRIPTION
 "embeddable Python console with top-level await (runners)
 The event loops that libautoawait runs async cells on, as plugins the
 library loads by name: asyncio (the default: one loop for the life of a
-session), trio (one trio.run per cell; needs python3-trio) and curio
-(needs the curio module, which Debian does not package).")
+session), uvloop (the same on uvloop's loop; needs python3-uvloop), trio
+(one trio.run per cell; needs python3-trio) and curio (needs the curio
+module, which Debian does not package).")
 
 set(CPACK_DEBIAN_DEV_PACKAGE_SECTION libdevel)
 # autoawait.pc (Requires.private) and autoawait-runner.pc (Requires) name

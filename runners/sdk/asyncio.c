@@ -97,13 +97,15 @@ typedef struct runner_state {
  * awaits another future) come at once, so that a cell awaiting what is
  * ready ends in them; then one every millisecond for FOREIGN_BRISK steps,
  * so that short sleeps end on time; then every FOREIGN_LOOP_MS, which is
- * also how often it is stepped when no cell runs (for the tasks cells
- * left, and timers).  Its I/O wakes it at once when it has a descriptor
- * to watch (uvloop's backend fd).
+ * also how often it is stepped when no cell runs but tasks cells left do,
+ * and every FOREIGN_IDLE_MS when no task is left (for timers alone: a
+ * call_later of a sync cell).  Its I/O wakes it at once when it has a
+ * descriptor to watch (uvloop's backend fd).
  */
 #define FOREIGN_EAGER 4
 #define FOREIGN_BRISK 100
 #define FOREIGN_LOOP_MS 10
+#define FOREIGN_IDLE_MS 100
 
 /* ----------------------------------------------------------------- helpers */
 
@@ -776,9 +778,19 @@ static int asyncio_fd(void *state)
 static int foreign_timeout(runner_state *st)
 {
     int late = st->foreign_steps - FOREIGN_EAGER;
+    PyObject *tasks;
+    Py_ssize_t n;
 
-    if (!st->cell.running)
-        return FOREIGN_LOOP_MS;
+    if (!st->cell.running) {
+        tasks = st->asyncio == NULL
+                    ? NULL
+                    : PyObject_CallMethodOneArg(st->asyncio, st->str.all_tasks,
+                                                st->loop);
+        n = tasks != NULL ? PyObject_Size(tasks) : -1;
+        Py_XDECREF(tasks);
+        PyErr_Clear();
+        return n == 0 ? FOREIGN_IDLE_MS : FOREIGN_LOOP_MS;
+    }
     if (late < 0)
         return 0;
     return late < FOREIGN_BRISK ? 1 : FOREIGN_LOOP_MS;
