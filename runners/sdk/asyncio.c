@@ -807,16 +807,18 @@ static int asyncio_timeout(void *state)
     runner_state *st = state;
     PyObject *ready, *heap = NULL, *when = NULL;
     double at = -1;
-    int ms = foreign_timeout(st);
+    int ms = FOREIGN_LOOP_MS; /* a heap it cannot read */
 
     if (st->loop == NULL || call_bool(st->loop, st->str.is_closed) != 0) {
         PyErr_Clear();
         return -1;
     }
-    ready = PyObject_GetAttr(st->loop, st->str._ready);
-    if (ready != NULL)
-        heap = PyObject_GetAttr(st->loop, st->str._scheduled);
-    if (ready != NULL && heap != NULL && PyList_Check(heap)) {
+    if ((ready = PyObject_GetAttr(st->loop, st->str._ready)) == NULL) {
+        PyErr_Clear();
+        return foreign_timeout(st);
+    }
+    heap = PyObject_GetAttr(st->loop, st->str._scheduled);
+    if (heap != NULL && PyList_Check(heap)) {
         if (PyObject_Size(ready) > 0) {
             ms = 0;
         } else if (PyList_GET_SIZE(heap) == 0) {
