@@ -15,413 +15,18 @@
  * loop.run_forever(), as asyncio documents) when the selector's fd is
  * readable or the next callback or timer is due, both read off the loop.
  *
+ * The loop itself, made, made current and closed, is loop.c's.
+ *
  * Compiling cells, cutting tracebacks and deciding when to interrupt are the
  * library's.  The cell's coroutine is handed to the task as it is, never
  * wrapped, so that no frame of ours sits between the user's frames.
  */
-#include <autoawait/runner-sdk.h>
+#include "family.h"
 
 #include <limits.h>
 #include <string.h>
 
-/*
- * Interned names of what the runner looks up, kept per session (see
- * plugin.h).  Sessions cannot outlive their interpreter.
- */
-#define NAMES(X)                                                               \
-    X(asyncio)                                                                 \
-    X(set_event_loop)                                                          \
-    X(get_event_loop_policy)                                                   \
-    X(_get_running_loop)                                                       \
-    X(_local)                                                                  \
-    X(_loop)                                                                   \
-    X(is_closed)                                                               \
-    X(is_running)                                                              \
-    X(create_task)                                                             \
-    X(context)                                                                 \
-    X(run_until_complete)                                                      \
-    X(run_forever)                                                             \
-    X(_selector)                                                               \
-    X(_get_backend_id)                                                         \
-    X(fileno)                                                                  \
-    X(_ready)                                                                  \
-    X(_scheduled)                                                              \
-    X(_when)                                                                   \
-    X(_fut_waiter)                                                             \
-    X(call_soon_threadsafe)                                                    \
-    X(call_soon)                                                               \
-    X(stop)                                                                    \
-    X(done)                                                                    \
-    X(cancel)                                                                  \
-    X(exception)                                                               \
-    X(close)                                                                   \
-    X(all_tasks)                                                               \
-    X(wait)                                                                    \
-    X(timeout)                                                                 \
-    X(cancelled)                                                               \
-    X(shutdown_asyncgens)                                                      \
-    X(shutdown_default_executor)                                               \
-    X(result)                                                                  \
-    X(CancelledError)
-
-AA_SDK_NAMES(NAMES);
-
-typedef struct runner_state {
-    names str;
-    const aa_sdk_asyncio *family; /* what makes the loop */
-    aa_sdk_cell cell;             /* the started cell's handshake */
-    PyObject *context_kw;         /* ("context",), the kwnames of create_task */
-    PyObject *asyncio;            /* the module, once some code imported it */
-    PyObject *loop;        /* the session's loop, NULL until one is needed */
-    PyObject *task;        /* the task of the cell started */
-    int settling;          /* its task is done, the loop's pass not yet */
-    int settled;           /* a foreign loop's pass ran after it was done */
-    PyObject *pass_end;    /* pass_end() bound to this state */
-    PyObject *pass_handle; /* its Handle queued now, or NULL */
-    int passes;            /* passes of the loop in this step */
-    int foreign_steps;     /* steps of a foreign loop since the cell moved */
-    const void *waiter;    /* what the cell's task awaited then (compared) */
-    int stopped;           /* pass_end called loop.stop() in this step */
-    PyObject *flush_end;   /* flush_end() bound to this state */
-    PyObject *flush_exc;   /* the class flush_end raises */
-    int asyncio_at_enter;  /* asyncio was imported when the cell began */
-} runner_state;
-
-/* The most passes of the loop one step runs. */
-#define STEP_PASSES 16
-
-/*
- * A loop that is not asyncio's own (uvloop's) has no ready queue nor timer
- * heap to read, so its timers cannot be waited for: while a cell runs on
- * it, the FOREIGN_EAGER steps after the cell began or moved on (its task
- * awaits another future) come at once, so that a cell awaiting what is
- * ready ends in them; then one every millisecond for FOREIGN_BRISK steps,
- * so that short sleeps end on time; then every FOREIGN_LOOP_MS, which is
- * also how often it is stepped when no cell runs but tasks cells left do,
- * and every FOREIGN_IDLE_MS when no task is left (for timers alone: a
- * call_later of a sync cell).  Its I/O wakes it at once when it has a
- * descriptor to watch (uvloop's backend fd).
- */
-#define FOREIGN_EAGER 4
-#define FOREIGN_BRISK 100
-#define FOREIGN_LOOP_MS 10
-#define FOREIGN_IDLE_MS 100
-
-/* ----------------------------------------------------------------- helpers */
-
-/* Calls obj.name() and answers its truth: 1, 0, or -1 with an exception. */
-static int call_bool(PyObject *obj, PyObject *name)
-{
-    PyObject *r = PyObject_CallMethodNoArgs(obj, name);
-    int b;
-
-    if (r == NULL)
-        return -1;
-    b = PyObject_IsTrue(r);
-    Py_DECREF(r);
-    return b;
-}
-
-/* Calls obj.name() for its effect only; an exception is left set. */
-static int call_void(PyObject *obj, PyObject *name)
-{
-    PyObject *r = PyObject_CallMethodNoArgs(obj, name);
-
-    if (r == NULL)
-        return -1;
-    Py_DECREF(r);
-    return 0;
-}
-
-/*
- * Finds asyncio in sys.modules without importing it: 1 when some code has
- * imported it (st->asyncio is then set), 0 when not, -1 on error.  A plain
- * dictionary look-up, as enter runs before every cell.
- */
-static int find_asyncio(runner_state *st)
-{
-    PyObject *mod;
-
-    if (st->asyncio != NULL)
-        return 1;
-    /* PyImport_GetModule waits while another thread is still importing
-     * asyncio; a plain look in sys.modules would get it half made. */
-    mod = PyImport_GetModule(st->str.asyncio);
-    if (mod == NULL)
-        return PyErr_Occurred() ? -1 : 0;
-    if (!PyModule_Check(mod)) {
-        Py_DECREF(mod);
-        return 0;
-    }
-    st->asyncio = mod;
-    return 1;
-}
-
-static int import_asyncio(runner_state *st)
-{
-    int found = find_asyncio(st);
-
-    if (found != 0)
-        return found < 0 ? -1 : 0;
-    st->asyncio = aa_sdk_import("asyncio");
-    return st->asyncio == NULL ? -1 : 0;
-}
-
-/*
- * The thread's current event loop as the default policy keeps it, looked at
- * without asking for one (get_event_loop() would make one).  Answers a new
- * reference to the loop, to None when there is none, or NULL without an
- * exception when the policy keeps it some other way.
- */
-static PyObject *peek_current(runner_state *st)
-{
-    PyObject *policy, *local = NULL, *loop = NULL;
-
-    policy =
-        PyObject_CallMethodNoArgs(st->asyncio, st->str.get_event_loop_policy);
-    if (policy != NULL)
-        local = PyObject_GetAttr(policy, st->str._local);
-    if (local != NULL)
-        loop = PyObject_GetAttr(local, st->str._loop);
-    Py_XDECREF(local);
-    Py_XDECREF(policy);
-    if (loop == NULL)
-        PyErr_Clear();
-    return loop;
-}
-
-/* 1 when loop is neither closed nor running, 0 when it is, -1 on error. */
-static int loop_usable(runner_state *st, PyObject *loop)
-{
-    int closed = call_bool(loop, st->str.is_closed);
-
-    if (closed != 0)
-        return closed < 0 ? -1 : 0;
-    return call_bool(loop, st->str.is_running) == 0 ? 1 : 0;
-}
-
-/*
- * 1 when the session's loop cannot be run from here: it runs already (in
- * this thread or another), or another loop runs in this thread.
- */
-static int loop_busy(runner_state *st)
-{
-    PyObject *other;
-    int busy = call_bool(st->loop, st->str.is_running);
-
-    if (busy != 0)
-        return busy;
-    other = PyObject_CallMethodNoArgs(st->asyncio, st->str._get_running_loop);
-    if (other == NULL)
-        return -1;
-    busy = other != Py_None;
-    Py_DECREF(other);
-    return busy;
-}
-
-/* ------------------------------------------------------------ the loop */
-
-/*
- * A new loop from the family's factory: its new_loop, or its
- * "module:callable" (asyncio.new_event_loop when it has neither).
- */
-static PyObject *new_loop(void *arg)
-{
-    const aa_sdk_asyncio *family = arg;
-    const char *spec = family->factory, *colon;
-    PyObject *mod, *fn, *loop = NULL;
-    char module[256];
-    size_t len;
-
-    if (family->new_loop != NULL)
-        return family->new_loop(family->userdata);
-    if (spec == NULL)
-        spec = "asyncio:new_event_loop";
-    colon = strchr(spec, ':');
-    len = colon != NULL ? (size_t)(colon - spec) : 0;
-    if (len == 0 || len >= sizeof module || colon[1] == '\0') {
-        PyErr_Format(PyExc_ValueError,
-                     "the %s runner's loop factory is '%s', not "
-                     "'module:callable'",
-                     family->name, spec);
-        return NULL;
-    }
-    memcpy(module, spec, len);
-    module[len] = '\0';
-    if ((mod = aa_sdk_import(module)) == NULL)
-        return NULL;
-    fn = PyObject_GetAttrString(mod, colon + 1);
-    Py_DECREF(mod);
-    if (fn != NULL)
-        loop = PyObject_CallNoArgs(fn);
-    Py_XDECREF(fn);
-    return loop;
-}
-
-/*
- * Makes sure the session has a loop: importing asyncio if need be, and
- * replacing a loop the user's code closed.
- */
-static int ensure_loop(runner_state *st)
-{
-    if (st->loop != NULL) {
-        int closed = call_bool(st->loop, st->str.is_closed);
-        if (closed <= 0)
-            return closed;
-        Py_CLEAR(st->loop);
-    }
-    if (import_asyncio(st) < 0)
-        return -1;
-    st->loop = aa_sdk_own_call(new_loop, (void *)st->family);
-    return st->loop == NULL ? -1 : 0;
-}
-
-/*
- * Makes the session's loop the thread's current one.  The look costs far
- * less than setting it, and sync cells, which call this too, are on a path
- * measured in microseconds.
- */
-static int make_current(runner_state *st)
-{
-    PyObject *cur = peek_current(st), *r;
-    int same = cur == st->loop;
-
-    Py_XDECREF(cur);
-    if (same)
-        return 0;
-    r = PyObject_CallMethodOneArg(st->asyncio, st->str.set_event_loop,
-                                  st->loop);
-    if (r == NULL)
-        return -1;
-    Py_DECREF(r);
-    return 0;
-}
-
-/* Forgets the session's loop as the thread's current one, if it is. */
-static void unset_current(runner_state *st)
-{
-    PyObject *cur, *r;
-    int same;
-
-    if (st->asyncio == NULL)
-        return;
-    cur = peek_current(st);
-    same = cur == st->loop;
-    Py_XDECREF(cur);
-    if (!same)
-        return;
-    r = PyObject_CallMethodOneArg(st->asyncio, st->str.set_event_loop, Py_None);
-    Py_XDECREF(r);
-    PyErr_Clear();
-}
-
-/* Runs the coroutine loop.name() to its end; errors are dropped. */
-static void run_loop_coro(runner_state *st, PyObject *name)
-{
-    PyObject *coro = PyObject_CallMethodNoArgs(st->loop, name), *r = NULL;
-
-    if (coro != NULL)
-        r = PyObject_CallMethodOneArg(st->loop, st->str.run_until_complete,
-                                      coro);
-    Py_XDECREF(r);
-    Py_XDECREF(coro);
-    PyErr_Clear();
-}
-
-/* Marks the exceptions of finished tasks as seen, so that none is logged
- * as "never retrieved" when the loop goes. */
-static void retrieve_all(runner_state *st, PyObject *tasks)
-{
-    Py_ssize_t i;
-
-    for (i = 0; i < PyTuple_GET_SIZE(tasks); i++) {
-        PyObject *t = PyTuple_GET_ITEM(tasks, i);
-        if (call_bool(t, st->str.done) == 1 &&
-            call_bool(t, st->str.cancelled) == 0 &&
-            call_void(t, st->str.exception) < 0)
-            PyErr_Clear();
-        PyErr_Clear();
-    }
-}
-
-/* Cancels what is pending and gives it up to timeout seconds to end;
- * answers what is still pending (new reference), or NULL. */
-static PyObject *cancel_and_wait(runner_state *st, PyObject *pending,
-                                 double timeout)
-{
-    PyObject *it = PyObject_GetIter(pending), *t, *wait, *kw, *args;
-    PyObject *w = NULL;
-    PyObject *r = NULL, *left = NULL;
-
-    while (it != NULL && (t = PyIter_Next(it)) != NULL) {
-        if (call_void(t, st->str.cancel) < 0)
-            PyErr_Clear();
-        Py_DECREF(t);
-    }
-    Py_XDECREF(it);
-    wait = PyObject_GetAttr(st->asyncio, st->str.wait);
-    kw = Py_BuildValue("{Od}", st->str.timeout, timeout);
-    args = PyTuple_Pack(1, pending);
-    if (wait != NULL && kw != NULL && args != NULL)
-        w = PyObject_Call(wait, args, kw);
-    Py_XDECREF(args);
-    if (w != NULL)
-        r = PyObject_CallMethodOneArg(st->loop, st->str.run_until_complete, w);
-    if (r != NULL && PyTuple_Check(r) && PyTuple_GET_SIZE(r) == 2)
-        left = Py_NewRef(PyTuple_GET_ITEM(r, 1));
-    Py_XDECREF(r);
-    Py_XDECREF(w);
-    Py_XDECREF(kw);
-    Py_XDECREF(wait);
-    return left;
-}
-
-/*
- * Cancels every task left on the loop and lets them end, as asyncio.run
- * does, but in bounded time: a task that swallows its cancellation is
- * cancelled again, and after a few seconds in all it is left behind
- * rather than hold the host in aa_session_free forever.
- */
-static void cancel_all_tasks(runner_state *st)
-{
-    static const double waits[] = {2.0, 0.5, 0.5};
-    PyObject *set, *tasks = NULL, *pending;
-    size_t k;
-
-    set = PyObject_CallMethodOneArg(st->asyncio, st->str.all_tasks, st->loop);
-    if (set != NULL)
-        tasks = PySequence_Tuple(set);
-    pending = Py_XNewRef(set);
-    for (k = 0; pending != NULL && PyObject_Size(pending) > 0 &&
-                k < sizeof waits / sizeof waits[0];
-         k++)
-        Py_SETREF(pending, cancel_and_wait(st, pending, waits[k]));
-    PyErr_Clear();
-    if (tasks != NULL)
-        retrieve_all(st, tasks);
-    Py_XDECREF(pending);
-    Py_XDECREF(tasks);
-    Py_XDECREF(set);
-    PyErr_Clear();
-}
-
-/*
- * What asyncio.run() does when it ends, to the session's loop, which is not
- * running.  When another loop runs in this thread (a session freed from a
- * cell of another) the loop cannot run to drain its tasks: it is only
- * closed, which is still better than leaving it open.
- */
-static void shutdown_loop(runner_state *st)
-{
-    if (loop_busy(st) == 0) {
-        cancel_all_tasks(st);
-        run_loop_coro(st, st->str.shutdown_asyncgens);
-        run_loop_coro(st, st->str.shutdown_default_executor);
-    }
-    PyErr_Clear();
-    if (call_void(st->loop, st->str.close) < 0)
-        PyErr_Clear();
-}
+static const aa_sdk_name names_list[] = {NAMES(AA_SDK_NAME_ENTRY){NULL, 0}};
 
 /* ------------------------------------------------------------- one cell */
 
@@ -429,7 +34,7 @@ static void shutdown_loop(runner_state *st)
  * the task dies. */
 static void mark_retrieved(runner_state *st, PyObject *task)
 {
-    if (call_void(task, st->str.exception) < 0)
+    if (aa__family_call_void(task, st->str.exception) < 0)
         PyErr_Clear();
 }
 
@@ -485,8 +90,8 @@ static int asyncio_start(void *state, PyObject *coro, PyObject *context)
         aa_sdk_run_refused(st->family->name, coro);
         return -1;
     }
-    if (ensure_loop(st) == 0 && make_current(st) == 0)
-        busy = loop_busy(st);
+    if (aa__family_ensure_loop(st) == 0 && aa__family_make_current(st) == 0)
+        busy = aa__family_loop_busy(st);
     if (busy != 0) {
         if (busy > 0)
             run_nested(coro);
@@ -519,8 +124,8 @@ static int task_raised(runner_state *st)
         return 0;
     PyErr_Fetch(&t, &v, &tb);
     PyErr_NormalizeException(&t, &v, &tb);
-    if (call_bool(st->task, st->str.done) == 1 &&
-        call_bool(st->task, st->str.cancelled) == 0)
+    if (aa__family_call_bool(st->task, st->str.done) == 1 &&
+        aa__family_call_bool(st->task, st->str.cancelled) == 0)
         exc = PyObject_CallMethodNoArgs(st->task, st->str.exception);
     PyErr_Clear();
     same = exc != NULL && exc == v;
@@ -573,7 +178,8 @@ static PyObject *pass_end(PyObject *capsule, PyObject *unused)
     ready = ready_callbacks(st);
     /* A foreign loop's queue cannot be read: its passes go on until the
      * cell's task is done and one more pass has run what that queued. */
-    if (ready < 0 && st->task != NULL && call_bool(st->task, st->str.done) > 0)
+    if (ready < 0 && st->task != NULL &&
+        aa__family_call_bool(st->task, st->str.done) > 0)
         ready = st->settled++ ? 0 : 1;
     PyErr_Clear();
     if (++st->passes < STEP_PASSES && ready != 0)
@@ -634,7 +240,7 @@ static void flush_stop(runner_state *st)
         PyErr_Clear();
         /* A run that a stop of the user's ended before flush_end ran must
          * not leave flush_end to end a later one. */
-        if (call_void(handle, st->str.cancel) < 0)
+        if (aa__family_call_void(handle, st->str.cancel) < 0)
             PyErr_Clear();
         Py_DECREF(handle);
     }
@@ -677,8 +283,8 @@ static int asyncio_step(void *state)
     runner_state *st = state;
     PyObject *r;
 
-    if (st->loop == NULL || loop_usable(st, st->loop) != 1 ||
-        loop_busy(st) != 0)
+    if (st->loop == NULL || aa__family_loop_usable(st, st->loop) != 1 ||
+        aa__family_loop_busy(st) != 0)
         return PyErr_Occurred() ? -1 : 0;
     st->passes = 0;
     st->foreign_steps++;
@@ -697,7 +303,7 @@ static int asyncio_step(void *state)
     if (st->pass_handle != NULL) {
         PyObject *t, *v, *tb;
         PyErr_Fetch(&t, &v, &tb);
-        if (call_void(st->pass_handle, st->str.cancel) < 0)
+        if (aa__family_call_void(st->pass_handle, st->str.cancel) < 0)
             PyErr_Clear();
         Py_CLEAR(st->pass_handle);
         PyErr_Restore(t, v, tb);
@@ -718,7 +324,7 @@ static int asyncio_collect(void *state, PyObject **result)
         PyErr_SetString(PyExc_RuntimeError, "no cell was started");
         return 1;
     }
-    if ((done = call_bool(st->task, st->str.done)) == 0)
+    if ((done = aa__family_call_bool(st->task, st->str.done)) == 0)
         return 0;
     /* The pass of the loop that ended the task may have queued callbacks
      * (its done callbacks, what the cell's last line scheduled): they run
@@ -809,7 +415,8 @@ static int asyncio_timeout(void *state)
     double at = -1;
     int ms = FOREIGN_LOOP_MS; /* a heap it cannot read */
 
-    if (st->loop == NULL || call_bool(st->loop, st->str.is_closed) != 0) {
+    if (st->loop == NULL ||
+        aa__family_call_bool(st->loop, st->str.is_closed) != 0) {
         PyErr_Clear();
         return -1;
     }
@@ -901,10 +508,10 @@ static void asyncio_close(void *state)
         return;
     PyErr_Fetch(&t, &v, &tb);
     if (st->loop != NULL) {
-        if (loop_usable(st, st->loop) == 1)
-            shutdown_loop(st);
+        if (aa__family_loop_usable(st, st->loop) == 1)
+            aa__family_shutdown_loop(st);
         PyErr_Clear();
-        unset_current(st);
+        aa__family_unset_current(st);
     }
     state_free(st);
     PyErr_Clear();
@@ -941,16 +548,14 @@ static int asyncio_enter(void *state)
     runner_state *st = state;
 
     if (st->loop == NULL) {
-        int found = find_asyncio(st);
-        if (found == 0 && !default_factory(st->family)) {
-            found = import_asyncio(st) == 0;
-            PyErr_Clear();
-        }
+        int found = aa__family_find_asyncio(st);
+        if (found == 0 && !default_factory(st->family))
+            found = 1; /* ensure_loop imports asyncio, below */
         st->asyncio_at_enter = found != 0;
         if (found <= 0)
             return found;
     }
-    if (ensure_loop(st) < 0 || make_current(st) < 0)
+    if (aa__family_ensure_loop(st) < 0 || aa__family_make_current(st) < 0)
         PyErr_Clear();
     return 0;
 }
@@ -968,8 +573,9 @@ static void asyncio_leave(void *state)
     if (st->loop != NULL || st->asyncio_at_enter)
         return;
     PyErr_Fetch(&t, &v, &tb);
-    if (find_asyncio(st) > 0 && (cur = peek_current(st)) != NULL) {
-        if (cur != Py_None && loop_usable(st, cur) == 1)
+    if (aa__family_find_asyncio(st) > 0 &&
+        (cur = aa__family_peek_current(st)) != NULL) {
+        if (cur != Py_None && aa__family_loop_usable(st, cur) == 1)
             st->loop = cur;
         else
             Py_DECREF(cur);
