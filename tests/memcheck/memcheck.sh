@@ -8,6 +8,14 @@
 # timeouts are stretched, since everything runs some 20 times slower.
 # --fair-sched=yes: valgrind runs one thread at a time, and its default
 # lock lets a thread spinning in Python starve the one that interrupts it.
+#
+# One suite is checked for memory errors but not for leaks: uvloop, whose
+# C extension (python3-uvloop 0.17) leaks some 40 blocks when it is
+# imported (`valgrind python3 -c 'import uvloop'` shows them), most of
+# them code objects of the modules it imports, whose stacks hold no frame
+# of uvloop's that a suppression could name.  Its leaks are the sanitize
+# pass's: there check_uvloop imports uvloop with LeakSanitizer off, and
+# checks everything after.
 set -uo pipefail
 
 build=$(cd "${1:?usage: memcheck.sh BUILD_DIR [SUITE...]}" && pwd)
@@ -27,10 +35,15 @@ failed=()
 for suite in "${suites[@]}"; do
     log=$(mktemp)
     start=$SECONDS
+    leaks=(--leak-check=full --show-leak-kinds=definite
+        --errors-for-leak-kinds=definite)
+    what="no memcheck error"
+    if [[ $suite == uvloop ]]; then
+        leaks=(--leak-check=no)
+        what="no memory error (leaks: the sanitize pass)"
+    fi
     valgrind --quiet --fair-sched=yes --suppressions="$supp" \
-        --error-exitcode=99 \
-        --leak-check=full --show-leak-kinds=definite \
-        --errors-for-leak-kinds=definite \
+        --error-exitcode=99 "${leaks[@]}" \
         "$build/tests/unit/check_$suite" >"$log" 2>&1
     status=$?
     checks=$(grep -Eo '[0-9]+%: Checks: [0-9]+, Failures: [0-9]+, Errors: [0-9]+' "$log" | tail -n 1)
@@ -39,7 +52,7 @@ for suite in "${suites[@]}"; do
         echo "FAIL $suite (exit $status, $((SECONDS - start)) s): $checks"
         grep -E '^==[0-9]+== |:[FE]:' "$log" | head -n 60
     else
-        echo "ok   $suite ($((SECONDS - start)) s): $checks, no memcheck error"
+        echo "ok   $suite ($((SECONDS - start)) s): $checks, $what"
     fi
     rm -f "$log"
 done
