@@ -57,8 +57,12 @@ void aa_sdk_error_from_exception(void)
     if (t == NULL)
         return;
     PyErr_NormalizeException(&t, &v, &tb);
-    if (PyType_Check(t))
-        name = ((PyTypeObject *)t)->tp_name;
+    if (PyType_Check(t)) {
+        /* tp_name is "module.Name" for C types: the class name, as the
+         * library says it for an exception open leaves set. */
+        name = strrchr(((PyTypeObject *)t)->tp_name, '.');
+        name = name != NULL ? name + 1 : ((PyTypeObject *)t)->tp_name;
+    }
     if (v != NULL && (text = PyObject_Str(v)) != NULL)
         utf8 = PyUnicode_AsUTF8(text);
     PyErr_Clear();
