@@ -183,6 +183,7 @@ char *bench_read_fd(int fd); /* the rest of fd, NUL-terminated, malloc'ed */
 
 /* cells.c: aa_exec against the floor, for one row. */
 void bench_measure_row(bench_row *row);
+void bench_import_uvloop(void); /* first, when the uvloop row runs */
 
 /* floor.c: the raw CPython floor.  Call with the GIL held. */
 typedef struct bench_floor bench_floor;

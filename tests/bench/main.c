@@ -297,6 +297,10 @@ int main(int argc, char **argv)
         bench_run_startup(&rep, &o);
     if (wants(&sel, SEC_THROUGHPUT))
         bench_run_throughput(&rep, &o);
+    for (i = 0; i < rep.nrows; i++)
+        if (rep.rows[i].selected &&
+            strcmp(rep.rows[i].w->runner, "uvloop") == 0)
+            bench_import_uvloop();
     for (i = 0; i < rep.nrows; i++) {
         if (rep.rows[i].selected)
             bench_measure_row(&rep.rows[i]);

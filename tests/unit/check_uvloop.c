@@ -20,29 +20,9 @@
 
 #include "testutil.h"
 
-/*
- * Importing uvloop (0.17) leaks about 3.5 KB once per process: objects its
- * Cython module makes and never frees, there with `import uvloop` alone.
- * No LeakSanitizer suppression can name them, as the unwinder does not
- * get through libpython to uvloop's frames; the first import is made with
- * leak detection off instead (LSAN_OFF ... LSAN_ON), and everything else
- * the tests do stays checked.
- */
-#if defined(__SANITIZE_ADDRESS__)
-#define UV_LSAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define UV_LSAN 1
-#endif
-#endif
-#ifdef UV_LSAN
-#include <sanitizer/lsan_interface.h>
-#define LSAN_OFF() __lsan_disable()
-#define LSAN_ON() __lsan_enable()
-#else
-#define LSAN_OFF() ((void)0)
-#define LSAN_ON() ((void)0)
-#endif
+/* uvloop's import leaks, once per process: its first import is made with
+ * LeakSanitizer off (lsan_off.h). */
+#include "../lsan_off.h"
 
 /* 1 (after a SKIP line) when uvloop cannot be imported. */
 static int uvloop_missing(void)
