@@ -372,6 +372,72 @@ AA_API size_t aa_completions_start(const aa_completions *c);
 AA_API void aa_completions_free(aa_completions *c);
 
 /*
+ * Describes the object named at byte offset cursor of code (NUL-terminated
+ * UTF-8), as IPython's `obj?` does: the dotted name the cursor is in or just
+ * after (in `f(x, y` with the cursor at the end, the function whose call is
+ * open, f), looked up in the session's namespace and builtins and along
+ * its attributes with getattr, as aa_complete does; nothing is called but
+ * a property's getter.  On AA_OK *text gets plain text (no terminal
+ * escapes) the caller frees with aa_free, in lines "Signature: f(a, b=1)"
+ * (for what inspect.signature can read), "Type: function", "String form:
+ * ..." (cut to one line), "File: ..." (where there is one) and
+ * "Docstring:" followed by the docstring, or "<no docstring>"; with detail
+ * 1, "Source:" and the source where inspect.getsource finds it (cells
+ * included), instead of the docstring.  AA_ENOTFOUND (and *text NULL)
+ * when there is no name at the cursor or it names nothing.
+ * Thread: any | GIL: taken | Errors: AA_EINVAL (NULLs, cursor past the
+ * end), AA_ENOTFOUND, AA_ENOMEM, AA_EPYTHON
+ */
+AA_API int aa_inspect(aa_session *s, const char *code, size_t cursor,
+                      int detail, char **text);
+
+/*
+ * Frees memory the library handed out for the caller to free (aa_inspect's
+ * text).  NULL is fine.
+ * Thread: any | GIL: not needed | Errors: none
+ */
+AA_API void aa_free(void *p);
+
+/*
+ * Replaces the session's write callback (aa_options.write and userdata)
+ * from the next write on; write NULL sends what cells write to the
+ * process's own streams.  When old_write (old_userdata) is not NULL it
+ * gets the callback (userdata) it replaces, so that a caller can pass
+ * writes on to it and put it back: a Jupyter kernel serving a host's
+ * session (kernel.h) does.  Writes made by a thread the session's running
+ * cell started follow the change too.
+ * Thread: any (the write callback and the cell included) | GIL: taken |
+ * Errors: AA_EINVAL (s NULL)
+ */
+AA_API int aa_session_set_write(aa_session *s, aa_write_fn write,
+                                void *userdata, aa_write_fn *old_write,
+                                void **old_userdata);
+
+/*
+ * Reads one line for input() in a cell: prompt is what the cell passed
+ * (str() of it, UTF-8; "" for none), not written anywhere by the library.
+ * On AA_OK *line holds the line without its "
+", allocated with malloc;
+ * the library frees it.  Any other return makes input() raise: the
+ * exception the callback named with aa_raise during the call
+ * (KeyboardInterrupt is allowed here, for an interrupted wait), or
+ * EOFError.  Called on the cell's thread with the GIL released (the
+ * session's other calls must not be made from it, but aa_interrupt may),
+ * after sys.stdout and sys.stderr are flushed.
+ */
+typedef int (*aa_input_fn)(void *userdata, const char *prompt, char **line);
+
+/*
+ * Makes input() in the cells of s (and in what they call, on their thread
+ * or a thread they started) call fn; NULL puts back the process's own
+ * input() (sys.stdin).  Like the write callback, it follows the session
+ * whose cell runs on the calling thread; builtins.input of cells of other
+ * sessions, and of the host's own Python code, is left as it was.
+ * Thread: any | GIL: taken | Errors: AA_EINVAL (s NULL), AA_EPYTHON
+ */
+AA_API int aa_session_set_input(aa_session *s, aa_input_fn fn, void *userdata);
+
+/*
  * Gives the session time while the host waits for one fd of its own: waits
  * on the session's fd (aa_session_fd), its timeout and fd, the GIL
  * released, dispatching the session (aa_session_dispatch) whenever it has
@@ -572,9 +638,12 @@ AA_API int aa_define(aa_session *s, const char *name, const char *signature,
  * Exception: "ValueError", "KeyError", "TimeoutError"...; NULL or another
  * name raises RuntimeError) with message (UTF-8; NULL is "").  What fn
  * returns is then dropped (freed for S, Y and J).  An async host function
- * raising this way leaves its future cancelled.  The last call wins.
- * Thread: the host function's, during its call | GIL: held by the library
- * | Errors: AA_EINVAL (no host function runs on this thread)
+ * raising this way leaves its future cancelled.  The last call wins.  An
+ * input callback (aa_input_fn) may call it too, KeyboardInterrupt allowed.
+ * Thread: the host function's or input callback's, during its call | GIL:
+ * held by the library for a host function, not for an input callback |
+ * Errors: AA_EINVAL (no host function or input callback runs on this
+ * thread)
  */
 AA_API int aa_raise(const char *exception, const char *message);
 
