@@ -229,7 +229,7 @@ int aak_conn_write(const char *path, const aak_conn *c, char *err,
 {
     char *text = conn_text(c, path, err, errlen);
     char *tmp = NULL;
-    int fd = -1, e;
+    int fd = -1, made = 0, e;
 
     if (text == NULL) {
         errno = EINVAL;
@@ -241,6 +241,7 @@ int aak_conn_write(const char *path, const aak_conn *c, char *err,
     sprintf(tmp, "%s.XXXXXX", path);
     /* mkstemp makes it 0600 already; fchmod says so whatever the umask. */
     fd = mkstemp(tmp);
+    made = fd >= 0;
     if (fd < 0 || fchmod(fd, 0600) != 0 ||
         write_all(fd, text, strlen(text)) != 0 || write_all(fd, "\n", 1) != 0)
         goto fail;
@@ -257,7 +258,7 @@ fail:
     say(err, errlen, "cannot write %s: %s", path, strerror(e));
     if (fd >= 0)
         close(fd);
-    if (tmp != NULL && (fd >= 0 || access(tmp, F_OK) == 0))
+    if (made)
         unlink(tmp);
     free(tmp);
     free(text);

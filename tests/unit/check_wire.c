@@ -605,6 +605,35 @@ START_TEST(conn_file_round_trip_is_0600)
 }
 END_TEST
 
+START_TEST(conn_file_write_refusals)
+{
+    aak_conn c, r;
+    char path[128];
+    char err[256] = "";
+    int i;
+
+    /* A tcp port still to be picked cannot be written. */
+    conn_init(&c, KEY);
+    snprintf(path, sizeof path, "%s/kernel-2.json", tmpdir);
+    ck_assert_int_eq(aak_conn_write(path, &c, err, sizeof err), -1);
+    ck_assert_msg(strstr(err, "shell_port") != NULL, "%s", err);
+    ck_assert_int_eq(access(path, F_OK), -1);
+    /* ipc ports left at 0 are written as aak_endpoint binds them. */
+    strcpy(c.transport, "ipc");
+    strcpy(c.ip, "kernel-ipc");
+    ck_assert_msg(aak_conn_write(path, &c, err, sizeof err) == 0, "%s", err);
+    ck_assert_msg(aak_conn_read(path, &r, err, sizeof err) == 0, "%s", err);
+    for (i = 0; i < AAK_NCHANNELS; i++)
+        ck_assert_int_eq(r.ports[i], i + 1);
+    /* No folder: the path and the reason. */
+    snprintf(path, sizeof path, "%s/none/kernel.json", tmpdir);
+    ck_assert_int_eq(aak_conn_write(path, &c, err, sizeof err), -1);
+    ck_assert_msg(strstr(err, path) != NULL &&
+                      strstr(err, strerror(ENOENT)) != NULL,
+                  "%s", err);
+}
+END_TEST
+
 /* What Jupyter itself writes (jupyter_client.connect.write_connection_file),
  * with no kernel_name. */
 START_TEST(conn_file_from_jupyter_is_read)
@@ -769,6 +798,7 @@ static Suite *wire_suite(void)
     suite_add_tcase(su, msg);
     tcase_add_checked_fixture(conn, setup, teardown);
     tcase_add_test(conn, conn_file_round_trip_is_0600);
+    tcase_add_test(conn, conn_file_write_refusals);
     tcase_add_test(conn, conn_file_from_jupyter_is_read);
     tcase_add_test(conn, conn_file_malformed_is_refused);
     tcase_add_test(conn, conn_file_missing_says_so);
