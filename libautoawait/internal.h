@@ -268,6 +268,10 @@ void aa__sources_forget(aa_session *s);
 PyObject *aa__cell_filename(const aa_session *s, unsigned long n);
 int aa__cell_filename_is(const aa_session *s, PyObject *file);
 
+/* --------------------------------------------------------------- consoles */
+
+PyObject *aa__completer_lookup(void);
+
 /* ------------------------------------------------------------ the module */
 
 int aa__module_install(void);
