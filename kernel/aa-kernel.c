@@ -210,8 +210,7 @@ int main(int argc, char **argv)
         } else if (strcmp(a, "--name") == 0 && more) {
             name = argv[++i];
         } else {
-            fprintf(stderr, "aa-kernel: bad argument '%s'\n%s", a,
-                    usage_text);
+            fprintf(stderr, "aa-kernel: bad argument '%s'\n%s", a, usage_text);
             return 2;
         }
     }

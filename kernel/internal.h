@@ -27,8 +27,8 @@ struct aa_kernel {
     char *path; /* the connection file */
     aak_conn conn;
     aak_wire wire;
-    void *ctx;                    /* ZeroMQ's context */
-    void *sock[AAK_NCHANNELS];    /* the heartbeat's is its thread's */
+    void *ctx;                 /* ZeroMQ's context */
+    void *sock[AAK_NCHANNELS]; /* the heartbeat's is its thread's */
     pthread_t heartbeat;
     int heartbeat_started;
     int fd;     /* epoll: the sockets' ZMQ_FDs and wake */
@@ -44,7 +44,7 @@ struct aa_kernel {
 
     /* The client's cell that runs, when cell is not NULL. */
     aak_cell *cell;
-    aak_msg request;     /* its execute_request */
+    aak_msg request; /* its execute_request */
     int silent;
     int store_history;
     int allow_stdin;
@@ -60,10 +60,10 @@ struct aa_kernel {
     char pending[3][4]; /* a character cut by a write, per stream */
     size_t npending[3];
 
-    int stopped;     /* a shutdown_request was answered */
-    int restart;     /* ... asking for a restart */
-    int depth;       /* dispatch or run is on the stack */
-    int free_later;  /* aa_kernel_stop came from inside them */
+    int stopped;    /* a shutdown_request was answered */
+    int restart;    /* ... asking for a restart */
+    int depth;      /* dispatch or run is on the stack */
+    int free_later; /* aa_kernel_stop came from inside them */
 };
 
 /* kernel.c */

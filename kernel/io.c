@@ -104,8 +104,7 @@ json_t *aak_text(const char *data, size_t len)
 /* ------------------------------------------------------------ writes */
 
 /* Sends a stream message; the iopub lock is held. */
-static void stream(struct aa_kernel *k, int which, const char *data,
-                   size_t len)
+static void stream(struct aa_kernel *k, int which, const char *data, size_t len)
 {
     if (len == 0)
         return;
@@ -191,8 +190,8 @@ static int wait_reply(struct aa_kernel *k, char **line)
         }
         aak_msg m = {0};
         if (items[1].revents & ZMQ_POLLIN) {
-            int r = aak_recv(&k->wire, k->sock[AAK_CONTROL], &m, why,
-                             sizeof why);
+            int r =
+                aak_recv(&k->wire, k->sock[AAK_CONTROL], &m, why, sizeof why);
             if (r == AAK_DROPPED)
                 aak_log(k, "dropped a message on control: %s", why);
             if (r != AAK_MESSAGE)
@@ -245,8 +244,8 @@ static int on_input(void *userdata, const char *prompt, char **line)
     pthread_mutex_lock(&k->lock);
     if (aak_send_reply(k, AAK_STDIN, &k->request, "input_request",
                        json_pack("{so sb}", "prompt",
-                                 aak_text(prompt, strlen(prompt)),
-                                 "password", 0)) < 0)
+                                 aak_text(prompt, strlen(prompt)), "password",
+                                 0)) < 0)
         r = AA_EINVAL;
     else
         r = wait_reply(k, line);
@@ -256,8 +255,7 @@ static int on_input(void *userdata, const char *prompt, char **line)
 
 void aak_io_start(struct aa_kernel *k)
 {
-    aa_session_set_write(k->s, on_write, k, &k->host_write,
-                         &k->host_userdata);
+    aa_session_set_write(k->s, on_write, k, &k->host_write, &k->host_userdata);
     aa_session_set_input(k->s, on_input, k);
 }
 

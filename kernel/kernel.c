@@ -113,8 +113,7 @@ int aak_status(struct aa_kernel *k, const json_t *parent, const char *state)
 int aak_send_reply(struct aa_kernel *k, int channel, const aak_msg *req,
                    const char *msg_type, json_t *content)
 {
-    int r = aak_reply(&k->wire, k->sock[channel], req, msg_type, content,
-                      NULL);
+    int r = aak_reply(&k->wire, k->sock[channel], req, msg_type, content, NULL);
 
     if (r < 0)
         aak_log(k, "cannot send %s: %s", msg_type, zmq_strerror(errno));
@@ -235,8 +234,8 @@ static int configure(struct aa_kernel *k, const aa_kernel_options *o,
 
 static int bind_channel(struct aa_kernel *k, int channel)
 {
-    static const int types[AAK_NCHANNELS] = {ZMQ_ROUTER, ZMQ_ROUTER,
-                                             ZMQ_ROUTER, ZMQ_ROUTER, ZMQ_PUB};
+    static const int types[AAK_NCHANNELS] = {ZMQ_ROUTER, ZMQ_ROUTER, ZMQ_ROUTER,
+                                             ZMQ_ROUTER, ZMQ_PUB};
     char endpoint[512], bound[512];
     size_t len = sizeof bound;
     int zero = 0;
@@ -289,8 +288,7 @@ static int watch(struct aa_kernel *k, int fd)
 
     ev.data.fd = fd;
     if (epoll_ctl(k->fd, EPOLL_CTL_ADD, fd, &ev) < 0)
-        return fail(AA_ENOMEM, "cannot watch the sockets: %s",
-                    strerror(errno));
+        return fail(AA_ENOMEM, "cannot watch the sockets: %s", strerror(errno));
     return AA_OK;
 }
 

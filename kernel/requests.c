@@ -104,14 +104,13 @@ static void kernel_info(struct aa_kernel *k, int channel, const aak_msg *req)
              full, aa_version());
     reply(k, channel, req, "kernel_info_reply",
           json_pack("{ss ss ss ss s{ss ss ss ss ss s{ss si} ss} ss s[] sb}",
-                    "status", "ok", "protocol_version", "5.3",
-                    "implementation", "autoawait", "implementation_version",
-                    aa_version(), "language_info", "name", "python",
-                    "version", version, "mimetype", "text/x-python",
-                    "file_extension", ".py", "pygments_lexer", "ipython3",
-                    "codemirror_mode", "name", "ipython", "version", 3,
-                    "nbconvert_exporter", "python", "banner", banner,
-                    "help_links", "debugger", 0));
+                    "status", "ok", "protocol_version", "5.3", "implementation",
+                    "autoawait", "implementation_version", aa_version(),
+                    "language_info", "name", "python", "version", version,
+                    "mimetype", "text/x-python", "file_extension", ".py",
+                    "pygments_lexer", "ipython3", "codemirror_mode", "name",
+                    "ipython", "version", 3, "nbconvert_exporter", "python",
+                    "banner", banner, "help_links", "debugger", 0));
 }
 
 static void complete(struct aa_kernel *k, int channel, const aak_msg *req)
@@ -210,8 +209,8 @@ static void inspect(struct aa_kernel *k, int channel, const aak_msg *req)
     r = aa_inspect(k->s, code, at, json_integer_value(detail) > 0, &text);
     if (r == AA_OK && text != NULL)
         reply(k, channel, req, "inspect_reply",
-              json_pack("{ss sb s{so} s{}}", "status", "ok", "found", 1,
-                        "data", "text/plain", aak_text(text, strlen(text)),
+              json_pack("{ss sb s{so} s{}}", "status", "ok", "found", 1, "data",
+                        "text/plain", aak_text(text, strlen(text)),
                         "metadata"));
     else
         reply(k, channel, req, "inspect_reply",
@@ -259,7 +258,8 @@ static void interrupt(struct aa_kernel *k, int channel, const aak_msg *req)
 {
     if (k->cell != NULL)
         aa_interrupt(k->s);
-    reply(k, channel, req, "interrupt_reply", json_pack("{ss}", "status", "ok"));
+    reply(k, channel, req, "interrupt_reply",
+          json_pack("{ss}", "status", "ok"));
 }
 
 static void shutdown_(struct aa_kernel *k, int channel, const aak_msg *req)
@@ -269,9 +269,9 @@ static void shutdown_(struct aa_kernel *k, int channel, const aak_msg *req)
     reply(k, channel, req, "shutdown_reply",
           json_pack("{ss sb}", "status", "ok", "restart", restart));
     /* Protocol 5.4 clients look for it on iopub too. */
-    aak_publish_locked(k, req->header, "shutdown_reply",
-                       json_pack("{ss sb}", "status", "ok", "restart",
-                                 restart));
+    aak_publish_locked(
+        k, req->header, "shutdown_reply",
+        json_pack("{ss sb}", "status", "ok", "restart", restart));
     if (k->cell != NULL)
         aa_interrupt(k->s);
     k->restart = restart;
@@ -287,8 +287,8 @@ static void execute_failed(struct aa_kernel *k, const char *ename,
     json_t *tb = json_pack("[s]", evalue);
 
     aak_publish_locked(k, k->request.header, "error",
-                       json_pack("{ss ss sO}", "ename", ename, "evalue",
-                                 evalue, "traceback", tb));
+                       json_pack("{ss ss sO}", "ename", ename, "evalue", evalue,
+                                 "traceback", tb));
     reply(k, AAK_SHELL, &k->request, "execute_reply",
           json_pack("{ss sI ss ss so}", "status", "error", "execution_count",
                     (json_int_t)k->count, "ename", ename, "evalue", evalue,
@@ -327,8 +327,7 @@ void aak_cell_done(void *userdata, aa_session *s, int status, aa_result *r)
         /* exit() in a cell: the client may close, as with IPython. */
         json_t *payload =
             status == AA_SYSTEM_EXIT
-                ? json_pack("[{ss sb}]", "source", "ask_exit", "keepkernel",
-                            0)
+                ? json_pack("[{ss sb}]", "source", "ask_exit", "keepkernel", 0)
                 : json_array();
         reply(k, AAK_SHELL, &k->request, "execute_reply",
               json_pack("{ss sI s{} so}", "status", "ok", "execution_count",
@@ -343,9 +342,9 @@ void aak_cell_done(void *userdata, aa_session *s, int status, aa_result *r)
             evalue = "";
         json_t *e = aak_text(ename, strlen(ename));
         json_t *v = aak_text(evalue, strlen(evalue));
-        aak_publish_locked(k, k->request.header, "error",
-                           json_pack("{sO sO sO}", "ename", e, "evalue", v,
-                                     "traceback", tb));
+        aak_publish_locked(
+            k, k->request.header, "error",
+            json_pack("{sO sO sO}", "ename", e, "evalue", v, "traceback", tb));
         reply(k, AAK_SHELL, &k->request, "execute_reply",
               json_pack("{ss sI so so so}", "status", "error",
                         "execution_count", count, "ename", e, "evalue", v,
@@ -398,14 +397,13 @@ static void execute(struct aa_kernel *k, aak_msg *req)
     if (!k->silent)
         aak_publish_locked(
             k, k->request.header, "execute_input",
-            json_pack("{sO sI}", "code", json_object_get(k->request.content,
-                                                         "code"),
+            json_pack("{sO sI}", "code",
+                      json_object_get(k->request.content, "code"),
                       "execution_count", (json_int_t)k->count));
     if (k->store_history)
         json_array_append_new(
-            k->history,
-            json_pack("[i I O]", 0, (json_int_t)k->count,
-                      json_object_get(k->request.content, "code")));
+            k->history, json_pack("[i I O]", 0, (json_int_t)k->count,
+                                  json_object_get(k->request.content, "code")));
     cell = malloc(sizeof *cell);
     if (cell == NULL) {
         execute_failed(k, "MemoryError", "out of memory");
@@ -436,10 +434,10 @@ static void comm_open(struct aa_kernel *k, int channel, const aak_msg *req)
 {
     /* No comm targets: the client is told it is closed at once. */
     (void)channel;
-    aak_publish_locked(
-        k, req->header, "comm_close",
-        json_pack("{sO s{}}", "comm_id",
-                  json_object_get(req->content, "comm_id"), "data"));
+    aak_publish_locked(k, req->header, "comm_close",
+                       json_pack("{sO s{}}", "comm_id",
+                                 json_object_get(req->content, "comm_id"),
+                                 "data"));
 }
 
 static void comm_info(struct aa_kernel *k, int channel, const aak_msg *req)
