@@ -10,6 +10,7 @@
 #include <autoawait/kernel.h>
 #include <jansson.h>
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "wire.h"
 
@@ -28,18 +29,18 @@ struct aa_kernel {
     aak_conn conn;
     aak_wire wire;
     void *ctx;                 /* ZeroMQ's context */
-    void *sock[AAK_NCHANNELS]; /* the heartbeat's is its thread's */
-    pthread_t heartbeat;
-    int heartbeat_started;
-    int fd;     /* epoll: the sockets' ZMQ_FDs and wake */
-    int wake;   /* an eventfd: work is waiting */
-    int served; /* listed among the sessions served */
+    void *sock[AAK_NCHANNELS]; /* heartbeat and control: their threads' */
+    pthread_t heartbeat, control;
+    int heartbeat_started, control_started;
+    int fd;        /* epoll: shell's ZMQ_FD and wake */
+    int wake;      /* an eventfd: work is waiting */
+    int interrupt; /* an eventfd: control ends a wait in input() */
+    int served;    /* listed among the sessions served */
     struct aa_kernel *next;
 
-    /* Sockets but iopub are used on one thread at a time: dispatch's or
-     * a cell's waiting in input(). */
-    pthread_mutex_t lock;
-    /* iopub is written from any thread a cell writes from. */
+    /* iopub is written from any thread a cell writes from and from
+     * control's; the lock also guards cell, parent and history, which
+     * control's thread reads. */
     pthread_mutex_t iopub;
 
     /* The client's cell that runs, when cell is not NULL. */
@@ -49,7 +50,7 @@ struct aa_kernel {
     int store_history;
     int allow_stdin;
     int stop_on_error;
-    int aborting;        /* an error stopped the queue: abort executes */
+    int aborting;        /* executes are answered "aborted" */
     unsigned long count; /* execution_count */
     json_t *parent;      /* header of the last execute_request; iopub */
     json_t *history;     /* [[0, n, code], ...] */
@@ -60,10 +61,11 @@ struct aa_kernel {
     char pending[3][4]; /* a character cut by a write, per stream */
     size_t npending[3];
 
-    int stopped;    /* a shutdown_request was answered */
-    int restart;    /* ... asking for a restart */
-    int depth;      /* dispatch or run is on the stack */
-    int free_later; /* aa_kernel_stop came from inside them */
+    atomic_int stopped; /* 1: a shutdown_request was answered; 2: and
+                           the host was told (or it stopped the kernel) */
+    int restart;        /* ... asking for a restart */
+    int depth;          /* dispatch or run is on the stack */
+    int free_later;     /* aa_kernel_stop came from inside them */
 };
 
 /* kernel.c */
@@ -76,9 +78,11 @@ int aak_status(struct aa_kernel *k, const json_t *parent, const char *state);
 int aak_send_reply(struct aa_kernel *k, int channel, const aak_msg *req,
                    const char *msg_type, json_t *content);
 
-/* requests.c: answers req, received on channel; 1 when it started a cell
- * that runs on (the shell waits for its end), else 0. */
-int aak_handle(struct aa_kernel *k, int channel, aak_msg *req);
+/* requests.c: answers req, received on channel (an execute_request on
+ * shell is taken: *req is zeroed then). */
+void aak_handle(struct aa_kernel *k, int channel, aak_msg *req);
+/* Whether a client's cell runs. */
+int aak_running(struct aa_kernel *k);
 /* The ending of a client's cell: the result, the reply, idle. */
 void aak_cell_done(void *userdata, aa_session *s, int status, aa_result *r);
 

@@ -16,6 +16,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "internal.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -174,42 +175,28 @@ void aak_io_flush(struct aa_kernel *k)
 
 /* ------------------------------------------------------------- input */
 
-/* Waits for the client's input_reply; control is served meanwhile, and
- * an interrupt_request ends the wait.  AA_OK with *line, or not. */
+/* Waits for the client's input_reply; an interrupt_request (control's
+ * thread signals k->interrupt) ends the wait.  AA_OK with *line, or not. */
 static int wait_reply(struct aa_kernel *k, char **line)
 {
     char why[256];
+    uint64_t n;
 
     for (;;) {
         zmq_pollitem_t items[2] = {{k->sock[AAK_STDIN], 0, ZMQ_POLLIN, 0},
-                                   {k->sock[AAK_CONTROL], 0, ZMQ_POLLIN, 0}};
+                                   {NULL, k->interrupt, ZMQ_POLLIN, 0}};
         if (zmq_poll(items, 2, -1) < 0) {
             if (zmq_errno() == EINTR)
                 continue;
-            return AA_EINVAL; /* EOFError */
+            return AA_EINVAL; /* the kernel is stopping: EOFError */
+        }
+        if (items[1].revents & ZMQ_POLLIN) {
+            while (read(k->interrupt, &n, sizeof n) > 0)
+                ;
+            aa_raise("KeyboardInterrupt", "");
+            return AA_EINVAL;
         }
         aak_msg m = {0};
-        if (items[1].revents & ZMQ_POLLIN) {
-            int r =
-                aak_recv(&k->wire, k->sock[AAK_CONTROL], &m, why, sizeof why);
-            if (r == AAK_DROPPED)
-                aak_log(k, "dropped a message on control: %s", why);
-            if (r != AAK_MESSAGE)
-                continue;
-            int interrupted = strcmp(m.msg_type, "interrupt_request") == 0 ||
-                              strcmp(m.msg_type, "shutdown_request") == 0;
-            if (interrupted && strcmp(m.msg_type, "interrupt_request") == 0)
-                aak_send_reply(k, AAK_CONTROL, &m, "interrupt_reply",
-                               json_pack("{ss}", "status", "ok"));
-            else
-                aak_handle(k, AAK_CONTROL, &m);
-            aak_msg_clear(&m);
-            if (interrupted) {
-                aa_raise("KeyboardInterrupt", "");
-                return AA_EINVAL;
-            }
-            continue;
-        }
         int r = aak_recv(&k->wire, k->sock[AAK_STDIN], &m, why, sizeof why);
         if (r == AAK_DROPPED)
             aak_log(k, "dropped a message on stdin: %s", why);
@@ -230,9 +217,9 @@ static int wait_reply(struct aa_kernel *k, char **line)
 static int on_input(void *userdata, const char *prompt, char **line)
 {
     struct aa_kernel *k = userdata;
-    int r;
+    uint64_t n;
 
-    if (k->cell == NULL)
+    if (!aak_running(k))
         return AA_ENOTFOUND; /* the host's own cell: its stdin */
     if (!k->allow_stdin) {
         aa_raise("NotImplementedError",
@@ -241,16 +228,15 @@ static int on_input(void *userdata, const char *prompt, char **line)
         return AA_ENOTSUP;
     }
     aak_io_flush(k);
-    pthread_mutex_lock(&k->lock);
+    /* An interrupt that came before this input() is not for it. */
+    while (read(k->interrupt, &n, sizeof n) > 0)
+        ;
     if (aak_send_reply(k, AAK_STDIN, &k->request, "input_request",
                        json_pack("{so sb}", "prompt",
                                  aak_text(prompt, strlen(prompt)), "password",
                                  0)) < 0)
-        r = AA_EINVAL;
-    else
-        r = wait_reply(k, line);
-    pthread_mutex_unlock(&k->lock);
-    return r;
+        return AA_EINVAL;
+    return wait_reply(k, line);
 }
 
 void aak_io_start(struct aa_kernel *k)

@@ -2,15 +2,18 @@
  * kernel.c -- a kernel's life: the connection file, the five sockets, the
  * heartbeat's thread, the one fd the host watches, dispatch and the end.
  *
- * The host's loop watches aa_kernel_fd, an epoll set of the ZMQ_FDs of
- * shell and control and of an eventfd (wake).  A ZMQ_FD says only that
+ * The host's loop watches aa_kernel_fd, an epoll set of shell's ZMQ_FD and
+ * of an eventfd (wake).  A ZMQ_FD says only that
  * the socket's state may have changed, and is quiet again once ZeroMQ has
  * read its own commands (ZMQ_EVENTS does): so every dispatch ends by
  * asking each socket, and wakes itself through the eventfd when one still
  * holds a message it means to read.  While a client's cell runs, shell is
  * left to queue (asked, so that its fd goes quiet, but not read); the
- * cell's end wakes the kernel for the next request.  What each request
- * gets is requests.c's; the cell's writes and input() are io.c's.
+ * cell's end wakes the kernel for the next request.  Control and the
+ * heartbeat have a thread each, as in ipykernel: a sync cell keeps the
+ * host's loop, and a `while True: pass` can only be interrupted, and a
+ * busy kernel only be seen alive, from elsewhere.  What each request gets
+ * is requests.c's; the cell's writes and input() are io.c's.
  */
 #define _GNU_SOURCE
 #include "internal.h"
@@ -19,6 +22,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -270,16 +274,60 @@ static int bind_channel(struct aa_kernel *k, int channel)
     return AA_OK;
 }
 
-/* The heartbeat: every ping is sent back as it came, on a thread of its
- * own so that a cell that keeps the host busy does not look dead.  It
- * ends when the context is shut down. */
+/* The heartbeat: every ping is sent back as it came.  It ends when the
+ * context is shut down. */
 static void *heartbeat(void *arg)
 {
-    void *sock = arg;
+    struct aa_kernel *k = arg;
+    void *sock = k->sock[AAK_HB];
 
     zmq_proxy(sock, sock, NULL);
     zmq_close(sock);
     return NULL;
+}
+
+/* Control: interrupt_request and shutdown_request reach the session while
+ * a cell keeps the host's thread (requests.c answers them from here).  It
+ * ends when the context is shut down. */
+static void *control(void *arg)
+{
+    struct aa_kernel *k = arg;
+    void *sock = k->sock[AAK_CONTROL];
+    char why[256];
+
+    for (;;) {
+        zmq_pollitem_t item = {sock, 0, ZMQ_POLLIN, 0};
+        aak_msg m = {0};
+        if (zmq_poll(&item, 1, -1) < 0) {
+            if (zmq_errno() == EINTR)
+                continue;
+            break; /* ETERM */
+        }
+        int r = aak_recv(&k->wire, sock, &m, why, sizeof why);
+        if (r < 0 && zmq_errno() == ETERM)
+            break;
+        if (r == AAK_DROPPED)
+            aak_log(k, "dropped a message on control: %s", why);
+        if (r == AAK_MESSAGE)
+            aak_handle(k, AAK_CONTROL, &m);
+        aak_msg_clear(&m);
+    }
+    zmq_close(sock);
+    return NULL;
+}
+
+/* Starts fn on a thread of its own that no signal is sent to: the host's
+ * handlers run on the host's threads. */
+static int spawn(struct aa_kernel *k, pthread_t *t, void *(*fn)(void *))
+{
+    sigset_t all, old;
+    int r;
+
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    r = pthread_create(t, NULL, fn, k);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return r;
 }
 
 static int watch(struct aa_kernel *k, int fd)
@@ -305,22 +353,22 @@ static int open_sockets(struct aa_kernel *k)
             return r;
     k->fd = epoll_create1(EPOLL_CLOEXEC);
     k->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (k->fd < 0 || k->wake < 0)
+    k->interrupt = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (k->fd < 0 || k->wake < 0 || k->interrupt < 0)
         return fail(AA_ENOMEM, "cannot make the kernel's fd: %s",
                     strerror(errno));
-    if ((r = watch(k, k->wake)) != AA_OK)
+    int zfd;
+    size_t len = sizeof zfd;
+    zmq_getsockopt(k->sock[AAK_SHELL], ZMQ_FD, &zfd, &len);
+    if ((r = watch(k, k->wake)) != AA_OK || (r = watch(k, zfd)) != AA_OK)
         return r;
-    for (int c = AAK_SHELL; c <= AAK_CONTROL; c++) {
-        int zfd;
-        size_t len = sizeof zfd;
-        zmq_getsockopt(k->sock[c], ZMQ_FD, &zfd, &len);
-        if ((r = watch(k, zfd)) != AA_OK)
-            return r;
-    }
-    if (pthread_create(&k->heartbeat, NULL, heartbeat, k->sock[AAK_HB]) != 0)
+    /* Each thread owns its socket from here and closes it. */
+    if (spawn(k, &k->heartbeat, heartbeat) != 0)
         return fail(AA_ENOMEM, "cannot start the heartbeat's thread");
-    k->sock[AAK_HB] = NULL; /* the thread's now */
     k->heartbeat_started = 1;
+    if (spawn(k, &k->control, control) != 0)
+        return fail(AA_ENOMEM, "cannot start the control thread");
+    k->control_started = 1;
     return AA_OK;
 }
 
@@ -328,8 +376,14 @@ static void close_sockets(struct aa_kernel *k)
 {
     if (k->ctx != NULL)
         zmq_ctx_shutdown(k->ctx);
-    if (k->heartbeat_started)
+    if (k->heartbeat_started) {
         pthread_join(k->heartbeat, NULL);
+        k->sock[AAK_HB] = NULL;
+    }
+    if (k->control_started) {
+        pthread_join(k->control, NULL);
+        k->sock[AAK_CONTROL] = NULL;
+    }
     for (int c = 0; c < AAK_NCHANNELS; c++)
         if (k->sock[c] != NULL)
             zmq_close(k->sock[c]);
@@ -339,6 +393,8 @@ static void close_sockets(struct aa_kernel *k)
         close(k->fd);
     if (k->wake >= 0)
         close(k->wake);
+    if (k->interrupt >= 0)
+        close(k->interrupt);
 }
 
 /* -------------------------------------------------------- start and end */
@@ -364,7 +420,6 @@ static void destroy(struct aa_kernel *k)
     aak_msg_clear(&k->request);
     json_decref(k->parent);
     json_decref(k->history);
-    pthread_mutex_destroy(&k->lock);
     pthread_mutex_destroy(&k->iopub);
     free(k->path);
     free(k);
@@ -416,14 +471,8 @@ int aa_kernel_start(aa_session *s, const aa_kernel_options *opts,
     k->log = o.log;
     k->shutdown = o.shutdown;
     k->userdata = o.userdata;
-    k->fd = k->wake = -1;
-    /* Recursive: a cell that dispatch runs to its end (a runner that
-     * cannot start cells) may wait in input() on the same thread. */
-    pthread_mutexattr_t recursive;
-    pthread_mutexattr_init(&recursive);
-    pthread_mutexattr_settype(&recursive, PTHREAD_MUTEX_RECURSIVE);
-    pthread_mutex_init(&k->lock, &recursive);
-    pthread_mutexattr_destroy(&recursive);
+    k->fd = k->wake = k->interrupt = -1;
+
     pthread_mutex_init(&k->iopub, NULL);
     k->history = json_array();
     if (k->history == NULL) {
@@ -476,47 +525,36 @@ static int readable(void *sock)
     return (events & ZMQ_POLLIN) != 0;
 }
 
-/* Reads and answers up to BATCH requests on channel. */
-static void serve(struct aa_kernel *k, int channel)
+/* Reads and answers up to BATCH requests on shell. */
+static void serve(struct aa_kernel *k)
 {
     char why[256];
 
     for (int n = 0; n < BATCH && !k->stopped; n++) {
-        if (channel == AAK_SHELL && k->cell != NULL)
+        if (k->cell != NULL)
             return; /* the rest waits for the cell's end */
         aak_msg m = {0};
-        int r = aak_recv(&k->wire, k->sock[channel], &m, why, sizeof why);
-        if (r == AAK_NONE || r < 0) {
-            if (channel == AAK_SHELL)
-                k->aborting = 0; /* the queue is empty */
+        int r = aak_recv(&k->wire, k->sock[AAK_SHELL], &m, why, sizeof why);
+        if (r == AAK_NONE || r < 0)
             return;
-        }
-        if (r == AAK_DROPPED) {
-            aak_log(k, "dropped a message on %s: %s",
-                    channel == AAK_SHELL ? "shell" : "control", why);
-            continue;
-        }
-        if (aak_handle(k, channel, &m) == 0)
-            aak_msg_clear(&m);
+        if (r == AAK_DROPPED)
+            aak_log(k, "dropped a message on shell: %s", why);
+        else
+            aak_handle(k, AAK_SHELL, &m);
+        aak_msg_clear(&m);
     }
 }
 
-/* The end of a dispatch: a socket that still holds what we mean to read
- * brings the host back at once. */
+/* The end of a dispatch: a shell that still holds a request to read now
+ * brings the host back at once.  Asked even while a cell runs, so that
+ * its fd goes quiet. */
 static void rearm(struct aa_kernel *k)
 {
     uint64_t n;
-    int more;
 
     while (read(k->wake, &n, sizeof n) > 0)
         ;
-    if (k->stopped)
-        return;
-    more = readable(k->sock[AAK_CONTROL]);
-    /* Asked even while a cell runs, so that its fd goes quiet. */
-    if (readable(k->sock[AAK_SHELL]) && k->cell == NULL)
-        more = 1;
-    if (more)
+    if (readable(k->sock[AAK_SHELL]) && k->cell == NULL && !k->stopped)
         aak_wake(k);
 }
 
@@ -528,24 +566,19 @@ static void release(struct aa_kernel *k)
 
 int aa_kernel_dispatch(aa_kernel *k)
 {
-    int notify;
+    int answered = 1;
 
     if (k == NULL)
         return AA_EINVAL;
-    if (k->stopped)
+    if (k->stopped == 2)
         return AA_OK;
-    /* A cell's input() is waiting on the sockets: it serves control. */
-    if (pthread_mutex_trylock(&k->lock) != 0)
-        return AA_EBUSY;
     k->depth++;
-    serve(k, AAK_CONTROL);
-    serve(k, AAK_SHELL);
+    serve(k);
     rearm(k);
-    notify = k->stopped == 1;
-    if (notify)
-        k->stopped = 2; /* the callback is called once */
-    pthread_mutex_unlock(&k->lock);
-    if (notify && k->shutdown != NULL)
+    /* Control's thread answered a shutdown_request: the host is told
+     * here, on its own thread, once. */
+    if (atomic_compare_exchange_strong(&k->stopped, &answered, 2) &&
+        k->shutdown != NULL)
         k->shutdown(k->userdata, k, k->restart);
     release(k);
     return AA_OK;
@@ -558,7 +591,7 @@ int aa_kernel_run(aa_kernel *k)
     if (k == NULL)
         return AA_EINVAL;
     k->depth++;
-    while (!k->stopped && !k->free_later) {
+    while (k->stopped != 2 && !k->free_later) {
         struct pollfd p[2] = {{.fd = k->fd, .events = POLLIN},
                               {.fd = aa_session_fd(k->s), .events = POLLIN}};
         int timeout = aa_session_timeout(k->s);

@@ -13,9 +13,12 @@
 #include "internal.h"
 
 #include <Python.h> /* Py_GetVersion only: kernel_info names the CPython */
+#include <errno.h>
 #include <fnmatch.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ------------------------------------------------------------- helpers */
 
@@ -234,6 +237,7 @@ static void history(struct aa_kernel *k, int channel, const aak_msg *req)
 
     if (type == NULL)
         type = "tail";
+    pthread_mutex_lock(&k->iopub);
     json_array_foreach(k->history, i, entry)
     {
         json_int_t line = json_integer_value(json_array_get(entry, 1));
@@ -250,14 +254,37 @@ static void history(struct aa_kernel *k, int channel, const aak_msg *req)
         if (keep)
             json_array_append(out, entry);
     }
+    pthread_mutex_unlock(&k->iopub);
     reply(k, channel, req, "history_reply",
           json_pack("{ss so}", "status", "ok", "history", out));
 }
 
+int aak_running(struct aa_kernel *k)
+{
+    int running;
+
+    pthread_mutex_lock(&k->iopub);
+    running = k->cell != NULL;
+    pthread_mutex_unlock(&k->iopub);
+    return running;
+}
+
+/* Ends a client's cell's wait: awaiting (its runner cancels it), busy
+ * (KeyboardInterrupt at its next bytecode), or in input(). */
+static void stop_cell(struct aa_kernel *k)
+{
+    uint64_t one = 1;
+
+    if (!aak_running(k))
+        return;
+    aa_interrupt(k->s);
+    if (write(k->interrupt, &one, sizeof one) < 0)
+        aak_log(k, "cannot interrupt input(): %s", strerror(errno));
+}
+
 static void interrupt(struct aa_kernel *k, int channel, const aak_msg *req)
 {
-    if (k->cell != NULL)
-        aa_interrupt(k->s);
+    stop_cell(k);
     reply(k, channel, req, "interrupt_reply",
           json_pack("{ss}", "status", "ok"));
 }
@@ -272,11 +299,12 @@ static void shutdown_(struct aa_kernel *k, int channel, const aak_msg *req)
     aak_publish_locked(
         k, req->header, "shutdown_reply",
         json_pack("{ss sb}", "status", "ok", "restart", restart));
-    if (k->cell != NULL)
-        aa_interrupt(k->s);
+    int running = 0;
     k->restart = restart;
-    if (!k->stopped)
-        k->stopped = 1;
+    if (atomic_compare_exchange_strong(&k->stopped, &running, 1)) {
+        stop_cell(k);
+        aak_wake(k); /* the host is told from its dispatch */
+    }
 }
 
 /* ------------------------------------------------------------- execute */
@@ -300,6 +328,31 @@ static void set_cell(struct aa_kernel *k, aak_cell *cell)
     pthread_mutex_lock(&k->iopub);
     k->cell = cell;
     pthread_mutex_unlock(&k->iopub);
+}
+
+/*
+ * After a failed cell with stop_on_error (the default), the execute
+ * requests already queued behind it are answered "aborted", as ipykernel
+ * does; the others are served.  Done before the failed cell's reply, so
+ * that nothing a client sent after seeing the error is caught.
+ */
+static void abort_queued(struct aa_kernel *k)
+{
+    char why[256];
+
+    k->aborting = 1;
+    for (;;) {
+        aak_msg m = {0};
+        int r = aak_recv(&k->wire, k->sock[AAK_SHELL], &m, why, sizeof why);
+        if (r == AAK_NONE || r < 0)
+            break;
+        if (r == AAK_DROPPED)
+            aak_log(k, "dropped a message on shell: %s", why);
+        else
+            aak_handle(k, AAK_SHELL, &m);
+        aak_msg_clear(&m);
+    }
+    k->aborting = 0;
 }
 
 void aak_cell_done(void *userdata, aa_session *s, int status, aa_result *r)
@@ -345,12 +398,12 @@ void aak_cell_done(void *userdata, aa_session *s, int status, aa_result *r)
         aak_publish_locked(
             k, k->request.header, "error",
             json_pack("{sO sO sO}", "ename", e, "evalue", v, "traceback", tb));
+        if (k->stop_on_error)
+            abort_queued(k);
         reply(k, AAK_SHELL, &k->request, "execute_reply",
               json_pack("{ss sI so so so}", "status", "error",
                         "execution_count", count, "ename", e, "evalue", v,
                         "traceback", tb));
-        if (k->stop_on_error)
-            k->aborting = 1;
     } else {
         const char *why = aa_result_message(r);
         execute_failed(k, "RuntimeError",
@@ -371,6 +424,13 @@ static void execute(struct aa_kernel *k, aak_msg *req)
     aa_result *r = NULL;
     int status;
 
+    if (k->aborting) {
+        reply(k, AAK_SHELL, req, "execute_reply",
+              json_pack("{ss sI}", "status", "aborted", "execution_count",
+                        (json_int_t)k->count));
+        aak_status(k, req->header, "idle");
+        return;
+    }
     k->request = *req; /* the message is the cell's now */
     memset(req, 0, sizeof *req);
     k->silent = flag_of(k->request.content, "silent", 0);
@@ -382,12 +442,6 @@ static void execute(struct aa_kernel *k, aak_msg *req)
     json_decref(k->parent);
     k->parent = json_incref(k->request.header);
     pthread_mutex_unlock(&k->iopub);
-    if (k->aborting) {
-        reply(k, AAK_SHELL, &k->request, "execute_reply",
-              json_pack("{ss sI}", "status", "aborted", "execution_count",
-                        (json_int_t)k->count));
-        goto done;
-    }
     if (k->store_history)
         k->count++;
     if (code == NULL) {
@@ -400,10 +454,13 @@ static void execute(struct aa_kernel *k, aak_msg *req)
             json_pack("{sO sI}", "code",
                       json_object_get(k->request.content, "code"),
                       "execution_count", (json_int_t)k->count));
-    if (k->store_history)
-        json_array_append_new(
-            k->history, json_pack("[i I O]", 0, (json_int_t)k->count,
-                                  json_object_get(k->request.content, "code")));
+    if (k->store_history) {
+        json_t *entry = json_pack("[i I O]", 0, (json_int_t)k->count,
+                                  json_object_get(k->request.content, "code"));
+        pthread_mutex_lock(&k->iopub);
+        json_array_append_new(k->history, entry);
+        pthread_mutex_unlock(&k->iopub);
+    }
     cell = malloc(sizeof *cell);
     if (cell == NULL) {
         execute_failed(k, "MemoryError", "out of memory");
@@ -468,26 +525,25 @@ static const struct {
     {"comm_close", ignore},
 };
 
-int aak_handle(struct aa_kernel *k, int channel, aak_msg *req)
+void aak_handle(struct aa_kernel *k, int channel, aak_msg *req)
 {
     const char *type = req->msg_type;
 
     if (strcmp(type, "execute_request") == 0) {
         if (channel != AAK_SHELL) {
             aak_log(k, "execute_request on control: ignored");
-            return 0;
+            return;
         }
         aak_status(k, req->header, "busy");
         execute(k, req);
-        return 1;
+        return;
     }
     for (size_t i = 0; i < sizeof handlers / sizeof handlers[0]; i++)
         if (strcmp(type, handlers[i].type) == 0) {
             aak_status(k, req->header, "busy");
             handlers[i].fn(k, channel, req);
             aak_status(k, req->header, "idle");
-            return 0;
+            return;
         }
     aak_log(k, "unknown message type '%s': ignored", type);
-    return 0;
 }

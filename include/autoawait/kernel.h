@@ -9,8 +9,10 @@
  * (autoawait.h, "a guest of the host's loop"): the host watches one more
  * file descriptor, aa_kernel_fd, and calls aa_kernel_dispatch when it is
  * readable; the kernel's cells are started with aa_exec_start and go on
- * in the host's aa_session_dispatch.  Only the heartbeat has a thread of
- * its own (it answers while a cell keeps the host busy).
+ * in the host's aa_session_dispatch.  Only the heartbeat and the control
+ * channel have a thread each, as in ipykernel: a cell that keeps the
+ * host's thread busy (`while True: pass`) still looks alive, and is
+ * still interrupted by interrupt_request.
  *
  * Every message is signed with HMAC-SHA256 under the connection file's
  * key; one whose signature is wrong or missing is dropped, logged and
@@ -37,6 +39,8 @@ typedef struct aa_kernel aa_kernel; /* opaque */
  * Receives the kernel's log lines (one line, no "\n"): a message dropped
  * for its signature or its shape, a request the kernel does not serve, a
  * reply it could not send.  NULL: they go to stderr, "aa-kernel: " first.
+ * Called from the thread that dispatches the kernel, or from the kernel's
+ * control thread (a message dropped there).
  */
 typedef void (*aa_kernel_log_fn)(void *userdata, const char *line);
 
@@ -129,12 +133,14 @@ AA_API int aa_kernel_fd(aa_kernel *k);
  * Serves what is ready and returns; never blocks, but for a cell's input()
  * (which waits for the client's reply as Python's input waits for a line).
  * A client's execute_request starts its cell with aa_exec_start (a runner
- * that cannot start cells runs it to its end here); requests that come
- * while it runs wait their turn, but interrupt_request on the control
- * channel, which calls aa_interrupt.  Returns AA_OK, or AA_EBUSY when
- * called from inside a cell or callback of the session.
+ * that cannot start cells runs it to its end here); requests on shell that
+ * come while it runs wait their turn.  The control channel does not wait:
+ * its thread answers interrupt_request with aa_interrupt (an awaiting
+ * cell is cancelled, a busy one gets KeyboardInterrupt at its next
+ * bytecode, input() stops waiting) and shutdown_request at once; the
+ * shutdown callback is called from here.
  * Thread: the one that dispatches the session | GIL: taken when there is
- * work | Errors: AA_EINVAL, AA_EBUSY
+ * work | Errors: AA_EINVAL
  */
 AA_API int aa_kernel_dispatch(aa_kernel *k);
 
