@@ -58,9 +58,11 @@ typedef struct aa_kernel_options {
      * reads transport, ip, ports and key from it.  Otherwise the kernel
      * picks free ports on ip, a random key, and writes the file (mode
      * 0600) for clients to attach with `jupyter console --existing FILE`.
-     * NULL: kernel-PID-N.json in Jupyter's runtime directory
-     * ($JUPYTER_RUNTIME_DIR, or $XDG_RUNTIME_DIR/jupyter, or
-     * ~/.local/share/jupyter/runtime), made 0700 if missing.
+     * NULL: kernel-PID.json (kernel-PID-N.json for a process's N-th
+     * kernel) in Jupyter's runtime directory ($JUPYTER_RUNTIME_DIR, else
+     * the runtime folder of Jupyter's data directory: $JUPYTER_DATA_DIR,
+     * $XDG_DATA_HOME/jupyter or ~/.local/share/jupyter), made 0700 when
+     * missing, where `jupyter console --existing kernel-PID.json` looks.
      */
     const char *connection_file;
     const char *ip;        /* a file the kernel writes: "127.0.0.1" (default) */
@@ -81,10 +83,13 @@ AA_API void aa_kernel_options_init(aa_kernel_options *opts);
  * Serves session s: binds the five channels, writes the connection file
  * when it does not exist, starts the heartbeat, and from then on sends
  * what the session's cells write (while a client's cell runs) to the
- * client, and asks the client for input() (aa_session_set_write and
- * aa_session_set_input, the host's own callbacks kept and given back by
- * aa_kernel_stop).  Writes made while no client's cell runs go on to the
- * host's own write callback.  Returns at once; requests are served by
+ * client, and asks the client for input() in a client's cell
+ * (aa_session_set_write and aa_session_set_input; aa_kernel_stop gives
+ * the host's write callback back, and input() of the process).  Writes
+ * made while no client's cell runs go on to the host's own write
+ * callback; with none (aa-kernel), to the client, as ipykernel sends a
+ * background task's output.  input() in the host's own cells reads
+ * stdin as before.  Returns at once; requests are served by
  * aa_kernel_dispatch.  One kernel per session.  On failure *out is NULL
  * and aa_kernel_errmsg says why (the file, the port, the JSON).
  * Thread: the one that dispatches the session | GIL: taken | Errors:
