@@ -264,6 +264,20 @@ static PyObject *get_completer(void)
     return completer;
 }
 
+/* The completer's _lookup(ns, dotted), borrowed, or NULL with an exception
+ * set: aa_inspect finds its object the way completion does. */
+PyObject *aa__completer_lookup(void)
+{
+    PyObject *fn = get_completer(), *lookup;
+
+    if (fn == NULL)
+        return NULL;
+    lookup = PyDict_GetItemString(PyFunction_GetGlobals(fn), "_lookup");
+    if (lookup == NULL)
+        PyErr_SetString(PyExc_SystemError, "the completer has no _lookup");
+    return lookup;
+}
+
 /* Fills c from the completer's answer (start, [names]) about text, the
  * first cursor bytes of the line decoded. */
 static int fill(aa_completions *c, PyObject *answer, PyObject *text,

@@ -63,9 +63,10 @@ soname=$(readelf -d "$lib" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
 [[ -L $libdir/libautoawait.so && -e $libdir/libautoawait.so ]] ||
     fail "no libautoawait.so link for the linker"
 
-# Exported: exactly the functions the installed headers declare with AA_API.
+# Exported: exactly the functions the installed headers declare with AA_API
+# (kernel.h's are libautoawait-kernel's).
 nm -D --defined-only "$lib" | awk '{ print $NF }' | sort -u >"$tmp/exported"
-aa_api_declared "$prefix"/include/autoawait/*.h >"$tmp/declared"
+aa_library_declared "$prefix"/include/autoawait >"$tmp/declared"
 stray=$(grep -v '^aa_[a-z0-9]' "$tmp/exported" || true)
 extra=$(comm -23 "$tmp/exported" "$tmp/declared")
 absent=$(comm -13 "$tmp/exported" "$tmp/declared")
