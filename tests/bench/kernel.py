@@ -86,6 +86,11 @@ def free_ports(n):
     return ports
 
 
+# How each kernel process ended after its shutdown_request: its exit
+# status, or "killed" when it had not exited 10 s later.
+EXITS = {}
+
+
 class Kernel:
     """One kernel process and the client's sockets to it."""
 
@@ -193,14 +198,17 @@ class Kernel:
 
     def stop(self):
         """Asks the kernel to shut down; kills it if it does not."""
-        if self.proc.poll() is None:
+        status = self.proc.poll()
+        if status is None:
             try:
                 self.session.send(self.control, "shutdown_request",
                                   {"restart": False})
-                self.proc.wait(10)
+                status = self.proc.wait(10)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+                status = "killed"
+        EXITS.setdefault(self.name, []).append(status)
         for s in (self.shell, self.control, self.iopub):
             if s is not None:
                 s.close(0)
@@ -287,7 +295,8 @@ def run(args):
         env[var] = os.path.join(workdir, var.lower())
     env.pop("JPY_PARENT_PID", None)
     report = {"rows": {}, "kernels": {n: " ".join(a) for n, a in kernels.items()},
-              "trips": args.trips, "rounds": args.rounds, "starts": args.starts}
+              "trips": args.trips, "rounds": args.rounds, "starts": args.starts,
+              "exits": EXITS}
     try:
         for row in args.only:
             notes = {}
@@ -343,6 +352,11 @@ def print_table(report, args):
         for kernel in report["kernels"]:
             if row[kernel]["ms"] is None:
                 print(f"! {name}, {kernel}: {row[kernel]['note']}")
+    for kernel, statuses in report["exits"].items():
+        bad = [s for s in statuses if s != 0]
+        if bad:
+            print(f"! {kernel}: {len(bad)} of its {len(statuses)} processes "
+                  f"ended badly after their shutdown_request: {bad}")
     for kernel, command in report["kernels"].items():
         print(f"{kernel}: {command}")
 
