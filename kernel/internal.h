@@ -35,6 +35,8 @@ struct aa_kernel {
     int fd;        /* epoll: shell's ZMQ_FD and wake */
     int wake;      /* an eventfd: work is waiting */
     int interrupt; /* an eventfd: control ends a wait in input() */
+    int timer;     /* a timerfd in fd: a deferred cell, buffered output */
+    int armed;     /* timer is set (under the iopub lock) */
     int served;    /* listed among the sessions served */
     struct aa_kernel *next;
 
@@ -46,6 +48,7 @@ struct aa_kernel {
     /* The client's cell that runs, when cell is not NULL. */
     aak_cell *cell;
     aak_msg request; /* its execute_request */
+    int deferred;    /* request waits for the host's cell to end */
     int silent;
     int store_history;
     int allow_stdin;
@@ -58,8 +61,12 @@ struct aa_kernel {
     /* The host's write callback, given back at the end. */
     aa_write_fn host_write;
     void *host_userdata;
-    char pending[3][4]; /* a character cut by a write, per stream */
-    size_t npending[3];
+    char *out[3]; /* what a cell wrote and the client has not got, by
+                     stream: sent at a line's end, at 8 KiB, when the
+                     other stream is written, at the cell's end, and
+                     by the timer */
+    size_t outlen[3], outcap[3];
+    int last; /* the stream written last */
 
     atomic_int stopped; /* 1: a shutdown_request was answered; 2: and
                            the host was told (or it stopped the kernel) */
@@ -72,6 +79,8 @@ struct aa_kernel {
 void aak_log(struct aa_kernel *k, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void aak_wake(struct aa_kernel *k);
+/* Makes fd readable in ms milliseconds, unless the timer is set. */
+void aak_arm(struct aa_kernel *k, int ms);
 int aak_publish_locked(struct aa_kernel *k, const json_t *parent,
                        const char *msg_type, json_t *content);
 int aak_status(struct aa_kernel *k, const json_t *parent, const char *state);
@@ -81,6 +90,8 @@ int aak_send_reply(struct aa_kernel *k, int channel, const aak_msg *req,
 /* requests.c: answers req, received on channel (an execute_request on
  * shell is taken: *req is zeroed then). */
 void aak_handle(struct aa_kernel *k, int channel, aak_msg *req);
+/* Starts k->request's cell: done, running, or deferred. */
+void aak_start_cell(struct aa_kernel *k);
 /* Whether a client's cell runs. */
 int aak_running(struct aa_kernel *k);
 /* The ending of a client's cell: the result, the reply, idle. */
@@ -89,7 +100,9 @@ void aak_cell_done(void *userdata, aa_session *s, int status, aa_result *r);
 /* io.c */
 void aak_io_start(struct aa_kernel *k);
 void aak_io_stop(struct aa_kernel *k);
-void aak_io_flush(struct aa_kernel *k);
+/* Sends what the cell wrote; whole, or (whole 0) up to the last whole
+ * character.  The iopub lock is not held. */
+void aak_io_flush(struct aa_kernel *k, int whole);
 /* A JSON string of len bytes of UTF-8, each invalid byte U+FFFD. */
 json_t *aak_text(const char *data, size_t len);
 

@@ -104,72 +104,111 @@ json_t *aak_text(const char *data, size_t len)
 
 /* ------------------------------------------------------------ writes */
 
-/* Sends a stream message; the iopub lock is held. */
-static void stream(struct aa_kernel *k, int which, const char *data, size_t len)
+/* Sends the first n bytes written to stream which and keeps the rest;
+ * the iopub lock is held. */
+static void publish_text(struct aa_kernel *k, int which, const char *data,
+                         size_t n)
 {
-    if (len == 0)
-        return;
-    if (aak_publish(&k->wire, k->sock[AAK_IOPUB], k->parent, "stream",
+    if (n > 0 && k->parent != NULL &&
+        aak_publish(&k->wire, k->sock[AAK_IOPUB], k->parent, "stream",
                     json_pack("{ss so}", "name",
                               which == 2 ? "stderr" : "stdout", "text",
-                              aak_text(data, len))) < 0)
+                              aak_text(data, n))) < 0)
         aak_log(k, "cannot publish stream: %s", zmq_strerror(zmq_errno()));
+}
+
+static void send_out(struct aa_kernel *k, int which, size_t n)
+{
+    if (n == 0)
+        return;
+    publish_text(k, which, k->out[which], n);
+    k->outlen[which] -= n;
+    memmove(k->out[which], k->out[which] + n, k->outlen[which]);
+}
+
+/* Sends stream which up to its last whole character (whole: all of it). */
+static void flush_out(struct aa_kernel *k, int which, int whole)
+{
+    size_t len = k->outlen[which];
+
+    send_out(k, which, whole ? len : len - cut(k->out[which], len));
+}
+
+/* Keeps len bytes for stream which; 0 or -1 (out of memory). */
+static int keep(struct aa_kernel *k, int which, const char *data, size_t len)
+{
+    size_t need = k->outlen[which] + len;
+
+    if (need > k->outcap[which]) {
+        size_t cap = k->outcap[which] != 0 ? k->outcap[which] : 256;
+        while (cap < need)
+            cap *= 2;
+        char *grown = realloc(k->out[which], cap);
+        if (grown == NULL)
+            return -1;
+        k->out[which] = grown;
+        k->outcap[which] = cap;
+    }
+    memcpy(k->out[which] + k->outlen[which], data, len);
+    k->outlen[which] = need;
+    return 0;
+}
+
+/* Where the host gets what no client's cell wrote. */
+static void pass_on(aa_write_fn host, void *userdata, int which,
+                    const char *data, size_t len)
+{
+    if (host != NULL) {
+        host(userdata, which, data, len);
+        return;
+    }
+    while (len > 0) {
+        ssize_t n = write(which, data, len);
+        if (n <= 0)
+            break;
+        data += n, len -= (size_t)n;
+    }
 }
 
 static void on_write(void *userdata, int which, const char *data, size_t len)
 {
     struct aa_kernel *k = userdata;
     aa_write_fn host;
-    char joined[4 + 4096];
 
     which = which == 2 ? 2 : 1;
     pthread_mutex_lock(&k->iopub);
     host = k->host_write;
     if ((k->cell == NULL && host != NULL) || k->parent == NULL) {
+        void *host_userdata = k->host_userdata;
         pthread_mutex_unlock(&k->iopub);
-        if (host != NULL) {
-            host(k->host_userdata, which, data, len);
-        } else {
-            while (len > 0) {
-                ssize_t n = write(which, data, len);
-                if (n <= 0)
-                    break;
-                data += n, len -= (size_t)n;
-            }
-        }
+        pass_on(host, host_userdata, which, data, len);
         return;
     }
-    /* A character cut by the last write is whole with this one's first
-     * bytes: sent together when they fit, which they nearly always do. */
-    size_t held = k->npending[which];
-    if (held > 0) {
-        size_t take = len < 4096 ? len : 4096;
-        memcpy(joined, k->pending[which], held);
-        memcpy(joined + held, data, take);
-        k->npending[which] = 0;
-        size_t keep = take == len ? cut(joined, held + take) : 0;
-        stream(k, which, joined, held + take - keep);
-        memcpy(k->pending[which], joined + held + take - keep, keep);
-        k->npending[which] = keep;
-        data += take, len -= take;
+    /* The other stream's bytes go first: the client keeps the order. */
+    if (which != k->last)
+        flush_out(k, 3 - which, 1);
+    k->last = which;
+    if (keep(k, which, data, len) < 0) { /* sent as it is, then */
+        flush_out(k, which, 1);
+        publish_text(k, which, data, len);
     }
-    if (len > 0) {
-        size_t keep = cut(data, len);
-        stream(k, which, data, len - keep);
-        memcpy(k->pending[which], data + len - keep, keep);
-        k->npending[which] = keep;
+    /* print() writes its pieces and "\n" apart: one message a line. */
+    if ((len > 0 && data[len - 1] == '\n') || k->outlen[which] >= 8192)
+        flush_out(k, which, 0);
+    if (k->outlen[which] > 0 && !k->armed) {
+        k->armed = 1;
+        pthread_mutex_unlock(&k->iopub);
+        aak_arm(k, 20);
+        return;
     }
     pthread_mutex_unlock(&k->iopub);
 }
 
-void aak_io_flush(struct aa_kernel *k)
+void aak_io_flush(struct aa_kernel *k, int whole)
 {
     pthread_mutex_lock(&k->iopub);
-    for (int which = 1; which <= 2; which++) {
-        if (k->npending[which] > 0 && k->parent != NULL)
-            stream(k, which, k->pending[which], k->npending[which]);
-        k->npending[which] = 0;
-    }
+    flush_out(k, 3 - k->last, whole);
+    flush_out(k, k->last, whole);
     pthread_mutex_unlock(&k->iopub);
 }
 
@@ -227,7 +266,7 @@ static int on_input(void *userdata, const char *prompt, char **line)
                  "input requests");
         return AA_ENOTSUP;
     }
-    aak_io_flush(k);
+    aak_io_flush(k, 1);
     /* An interrupt that came before this input() is not for it. */
     while (read(k->interrupt, &n, sizeof n) > 0)
         ;

@@ -31,6 +31,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -83,6 +84,13 @@ void aak_log(struct aa_kernel *k, const char *fmt, ...)
         k->log(k->userdata, line);
     else
         fprintf(stderr, "aa-kernel: %s\n", line);
+}
+
+void aak_arm(struct aa_kernel *k, int ms)
+{
+    struct itimerspec due = {{0, 0}, {0, (long)ms * 1000000L}};
+
+    timerfd_settime(k->timer, 0, &due, NULL);
 }
 
 void aak_wake(struct aa_kernel *k)
@@ -354,13 +362,15 @@ static int open_sockets(struct aa_kernel *k)
     k->fd = epoll_create1(EPOLL_CLOEXEC);
     k->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     k->interrupt = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (k->fd < 0 || k->wake < 0 || k->interrupt < 0)
+    k->timer = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+    if (k->fd < 0 || k->wake < 0 || k->interrupt < 0 || k->timer < 0)
         return fail(AA_ENOMEM, "cannot make the kernel's fd: %s",
                     strerror(errno));
     int zfd;
     size_t len = sizeof zfd;
     zmq_getsockopt(k->sock[AAK_SHELL], ZMQ_FD, &zfd, &len);
-    if ((r = watch(k, k->wake)) != AA_OK || (r = watch(k, zfd)) != AA_OK)
+    if ((r = watch(k, k->wake)) != AA_OK || (r = watch(k, zfd)) != AA_OK ||
+        (r = watch(k, k->timer)) != AA_OK)
         return r;
     /* Each thread owns its socket from here and closes it. */
     if (spawn(k, &k->heartbeat, heartbeat) != 0)
@@ -395,6 +405,8 @@ static void close_sockets(struct aa_kernel *k)
         close(k->wake);
     if (k->interrupt >= 0)
         close(k->interrupt);
+    if (k->timer >= 0)
+        close(k->timer);
 }
 
 /* -------------------------------------------------------- start and end */
@@ -420,6 +432,8 @@ static void destroy(struct aa_kernel *k)
     aak_msg_clear(&k->request);
     json_decref(k->parent);
     json_decref(k->history);
+    for (int which = 1; which <= 2; which++)
+        free(k->out[which]);
     pthread_mutex_destroy(&k->iopub);
     free(k->path);
     free(k);
@@ -471,7 +485,8 @@ int aa_kernel_start(aa_session *s, const aa_kernel_options *opts,
     k->log = o.log;
     k->shutdown = o.shutdown;
     k->userdata = o.userdata;
-    k->fd = k->wake = k->interrupt = -1;
+    k->fd = k->wake = k->interrupt = k->timer = -1;
+    k->last = 1;
 
     pthread_mutex_init(&k->iopub, NULL);
     k->history = json_array();
@@ -530,8 +545,10 @@ static void serve(struct aa_kernel *k)
 {
     char why[256];
 
+    if (k->deferred)
+        aak_start_cell(k);
     for (int n = 0; n < BATCH && !k->stopped; n++) {
-        if (k->cell != NULL)
+        if (k->cell != NULL || k->deferred)
             return; /* the rest waits for the cell's end */
         aak_msg m = {0};
         int r = aak_recv(&k->wire, k->sock[AAK_SHELL], &m, why, sizeof why);
@@ -554,7 +571,8 @@ static void rearm(struct aa_kernel *k)
 
     while (read(k->wake, &n, sizeof n) > 0)
         ;
-    if (readable(k->sock[AAK_SHELL]) && k->cell == NULL && !k->stopped)
+    if (readable(k->sock[AAK_SHELL]) && k->cell == NULL && !k->deferred &&
+        !k->stopped)
         aak_wake(k);
 }
 
@@ -567,12 +585,20 @@ static void release(struct aa_kernel *k)
 int aa_kernel_dispatch(aa_kernel *k)
 {
     int answered = 1;
+    uint64_t expired;
 
     if (k == NULL)
         return AA_EINVAL;
     if (k->stopped == 2)
         return AA_OK;
     k->depth++;
+    if (read(k->timer, &expired, sizeof expired) > 0) {
+        /* Output a cell left without a line's end, and a deferred cell. */
+        pthread_mutex_lock(&k->iopub);
+        k->armed = 0;
+        pthread_mutex_unlock(&k->iopub);
+        aak_io_flush(k, 0);
+    }
     serve(k);
     rearm(k);
     /* Control's thread answered a shutdown_request: the host is told

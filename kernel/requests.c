@@ -368,7 +368,7 @@ void aak_cell_done(void *userdata, aa_session *s, int status, aa_result *r)
         aa_result_free(r);
         return;
     }
-    aak_io_flush(k);
+    aak_io_flush(k, 1);
     count = (json_int_t)k->count;
     if (status == AA_OK || status == AA_SYSTEM_EXIT) {
         if (repr != NULL && !k->silent)
@@ -416,13 +416,49 @@ void aak_cell_done(void *userdata, aa_session *s, int status, aa_result *r)
     aak_wake(k); /* the requests that waited for it */
 }
 
+void aak_start_cell(struct aa_kernel *k)
+{
+    size_t len = 0;
+    const char *code = string_of(k->request.content, "code", &len);
+    aak_cell *cell = malloc(sizeof *cell);
+    aa_result *r = NULL;
+    int status;
+
+    k->deferred = 0;
+    if (cell == NULL) {
+        execute_failed(k, "MemoryError", "out of memory");
+        goto done;
+    }
+    cell->kernel = k;
+    set_cell(k, cell);
+    status = aa_exec_start(k->s, code, len, aak_cell_done, cell);
+    if (status == AA_ENOTSUP) {
+        /* A runner that cannot start cells: the cell runs to its end. */
+        status = aa_execn(k->s, code, len, &r);
+        aak_cell_done(cell, k->s, status, r);
+    } else if (status < 0) {
+        set_cell(k, NULL);
+        free(cell);
+        if (status == AA_EBUSY) {
+            /* The host's own cell runs: this one starts after it, as a
+             * console's next cell would. */
+            k->deferred = 1;
+            aak_arm(k, 10);
+            return;
+        }
+        execute_failed(k, "RuntimeError", aa_session_errmsg(k->s));
+        goto done;
+    }
+    return; /* aak_cell_done ends it */
+done:
+    aak_status(k, k->request.header, "idle");
+    aak_msg_clear(&k->request);
+}
+
 static void execute(struct aa_kernel *k, aak_msg *req)
 {
     size_t len = 0;
     const char *code = string_of(req->content, "code", &len);
-    aak_cell *cell;
-    aa_result *r = NULL;
-    int status;
 
     if (k->aborting) {
         reply(k, AAK_SHELL, req, "execute_reply",
@@ -461,25 +497,8 @@ static void execute(struct aa_kernel *k, aak_msg *req)
         json_array_append_new(k->history, entry);
         pthread_mutex_unlock(&k->iopub);
     }
-    cell = malloc(sizeof *cell);
-    if (cell == NULL) {
-        execute_failed(k, "MemoryError", "out of memory");
-        goto done;
-    }
-    cell->kernel = k;
-    set_cell(k, cell);
-    status = aa_exec_start(k->s, code, len, aak_cell_done, cell);
-    if (status == AA_ENOTSUP) {
-        /* A runner that cannot start cells: the cell runs to its end. */
-        status = aa_execn(k->s, code, len, &r);
-        aak_cell_done(cell, k->s, status, r);
-    } else if (status < 0) {
-        set_cell(k, NULL);
-        free(cell);
-        execute_failed(k, "RuntimeError", aa_session_errmsg(k->s));
-        goto done;
-    }
-    return; /* aak_cell_done ends it */
+    aak_start_cell(k);
+    return;
 done:
     aak_status(k, k->request.header, "idle");
     aak_msg_clear(&k->request);

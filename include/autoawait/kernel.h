@@ -120,8 +120,10 @@ AA_API const char *aa_kernel_connection_file(const aa_kernel *k);
 
 /*
  * A file descriptor that is readable whenever the kernel has work for
- * aa_kernel_dispatch: a request on a channel, a queued request once the
- * cell before it has ended, the end of a cell to report.  The same fd for
+ * aa_kernel_dispatch: a request on shell, a queued request once the cell
+ * before it has ended, output a cell left without a line's end (sent
+ * 20 ms later), a cell that waits for the host's own cell to end (tried
+ * every 10 ms).  The same fd for
  * the kernel's life, owned by it (never close it); >= 3, close-on-exec.
  * Watch it for reading, beside aa_session_fd of the session; no timer is
  * needed.
@@ -133,7 +135,8 @@ AA_API int aa_kernel_fd(aa_kernel *k);
  * Serves what is ready and returns; never blocks, but for a cell's input()
  * (which waits for the client's reply as Python's input waits for a line).
  * A client's execute_request starts its cell with aa_exec_start (a runner
- * that cannot start cells runs it to its end here); requests on shell that
+ * that cannot start cells runs it to its end here; while the host's own
+ * cell runs, it starts when that one has ended); requests on shell that
  * come while it runs wait their turn.  The control channel does not wait:
  * its thread answers interrupt_request with aa_interrupt (an awaiting
  * cell is cancelled, a busy one gets KeyboardInterrupt at its next
