@@ -121,6 +121,7 @@ static void destroy(aa_session *s)
     Py_CLEAR(s->context);
     Py_CLEAR(s->transformers);
     aa__output_free(s);
+    aa__input_free(s);
     if (PyErr_Occurred())
         PyErr_Clear();
     aa__interp_session_removed(s->id);
@@ -428,6 +429,7 @@ static int bracket_enter(aa_session *s, aa_session **outer)
     s->busy_thread = pthread_self();
     current = s;
     aa__host_install(s);
+    aa__input_begin(s);
     s->outer = *outer;
     if (*outer != NULL)
         (*outer)->inner = s; /* an interrupt of outer reaches this cell */
@@ -450,6 +452,7 @@ void aa__session_busy_end(aa_session *s, aa_session *outer)
     if (outer != NULL)
         outer->inner = NULL;
     s->outer = NULL;
+    aa__input_end(s, outer);
     current = outer;
     if (outer != NULL)
         aa__host_install(outer);
