@@ -36,7 +36,8 @@ endif()
 # ON, not AUTO: the set of packages does not depend on what the machine
 # has; kernel/CMakeLists.txt fails at configure time, naming the -dev
 # packages, when libzmq, jansson or libcrypto is missing.
-if(NOT AA_BUILD_KERNEL)
+string(TOUPPER "${AA_BUILD_KERNEL}" aa_deb_kernel_mode)
+if(NOT aa_deb_kernel_mode MATCHES "^(ON|YES|TRUE|Y|1)$")
   message(FATAL_ERROR "AA_PACKAGE makes the aa-kernel package too: configure "
                       "with -DAA_BUILD_KERNEL=ON (and libzmq3-dev, "
                       "libjansson-dev, libssl-dev installed)")
