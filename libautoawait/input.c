@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static PyObject *builtins; /* builtins.__dict__ */
+static PyObject *builtins; /* builtins.__dict__, borrowed */
 static PyObject *ours;     /* the library's input() */
 static PyObject *original; /* what builtins.input was before it */
 static aa_session *active; /* the session with a callback whose cell began
@@ -170,15 +170,8 @@ static int install(void)
 {
     PyObject *cur;
 
-    if (builtins == NULL) {
-        PyObject *mod = aa__import("builtins");
-
-        builtins = mod != NULL ? PyModule_GetDict(mod) : NULL;
-        Py_XINCREF(builtins);
-        Py_XDECREF(mod);
-        if (builtins == NULL)
-            return -1;
-    }
+    if (builtins == NULL && (builtins = aa__builtins_dict()) == NULL)
+        return -1;
     if (ours == NULL &&
         (ours = PyCFunction_NewEx(&input_def, NULL, NULL)) == NULL)
         return -1;

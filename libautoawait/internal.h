@@ -247,6 +247,8 @@ void aa__own_end(void);
 PyObject *aa__import(const char *name);
 PyObject *aa__own_call(PyObject *(*fn)(void *arg), void *arg);
 PyObject *aa__own_function(void);
+PyObject *aa__own_source(const char *source, const char *name);
+PyObject *aa__builtins_dict(void);
 
 /* ------------------------------------------------------------------- cells */
 
