@@ -8,7 +8,8 @@
  * input(), which asks the callback of the session whose cell runs on the
  * calling thread (a nested session without one: its outer cell's); from a
  * thread with no cell (one a cell started), the session with a callback
- * whose cell began last; and otherwise calls the input() that was there
+ * whose cell began last, while that cell runs (a started cell, between
+ * the host's dispatches too); and otherwise calls the input() that was there
  * before, so that other sessions and the host's own Python code read
  * sys.stdin as they did.  When no session has a callback any more, that
  * input() goes back into builtins.  What the callback reads, and from
@@ -233,10 +234,12 @@ void aa__input_begin(aa_session *s)
         active = s;
 }
 
-/* It ends; outer's cell, if any, goes on. */
+/* It ends (or its step does: a cell started with aa_exec_start goes on
+ * between the host's dispatches, and the threads it started with it);
+ * outer's cell, if any, goes on. */
 void aa__input_end(aa_session *s, aa_session *outer)
 {
-    if (active == s)
+    if (active == s && s->started == NULL)
         active = outer != NULL && outer->input != NULL ? outer : NULL;
 }
 

@@ -657,6 +657,7 @@ int aa_exec_start(aa_session *s, const char *source, size_t len,
     rc = aa__session_exec(s, source != NULL ? source : "", len, NULL, c);
     if (rc == AA__EXEC_STARTED) {
         s->started = c;
+        aa__input_begin(s); /* its threads ask s while it goes on */
         aa__interp_leave(g);
         return AA_OK;
     }
