@@ -285,6 +285,7 @@ int aa__module_install(void);
 int aa__output_make(aa_session *s);
 int aa__output_begin(aa_session *s);
 void aa__output_end(aa_session *s);
+void aa__output_started(aa_session *s);
 int aa__output_write(const char *text);
 void aa__output_free(aa_session *s);
 void aa__output_error(const char *text);
