@@ -6,8 +6,6 @@
  */
 #include <Python.h>
 
-#include <poll.h>
-
 #define TU_SESSION_FIXTURE
 #include "testutil.h"
 
@@ -238,7 +236,6 @@ START_TEST(threads_of_a_started_cell)
                                "await asyncio.sleep(0.5)\n"
                                "t.join()\n"
                                "got";
-    double end = tu_now() + 10 * tu_scale();
     int ended = 0;
 
     reset();
@@ -246,13 +243,7 @@ START_TEST(threads_of_a_started_cell)
     ck_assert_int_eq(aa_session_set_input(s, reader, NULL), AA_OK);
     ck_assert_int_eq(aa_exec_start(s, cell, strlen(cell), on_done, &ended),
                      AA_OK);
-    while (!ended && tu_now() < end) {
-        struct pollfd p = {aa_session_fd(s), POLLIN, 0};
-
-        poll(&p, 1, aa_session_timeout(s));
-        ck_assert_int_eq(aa_session_dispatch(s), AA_OK);
-    }
-    ck_assert(ended);
+    tu_dispatch_until(s, &ended, 10);
     ck_assert_str_eq(in.prompt, "bg? ");
 }
 END_TEST

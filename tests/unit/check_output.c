@@ -13,7 +13,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <unistd.h>
 
 #define TU_SESSION_FIXTURE
@@ -564,18 +563,11 @@ START_TEST(threads_of_a_started_cell_write_to_it)
                                "t.start()\n"
                                "await asyncio.sleep(0.5)\n"
                                "t.join()";
-    double end = tu_now() + 10 * tu_scale();
     int ended = 0;
 
     ck_assert_int_eq(aa_exec_start(s, cell, strlen(cell), on_done, &ended),
                      AA_OK);
-    while (!ended && tu_now() < end) {
-        struct pollfd p = {aa_session_fd(s), POLLIN, 0};
-
-        poll(&p, 1, aa_session_timeout(s));
-        ck_assert_int_eq(aa_session_dispatch(s), AA_OK);
-    }
-    ck_assert(ended);
+    tu_dispatch_until(s, &ended, 10);
     ck_assert_str_eq(tu_stdout(), "from the thread\n");
 }
 END_TEST
