@@ -221,7 +221,7 @@ int aa_session_set_input(aa_session *s, aa_input_fn fn, void *userdata)
     s->input = fn;
     s->input_userdata = userdata;
     /* Given from inside a running cell: the threads it started follow. */
-    if (fn != NULL && s->busy)
+    if (fn != NULL && (s->busy || s->started != NULL))
         active = s;
     aa__interp_leave(g);
     return AA_OK;

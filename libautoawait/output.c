@@ -624,7 +624,8 @@ int aa_write_fail(int errnum)
  * A callback given to a session that had none is counted as
  * aa_session_new counts it, and one taken away as aa_session_free does.
  * While a cell of s runs (this call comes from inside it, from its write
- * callback, or from another thread while the cell waits), its streams
+ * callback, or from another thread while the cell waits; a started cell
+ * between the host's dispatches), its streams
  * follow at once, the writes of the threads it started included: the
  * writers go in place and s is the session whose cell began last, or, its
  * callback gone, no longer is.
@@ -654,7 +655,7 @@ int aa_session_set_write(aa_session *s, aa_write_fn write, void *userdata,
         callback_gone();
     s->write = write;
     s->userdata = userdata;
-    if (s->busy && write != NULL) {
+    if ((s->busy || s->started != NULL) && write != NULL) {
         active = s;
         if (install() < 0)
             PyErr_Clear(); /* the cell's next begin tries again */
