@@ -549,18 +549,10 @@ static PyObject *exception_of(PyObject *cls, const char *message, size_t len)
 PyObject *aa__exception_named(const char *exception, const char *message,
                               size_t len)
 {
-    static PyObject *builtins;
-    PyObject *cls = NULL;
+    PyObject *builtins = aa__builtins_dict(), *cls = NULL;
 
-    if (builtins == NULL) {
-        PyObject *mod = aa__import("builtins");
-
-        builtins = mod != NULL ? PyModule_GetDict(mod) : NULL;
-        Py_XINCREF(builtins);
-        Py_XDECREF(mod);
-        if (builtins == NULL)
-            return NULL;
-    }
+    if (builtins == NULL)
+        return NULL;
     if (exception != NULL &&
         (cls = PyDict_GetItemString(builtins, exception)) != NULL &&
         !(PyExceptionClass_Check(cls) &&

@@ -8,7 +8,8 @@
  * input(), which asks the callback of the session whose cell runs on the
  * calling thread (a nested session without one: its outer cell's); from a
  * thread with no cell (one a cell started), the session with a callback
- * whose cell began last; and otherwise calls the input() that was there
+ * whose cell began last, while that cell runs (a started cell, between
+ * the host's dispatches too); and otherwise calls the input() that was there
  * before, so that other sessions and the host's own Python code read
  * sys.stdin as they did.  When no session has a callback any more, that
  * input() goes back into builtins.  What the callback reads, and from
@@ -19,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static PyObject *builtins; /* builtins.__dict__ */
+static PyObject *builtins; /* builtins.__dict__, borrowed */
 static PyObject *ours;     /* the library's input() */
 static PyObject *original; /* what builtins.input was before it */
 static aa_session *active; /* the session with a callback whose cell began
@@ -170,15 +171,8 @@ static int install(void)
 {
     PyObject *cur;
 
-    if (builtins == NULL) {
-        PyObject *mod = aa__import("builtins");
-
-        builtins = mod != NULL ? PyModule_GetDict(mod) : NULL;
-        Py_XINCREF(builtins);
-        Py_XDECREF(mod);
-        if (builtins == NULL)
-            return -1;
-    }
+    if (builtins == NULL && (builtins = aa__builtins_dict()) == NULL)
+        return -1;
     if (ours == NULL &&
         (ours = PyCFunction_NewEx(&input_def, NULL, NULL)) == NULL)
         return -1;
@@ -227,7 +221,7 @@ int aa_session_set_input(aa_session *s, aa_input_fn fn, void *userdata)
     s->input = fn;
     s->input_userdata = userdata;
     /* Given from inside a running cell: the threads it started follow. */
-    if (fn != NULL && s->busy)
+    if (fn != NULL && (s->busy || s->started != NULL))
         active = s;
     aa__interp_leave(g);
     return AA_OK;
@@ -240,10 +234,12 @@ void aa__input_begin(aa_session *s)
         active = s;
 }
 
-/* It ends; outer's cell, if any, goes on. */
+/* It ends (or its step does: a cell started with aa_exec_start goes on
+ * between the host's dispatches, and the threads it started with it);
+ * outer's cell, if any, goes on. */
 void aa__input_end(aa_session *s, aa_session *outer)
 {
-    if (active == s)
+    if (active == s && s->started == NULL)
         active = outer != NULL && outer->input != NULL ? outer : NULL;
 }
 

@@ -139,32 +139,18 @@ static const char inspector_source[] =
 
 static PyObject *inspector; /* describe, above */
 
-static PyObject *run_inspector_source(void *globals)
-{
-    PyObject *code = Py_CompileString(inspector_source, "<autoawait inspector>",
-                                      Py_file_input);
-    PyObject *r = code != NULL ? PyEval_EvalCode(code, globals, globals) : NULL;
-
-    Py_XDECREF(code);
-    return r;
-}
-
 static PyObject *get_inspector(void)
 {
-    PyObject *globals, *r;
+    PyObject *globals;
 
     if (inspector != NULL)
         return inspector;
-    globals = PyDict_New();
-    if (globals != NULL &&
-        PyDict_SetItemString(globals, "__builtins__", PyEval_GetBuiltins()) ==
-            0 &&
-        (r = aa__own_call(run_inspector_source, globals)) != NULL) {
-        Py_DECREF(r);
+    globals = aa__own_source(inspector_source, "<autoawait inspector>");
+    if (globals != NULL) {
         inspector = PyDict_GetItemString(globals, "describe");
         Py_XINCREF(inspector);
+        Py_DECREF(globals);
     }
-    Py_XDECREF(globals);
     /* Importing inspect imported linecache: the cells' sources go there. */
     aa__sources_flush();
     return inspector;

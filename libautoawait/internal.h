@@ -247,6 +247,8 @@ void aa__own_end(void);
 PyObject *aa__import(const char *name);
 PyObject *aa__own_call(PyObject *(*fn)(void *arg), void *arg);
 PyObject *aa__own_function(void);
+PyObject *aa__own_source(const char *source, const char *name);
+PyObject *aa__builtins_dict(void);
 
 /* ------------------------------------------------------------------- cells */
 
@@ -283,6 +285,7 @@ int aa__module_install(void);
 int aa__output_make(aa_session *s);
 int aa__output_begin(aa_session *s);
 void aa__output_end(aa_session *s);
+void aa__output_started(aa_session *s);
 int aa__output_write(const char *text);
 void aa__output_free(aa_session *s);
 void aa__output_error(const char *text);

@@ -8,7 +8,8 @@
  * time) exists, sys.stdout and sys.stderr are two dispatching
  * streams: a write goes to the callback of the session whose cell (or
  * poll) runs on the writing thread; from a thread with none (one a cell
- * started), to the session whose cell began last; with no session at all,
+ * started), to the session whose cell began last (while it runs: a cell
+ * started with aa_exec_start, between dispatches too); with no session at all,
  * or one without a callback, to the stream that was there before (the
  * process's own), for good: also once the last callback session is gone,
  * for whoever kept the writers.  A cell that replaces sys.stdout has its stream
@@ -502,11 +503,19 @@ void aa__output_end(aa_session *s)
             if (cur != dispatch[i] && set_stream(keys[i], dispatch[i]) < 0)
                 PyErr_Clear();
         }
-        if (active == s)
+        if (active == s && s->started == NULL)
             active = NULL;
     }
     PyErr_Clear();
     PyErr_Restore(type, value, tb);
+}
+
+/* A cell of s was started (aa_exec_start) and goes on between the host's
+ * dispatches: what the threads it started write is still its own. */
+void aa__output_started(aa_session *s)
+{
+    if (s->write != NULL)
+        active = s;
 }
 
 /* Writes text to sys.stdout (the session's, during its cell). */
@@ -615,7 +624,8 @@ int aa_write_fail(int errnum)
  * A callback given to a session that had none is counted as
  * aa_session_new counts it, and one taken away as aa_session_free does.
  * While a cell of s runs (this call comes from inside it, from its write
- * callback, or from another thread while the cell waits), its streams
+ * callback, or from another thread while the cell waits; a started cell
+ * between the host's dispatches), its streams
  * follow at once, the writes of the threads it started included: the
  * writers go in place and s is the session whose cell began last, or, its
  * callback gone, no longer is.
@@ -645,7 +655,7 @@ int aa_session_set_write(aa_session *s, aa_write_fn write, void *userdata,
         callback_gone();
     s->write = write;
     s->userdata = userdata;
-    if (s->busy && write != NULL) {
+    if ((s->busy || s->started != NULL) && write != NULL) {
         active = s;
         if (install() < 0)
             PyErr_Clear(); /* the cell's next begin tries again */

@@ -657,6 +657,9 @@ int aa_exec_start(aa_session *s, const char *source, size_t len,
     rc = aa__session_exec(s, source != NULL ? source : "", len, NULL, c);
     if (rc == AA__EXEC_STARTED) {
         s->started = c;
+        /* The threads it started write to s, and ask it, meanwhile. */
+        aa__output_started(s);
+        aa__input_begin(s);
         aa__interp_leave(g);
         return AA_OK;
     }

@@ -209,6 +209,45 @@ START_TEST(async_cells_and_threads)
 }
 END_TEST
 
+static void on_done(void *userdata, aa_session *session, int status,
+                    aa_result *r)
+{
+    int *ended = userdata;
+
+    (void)session;
+    ck_assert_int_eq(status, AA_OK);
+    ck_assert_str_eq(aa_result_repr(r), "['bg']");
+    aa_result_free(r);
+    *ended = 1;
+}
+
+/* A cell started with aa_exec_start goes on between the host's
+ * dispatches: a thread it started asks the session's callback even while
+ * no dispatch runs (the host waits on the session's fd). */
+START_TEST(threads_of_a_started_cell)
+{
+    static const char cell[] = "import asyncio, threading, time\n"
+                               "got = []\n"
+                               "def ask():\n"
+                               "    time.sleep(0.1)\n"
+                               "    got.append(input('bg? '))\n"
+                               "t = threading.Thread(target=ask)\n"
+                               "t.start()\n"
+                               "await asyncio.sleep(0.5)\n"
+                               "t.join()\n"
+                               "got";
+    int ended = 0;
+
+    reset();
+    in.answer = "bg";
+    ck_assert_int_eq(aa_session_set_input(s, reader, NULL), AA_OK);
+    ck_assert_int_eq(aa_exec_start(s, cell, strlen(cell), on_done, &ended),
+                     AA_OK);
+    tu_dispatch_until(s, &ended, 10);
+    ck_assert_str_eq(in.prompt, "bg? ");
+}
+END_TEST
+
 /* sys.stderr and sys.stdout are flushed before the callback runs, as
  * python3's input() flushes them before it reads. */
 START_TEST(streams_are_flushed_first)
@@ -249,6 +288,7 @@ static Suite *input_suite(void)
     tcase_add_test(tc, interrupted_while_waiting);
     tcase_add_test(tc, other_sessions_keep_their_input);
     tcase_add_test(tc, async_cells_and_threads);
+    tcase_add_test(tc, threads_of_a_started_cell);
     tcase_add_test(tc, streams_are_flushed_first);
     return suite;
 }

@@ -541,6 +541,37 @@ START_TEST(set_write_from_inside_a_cell)
 }
 END_TEST
 
+static void on_done(void *userdata, aa_session *session, int status,
+                    aa_result *r)
+{
+    (void)session;
+    ck_assert_int_eq(status, AA_OK);
+    aa_result_free(r);
+    *(int *)userdata = 1;
+}
+
+/* A cell started with aa_exec_start goes on between the host's
+ * dispatches: what a thread it started prints while no dispatch runs (the
+ * host waits on the session's fd) is the session's output too. */
+START_TEST(threads_of_a_started_cell_write_to_it)
+{
+    static const char cell[] = "import asyncio, threading, time\n"
+                               "def later():\n"
+                               "    time.sleep(0.1)\n"
+                               "    print('from the thread')\n"
+                               "t = threading.Thread(target=later)\n"
+                               "t.start()\n"
+                               "await asyncio.sleep(0.5)\n"
+                               "t.join()";
+    int ended = 0;
+
+    ck_assert_int_eq(aa_exec_start(s, cell, strlen(cell), on_done, &ended),
+                     AA_OK);
+    tu_dispatch_until(s, &ended, 10);
+    ck_assert_str_eq(tu_stdout(), "from the thread\n");
+}
+END_TEST
+
 static Suite *output_suite(void)
 {
     TCase *tc;
@@ -557,6 +588,7 @@ static Suite *output_suite(void)
     tcase_add_test(tc, buffer_outside_cells_reaches_the_process);
     tcase_add_test(tc, a_failed_write_raises_in_the_cell);
     tcase_add_test(tc, write_fail_outside_a_callback_is_refused);
+    tcase_add_test(tc, threads_of_a_started_cell_write_to_it);
     tcase_add_test(tc, set_write_swaps_the_callback);
     tcase_add_test(tc, set_write_null_reaches_the_process);
     tcase_add_test(tc, set_write_from_the_write_callback);
