@@ -19,6 +19,10 @@ set -euo pipefail
 # and dpkg-shlibdeps, and CPack runs file; lintian checks the packages.
 # libuv1-dev and libglib2.0-dev build the example hosts whose session is a
 # guest of their loop, uv-host and glib-host, and so their tests.
+# python3-jupyter-client, jupyter-client (its `jupyter kernelspec`),
+# jupyter-console and python3-ipykernel are the real Jupyter clients the
+# kernel's tests (tests/kernel) drive aa-kernel with, and the kernel they
+# are checked against.
 packages=(
     build-essential cmake pkg-config git
     python3 libpython3-dev libffi-dev libedit-dev
@@ -27,6 +31,7 @@ packages=(
     python3-pexpect python3-ipython time
     abigail-tools dpkg-dev file lintian
     libuv1-dev libglib2.0-dev
+    python3-jupyter-client jupyter-client jupyter-console python3-ipykernel
 )
 
 missing=()
