@@ -249,7 +249,7 @@ class ClientScript(harness.KernelTest):
         self.assertEqual(reply["parent_header"]["msg_id"], int_id)
         # Every reply has a status (messaging 5.3); ipykernel 6 sends back
         # the request's empty content, which clients take for ok.
-        if harness.is_aa_kernel(harness.KERNEL_CMD):
+        if not harness.is_ipykernel(harness.KERNEL_CMD):
             self.assertEqual(reply["content"]["status"], "ok")
         else:
             self.assertEqual(reply["content"].get("status", "ok"), "ok")
