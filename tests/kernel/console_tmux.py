@@ -11,7 +11,11 @@ server (tests/shell/harness.py's Tmux).  The user types `import asyncio`
 and `await asyncio.sleep(0.1, result=42)`: the screen shows `Out[2]: 42`
 and the prompt `In [3]:`; a print() in an awaiting cell shows its line;
 `1/0` shows ZeroDivisionError.  Ctrl-D and `y` end the console: it exits 0
-and the kernel it started exits too.  Whatever happens, the tmux server and
+and the kernel it started exits too.
+
+Ctrl-C is left out: jupyter console 6.4 on Python 3.11 catches it itself
+("KeyboardInterrupt escaped interact()") and does not interrupt the kernel,
+ipykernel's either; client_script.py sends the interrupt_request it would.  Whatever happens, the tmux server and
 every kernel started under the test's folder are killed.
 """
 
