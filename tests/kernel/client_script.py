@@ -218,6 +218,11 @@ class ClientScript(harness.KernelTest):
         self.interrupt("time.sleep(30)")
         self.assertEqual(self.value("6 * 7"), "42")
 
+    def test_interrupt_busy(self):
+        self.execute_ok("n = 0")
+        self.interrupt("while True: n += 1")
+        self.assertEqual(self.value("n > 0"), "True")
+
     def interrupt(self, sleep):
         """Runs a cell that sleeps in a try/finally, interrupts it with an
         interrupt_request on the control channel once it sleeps, and checks

@@ -177,7 +177,7 @@ class Console(unittest.TestCase):
         self.wait_text(t, r"exit \(\[y\]/n\)\?")
         t.keys("y", "Enter")
         status = self.wait_exit(t)
-        self.assertEqual(status, 0, self.screen_text(t))
+        self.assertEqual(status, "exit 0", self.screen_text(t))
         deadline = time.monotonic() + TIMEOUT
         while processes_under(self.kernels):
             self.assertLess(time.monotonic(), deadline,
@@ -189,9 +189,12 @@ class Console(unittest.TestCase):
         deadline = time.monotonic() + timeout
         while True:
             out = t.tmux("list-panes", "-t", "t", "-F",
-                         "#{pane_dead} #{pane_dead_status}").split()
-            if out and out[0] == "1":
-                return int(out[1]) if len(out) > 1 else None
+                         "#{pane_dead}:#{pane_dead_status}:"
+                         "#{pane_dead_signal}").strip().split(":")
+            if out[0] == "1":
+                # tmux gives the status of an exit, the number of a signal.
+                return ("exit %s" % out[1] if out[1] else
+                        "signal %s" % out[2])
             if time.monotonic() > deadline:
                 raise AssertionError("jupyter console did not exit:\n"
                                      + self.screen_text(t))
