@@ -21,6 +21,10 @@ set -euo pipefail
 # guest of their loop, uv-host and glib-host, and so their tests.
 # libzmq3-dev, libjansson-dev and libssl-dev (libcrypto) build the Jupyter
 # kernel (kernel/: ZeroMQ, JSON, HMAC-SHA256 signing).
+# python3-jupyter-client, jupyter-client (its `jupyter kernelspec`),
+# jupyter-console and python3-ipykernel are the real Jupyter clients the
+# kernel's tests (tests/kernel) drive aa-kernel with, and the kernel they
+# are checked against.
 packages=(
     build-essential cmake pkg-config git
     python3 libpython3-dev libffi-dev libedit-dev
@@ -30,6 +34,7 @@ packages=(
     abigail-tools dpkg-dev file lintian
     libuv1-dev libglib2.0-dev
     libzmq3-dev libjansson-dev libssl-dev
+    python3-jupyter-client jupyter-client jupyter-console python3-ipykernel
 )
 
 missing=()

@@ -1,0 +1,159 @@
+"""uvhost_kernel.py -- the embedded kernel: examples/uv-host serving its
+session to Jupyter clients (`uv-host -k FILE`), checked with the same script
+of requests as aa-kernel (client_script.py), while the host goes on.
+
+    /usr/bin/python3 uvhost_kernel.py UV-HOST [unittest args]
+
+Each test starts `uv-host -k FILE` with its standard input a pipe kept open
+(the host's own console stays idle), waits for the port of its pong server
+and for FILE (uv-host writes it: free ports, a random key), then runs one
+test of client_script.py with a BlockingKernelClient on FILE, and kills
+uv-host when it ends.  Besides the script:
+
+- while a client's cell awaits asyncio.sleep(2), uv-host's TCP server
+  still answers "pong" (the kernel is a guest of the host's loop), and the
+  cell ends with its value after;
+- after a client's shutdown_request the host either exits 0 or goes on
+  answering its server (the session is the host's);
+- the cells' names are the host's session: what the client binds is there
+  for the host's own console, and the other way round.
+
+Skipped, saying so, when uv-host has no -k option yet.
+"""
+
+import importlib.util
+import os
+import subprocess
+import sys
+import time
+import unittest
+
+import client_script
+import harness
+from harness import TIMEOUT
+
+UV_HOST = None
+
+
+def _uvhost_test():
+    """tests/guest/test_uvhost.py (its Host and ping), under its own name."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
+                        "guest", "test_uvhost.py")
+    spec = importlib.util.spec_from_file_location("guest_uvhost", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+guest = _uvhost_test()
+
+
+def has_kernel_option(uv_host):
+    """Whether uv-host's usage line offers -k."""
+    p = subprocess.run([uv_host, "-?"], stdin=subprocess.DEVNULL,
+                       capture_output=True, text=True, timeout=TIMEOUT)
+    return "-k" in p.stderr + p.stdout
+
+
+class UvHostMixin:
+    def start_kernel(self):
+        if not has_kernel_option(UV_HOST):
+            self.skipTest("uv-host has no -k FILE option (the embedded "
+                          "kernel) yet: %s" % UV_HOST)
+        guest.UV_HOST = UV_HOST
+        self.file = os.path.join(self.tmp, "uv-host-kernel.json")
+        self.host = guest.Host("-k", self.file)
+        self.addCleanup(self.host.kill)
+        deadline = time.monotonic() + TIMEOUT
+        while not os.path.exists(self.file) or not os.path.getsize(self.file):
+            if time.monotonic() > deadline or not self.host.alive():
+                self.fail("uv-host -k did not write %s; it said:\n%s\n%s"
+                          % (self.file, self.host.text["out"],
+                             self.host.text["err"]))
+            time.sleep(0.05)
+        self.assertEqual(os.stat(self.file).st_mode & 0o777, 0o600)
+
+    def connection_file(self):
+        return self.file
+
+    def kernel_log(self):
+        host = getattr(self, "host", None)
+        if host is None:
+            return ""
+        return "stdout:\n%s\nstderr:\n%s" % (host.text["out"],
+                                             host.text["err"])
+
+    def kernel_proc(self):
+        return self.host.proc
+
+    def stop_kernel(self):
+        if self.kc is not None:
+            self.kc.stop_channels()
+        host = getattr(self, "host", None)
+        if host is not None:
+            host.kill()
+
+
+class UvHostScript(UvHostMixin, client_script.ClientScript):
+    """client_script.py's tests, against uv-host's kernel."""
+
+    shutdown_exits = False
+
+    def test_shutdown(self):
+        super().test_shutdown()
+        # The host's session is its own: uv-host exits 0, or goes on.
+        try:
+            status = self.host.proc.wait(timeout=3)
+        except subprocess.TimeoutExpired:
+            answer, _ = guest.ping(self.host.port)
+            self.assertEqual(answer, b"pong\n")
+        else:
+            self.assertEqual(status, 0, self.kernel_log())
+
+
+class UvHostGuest(UvHostMixin, harness.KernelTest):
+    def test_server_answers_during_await(self):
+        self.execute_ok("import asyncio")
+        msg_id = self.kc.execute("await asyncio.sleep(2, result='slept')")
+        # Once the cell runs (busy came), the server answers at once.
+        deadline = time.monotonic() + TIMEOUT
+        while True:
+            self.assertLess(time.monotonic(), deadline, "the cell never ran")
+            try:
+                m = self.kc.get_iopub_msg(timeout=0.1)
+            except Exception:
+                continue
+            if (m["parent_header"].get("msg_id") == msg_id
+                    and m["msg_type"] == "status"
+                    and m["content"]["execution_state"] == "busy"):
+                break
+        started = time.monotonic()
+        for _ in range(3):
+            answer, took = guest.ping(self.host.port)
+            self.assertEqual(answer, b"pong\n")
+            guest.figure("ping during a client's await: %.2f ms"
+                         % (took * 1000))
+        # A host that waited for the cell would answer after its 2 s.
+        self.assertLess(time.monotonic() - started, 1.0,
+                        "the pings waited for the cell")
+        r = self.wait(msg_id)
+        self.assertEqual(r.content["status"], "ok")
+        self.assertEqual([m["content"]["data"]["text/plain"]
+                          for m in r.of_type("execute_result")], ["'slept'"])
+
+    def test_one_namespace(self):
+        # A name the client binds is the host console's, and back.
+        self.execute_ok("from_client = 6 * 7")
+        self.host.run("print('host sees', from_client)\n",
+                      r"host sees 42\n")
+        start = self.host.offset()
+        self.host.send("from_host = 'hello'\nprint('bound')\n")
+        self.host.wait_for(r"bound\n", start=start)
+        self.assertEqual(self.value("from_host"), "'hello'")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 2 or sys.argv[1].startswith("-"):
+        raise SystemExit("usage: uvhost_kernel.py UV-HOST [unittest args]")
+    UV_HOST = os.path.abspath(sys.argv[1])
+    unittest.main(argv=[sys.argv[0]] + sys.argv[2:], verbosity=2)
