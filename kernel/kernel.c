@@ -540,26 +540,30 @@ static int readable(void *sock)
     return (events & ZMQ_POLLIN) != 0;
 }
 
+int aak_shell_next(struct aa_kernel *k)
+{
+    char why[256];
+    aak_msg m = {0};
+    int r = aak_recv(&k->wire, k->sock[AAK_SHELL], &m, why, sizeof why);
+
+    if (r == AAK_NONE || r < 0)
+        return 0;
+    if (r == AAK_DROPPED)
+        aak_log(k, "dropped a message on shell: %s", why);
+    else
+        aak_handle(k, AAK_SHELL, &m);
+    aak_msg_clear(&m);
+    return 1;
+}
+
 /* Reads and answers up to BATCH requests on shell. */
 static void serve(struct aa_kernel *k)
 {
-    char why[256];
-
     if (k->deferred)
         aak_start_cell(k);
-    for (int n = 0; n < BATCH && !k->stopped; n++) {
-        if (k->cell != NULL || k->deferred)
+    for (int n = 0; n < BATCH && !k->stopped; n++)
+        if (k->cell != NULL || k->deferred || !aak_shell_next(k))
             return; /* the rest waits for the cell's end */
-        aak_msg m = {0};
-        int r = aak_recv(&k->wire, k->sock[AAK_SHELL], &m, why, sizeof why);
-        if (r == AAK_NONE || r < 0)
-            return;
-        if (r == AAK_DROPPED)
-            aak_log(k, "dropped a message on shell: %s", why);
-        else
-            aak_handle(k, AAK_SHELL, &m);
-        aak_msg_clear(&m);
-    }
 }
 
 /* The end of a dispatch: a shell that still holds a request to read now

@@ -338,20 +338,9 @@ static void set_cell(struct aa_kernel *k, aak_cell *cell)
  */
 static void abort_queued(struct aa_kernel *k)
 {
-    char why[256];
-
     k->aborting = 1;
-    for (;;) {
-        aak_msg m = {0};
-        int r = aak_recv(&k->wire, k->sock[AAK_SHELL], &m, why, sizeof why);
-        if (r == AAK_NONE || r < 0)
-            break;
-        if (r == AAK_DROPPED)
-            aak_log(k, "dropped a message on shell: %s", why);
-        else
-            aak_handle(k, AAK_SHELL, &m);
-        aak_msg_clear(&m);
-    }
+    while (aak_shell_next(k))
+        ;
     k->aborting = 0;
 }
 
