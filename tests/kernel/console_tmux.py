@@ -10,7 +10,8 @@ console runs with JUPYTER_PATH=TMP/share/jupyter in a tmux pane of its own
 server (tests/shell/harness.py's Tmux).  The user types `import asyncio`
 and `await asyncio.sleep(0.1, result=42)`: the screen shows `Out[2]: 42`
 and the prompt `In [3]:`; a print() in an awaiting cell shows its line;
-`1/0` shows ZeroDivisionError.  Ctrl-D and `y` end the console: it exits 0
+`1/0` shows ZeroDivisionError.  A for loop typed line by line is indented
+by is_complete's reply and runs once an empty line ends it.  Ctrl-D and `y` end the console: it exits 0
 and the kernel it started exits too.
 
 Ctrl-C is left out: jupyter console 6.4 on Python 3.11 catches it itself
@@ -77,7 +78,9 @@ def describe(pids):
                 state = f.read().rsplit(")", 1)[1].split()[0]
         except OSError:
             continue
-        out.append("%d (%s) %s" % (pid, state, cmd))
+        with open("/proc/%d/status" % pid) as f:
+            ppid = [l.split()[1] for l in f if l.startswith("PPid:")][0]
+        out.append("%d (%s, parent %s) %s" % (pid, state, ppid, cmd))
     return "; ".join(out)
 
 
@@ -128,11 +131,17 @@ class Console(unittest.TestCase):
                 pass
 
     def start(self):
-        # tests/shell's Tmux runs its harness's AA_SHELL: here, jupyter.
-        shell_harness.AA_SHELL = shutil.which("jupyter") or "/usr/bin/jupyter"
-
-        t = shell_harness.Tmux(None, "console", "--kernel", KERNEL_NAME,
-                               env=self.env, rows=40, cols=100)
+        # tests/shell's Tmux runs its harness's AA_SHELL: here a shell that
+        # runs jupyter console and writes its exit status to a file (tmux
+        # 3.3 sometimes leaves the dead pane's process unreaped, its status
+        # unknown).
+        self.status_file = os.path.join(self.tmp, "console-status")
+        shell_harness.AA_SHELL = "/bin/sh"
+        jupyter = shutil.which("jupyter") or "/usr/bin/jupyter"
+        t = shell_harness.Tmux(
+            None, "-c", '"$0" console --kernel "$1"; echo $? > "$2"',
+            jupyter, KERNEL_NAME, self.status_file,
+            env=self.env, rows=40, cols=100)
         self.addCleanup(t.close)
         return t
 
@@ -177,7 +186,7 @@ class Console(unittest.TestCase):
         self.wait_text(t, r"exit \(\[y\]/n\)\?")
         t.keys("y", "Enter")
         status = self.wait_exit(t)
-        self.assertEqual(status, "exit 0", self.screen_text(t))
+        self.assertEqual(status, 0, self.screen_text(t))
         deadline = time.monotonic() + TIMEOUT
         while processes_under(self.kernels):
             self.assertLess(time.monotonic(), deadline,
@@ -185,19 +194,41 @@ class Console(unittest.TestCase):
                             % describe(processes_under(self.kernels)))
             time.sleep(0.1)
 
+    def test_block(self):
+        # A compound statement: the console asks is_complete at each Enter
+        # and indents by the reply; an Enter on the empty indented line
+        # ends the block (is_complete says complete), which then runs.
+        t = self.start()
+        self.wait_text(t, r"^In \[1\]:")
+        self.type_line(t, "for i in range(3):")
+        self.wait_text(t, r"^\s*\.\.\.: {4}$|^\s*\.\.\.:$")
+        self.type_line(t, "print('row', i * 7)")
+        time.sleep(0.5)
+        self.assertNotRegex(self.screen_text(t), r"row 0",
+                            "the block ran before it ended")
+        t.keys("Enter")
+        lines = self.wait_text(t, r"^In \[2\]:")
+        rows = [l for l in lines if l.startswith("row ")]
+        self.assertEqual(rows, ["row 0", "row 7", "row 14"])
+        # The console indented the body by the reply's indent.
+        self.assertRegex("\n".join(lines), r"(?m)^\s*\.\.\.: {5}print")
+
     def wait_exit(self, t, timeout=TIMEOUT):
+        """The exit status of jupyter console, once it ended."""
         deadline = time.monotonic() + timeout
         while True:
-            out = t.tmux("list-panes", "-t", "t", "-F",
-                         "#{pane_dead}:#{pane_dead_status}:"
-                         "#{pane_dead_signal}").strip().split(":")
-            if out[0] == "1":
-                # tmux gives the status of an exit, the number of a signal.
-                return ("exit %s" % out[1] if out[1] else
-                        "signal %s" % out[2])
+            try:
+                with open(self.status_file) as f:
+                    status = f.read()
+                if status.endswith("\n"):
+                    return int(status)
+            except FileNotFoundError:
+                pass
             if time.monotonic() > deadline:
-                raise AssertionError("jupyter console did not exit:\n"
-                                     + self.screen_text(t))
+                raise AssertionError(
+                    "jupyter console did not exit (kernels: %s):\n%s"
+                    % (describe(processes_under(self.kernels)),
+                       self.screen_text(t)))
             time.sleep(0.1)
 
 
