@@ -333,8 +333,8 @@ static void set_cell(struct aa_kernel *k, aak_cell *cell)
 /*
  * After a failed cell with stop_on_error (the default), the execute
  * requests already queued behind it are answered "aborted", as ipykernel
- * does; the others are served.  Done before the failed cell's reply, so
- * that nothing a client sent after seeing the error is caught.
+ * does (right after the failed cell's reply, so that a client reading
+ * replies in order gets them in order); the others are served.
  */
 static void abort_queued(struct aa_kernel *k)
 {
@@ -387,12 +387,12 @@ void aak_cell_done(void *userdata, aa_session *s, int status, aa_result *r)
         aak_publish_locked(
             k, k->request.header, "error",
             json_pack("{sO sO sO}", "ename", e, "evalue", v, "traceback", tb));
-        if (k->stop_on_error)
-            abort_queued(k);
         reply(k, AAK_SHELL, &k->request, "execute_reply",
               json_pack("{ss sI so so so}", "status", "error",
                         "execution_count", count, "ename", e, "evalue", v,
                         "traceback", tb));
+        if (k->stop_on_error)
+            abort_queued(k);
     } else {
         const char *why = aa_result_message(r);
         execute_failed(k, "RuntimeError",

@@ -111,6 +111,64 @@ class ClientScript(harness.KernelTest):
             self.assertEqual(m["parent_header"]["msg_id"],
                              r.reply["parent_header"]["msg_id"])
 
+    def test_stream_a_line_a_message(self):
+        # print() writes 'a', ' ', '42' and '\n' apart: the client gets one
+        # message a line, as from ipykernel; a line's start without its end
+        # is not held back while the cell awaits.
+        self.execute_ok("import asyncio")
+        msg_id = self.kc.execute("print('client sees', 42)\n"
+                                 "print('working', end='')\n"
+                                 "await asyncio.sleep(1)\n"
+                                 "print(' done')\n")
+        started = time.monotonic()
+        texts = []
+        while "working" not in "".join(texts):
+            self.assertLess(time.monotonic() - started, 0.9,
+                            "'working' waited for the cell's end")
+            try:
+                m = self.kc.get_iopub_msg(timeout=0.05)
+            except queue.Empty:
+                continue
+            if (m["parent_header"].get("msg_id") == msg_id
+                    and m["msg_type"] == "stream"):
+                texts.append(m["content"]["text"])
+        self.assertTrue(texts[0].startswith("client sees 42\n"), texts)
+        r = self.wait(msg_id)
+        self.assertEqual(r.content["status"], "ok")
+        self.assertEqual("".join(texts) + r.stream("stdout"),
+                         "client sees 42\nworking done\n")
+
+    def test_error_aborts_the_queue(self):
+        # Requests already queued behind a failing cell (stop_on_error,
+        # the default) are answered "aborted"; one sent after the client
+        # saw the error runs.
+        self.execute_ok("import time\nran = []")
+        first = self.kc.execute("time.sleep(0.3)\n1/0")
+        second = self.kc.execute("ran.append(2)")
+        replies = []
+        while len(replies) < 2:
+            m = self.kc.get_shell_msg(timeout=TIMEOUT)
+            if m["parent_header"].get("msg_id") in (first, second):
+                replies.append(m)
+        # In order, as a client reading replies one by one wants them.
+        self.assertEqual([m["parent_header"]["msg_id"] for m in replies],
+                         [first, second])
+        self.assertEqual(replies[0]["content"]["status"], "error")
+        self.assertEqual(replies[1]["content"]["status"], "aborted")
+        self.assertEqual(self.value("ran"), "[]")
+        self.assertEqual(self.value("ran.append(3) or ran"), "[3]")
+
+    def test_history(self):
+        self.execute_ok("h1 = 1")
+        self.execute_ok("h2 = 2")
+        msg_id = self.request("history_request",
+                              {"output": False, "raw": True,
+                               "hist_access_type": "tail", "n": 2})
+        r = self.wait(msg_id)
+        self.assertEqual(r.reply["msg_type"], "history_reply")
+        self.assertEqual([entry[2] for entry in r.content["history"]],
+                         ["h1 = 1", "h2 = 2"])
+
     def test_stream_while_awaiting(self):
         self.execute_ok("import asyncio")
         r = self.execute_ok("print('before')\n"
