@@ -151,6 +151,19 @@ class UvHostGuest(UvHostMixin, harness.KernelTest):
         self.host.wait_for(r"bound\n", start=start)
         self.assertEqual(self.value("from_host"), "'hello'")
 
+    def test_client_cell_waits_for_the_host_cell(self):
+        # A client's cell sent while the host's own cell awaits starts
+        # when that one ends, as the next cell of a console would: not an
+        # error, and not before.
+        self.host.send("import asyncio\n"
+                       "await asyncio.sleep(1); order = ['host']\n")
+        time.sleep(0.3)
+        r = self.execute("order.append('client'); order")
+        self.assertEqual(r.content["status"], "ok", r.content)
+        self.assertEqual([m["content"]["data"]["text/plain"]
+                          for m in r.of_type("execute_result")],
+                         ["['host', 'client']"])
+
 
 if __name__ == "__main__":
     if len(sys.argv) < 2 or sys.argv[1].startswith("-"):
