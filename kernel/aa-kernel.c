@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 static const char usage_text[] =
-    "usage: aa-kernel [-f FILE] [--runner NAME]\n"
+    "usage: aa-kernel [-f FILE] [--runner NAME] [--ip ADDR] [--transport T]\n"
     "       aa-kernel --install [--user | --prefix DIR] [--name NAME]\n"
     "\n"
     "A Jupyter kernel for Python with top-level await (libautoawait).\n"
@@ -27,6 +27,9 @@ static const char usage_text[] =
     "                   127.0.0.1, a new key); without -f it is written in\n"
     "                   Jupyter's runtime folder and its path printed\n"
     "  --runner NAME    run async cells with runner NAME (default asyncio)\n"
+    "  --ip ADDR        the address a written file binds to (default\n"
+    "                   127.0.0.1); with --transport ipc, a path prefix\n"
+    "  --transport T    tcp (default) or ipc, for a written file\n"
     "  --install        write the kernelspec DIR/share/jupyter/kernels/NAME/\n"
     "                   kernel.json (DIR: /usr/local) and exit\n"
     "  --user           ... in Jupyter's data folder of the user instead\n"
@@ -136,7 +139,8 @@ static int install(int user, const char *prefix, const char *name)
     return 0;
 }
 
-static int serve(const char *file, const char *runner)
+static int serve(const char *file, const char *runner, const char *ip,
+                 const char *transport)
 {
     aa_options o;
     aa_kernel_options ko;
@@ -154,6 +158,8 @@ static int serve(const char *file, const char *runner)
     }
     aa_kernel_options_init(&ko);
     ko.connection_file = file;
+    ko.ip = ip;
+    ko.transport = transport;
     if ((r = aa_kernel_start(s, &ko, &k)) != AA_OK) {
         fprintf(stderr, "aa-kernel: %s\n", aa_kernel_errmsg());
         aa_session_free(s);
@@ -185,6 +191,7 @@ static int serve(const char *file, const char *runner)
 int main(int argc, char **argv)
 {
     const char *file = NULL, *runner = NULL, *prefix = NULL;
+    const char *ip = NULL, *transport = NULL;
     const char *name = "autoawait";
     int do_install = 0, user = 0;
 
@@ -201,6 +208,10 @@ int main(int argc, char **argv)
             file = argv[++i];
         } else if (strcmp(a, "--runner") == 0 && more) {
             runner = argv[++i];
+        } else if (strcmp(a, "--ip") == 0 && more) {
+            ip = argv[++i];
+        } else if (strcmp(a, "--transport") == 0 && more) {
+            transport = argv[++i];
         } else if (strcmp(a, "--install") == 0) {
             do_install = 1;
         } else if (strcmp(a, "--user") == 0) {
@@ -226,5 +237,5 @@ int main(int argc, char **argv)
         fprintf(stderr, "aa-kernel: --user and --prefix go with --install\n");
         return 2;
     }
-    return serve(file, runner);
+    return serve(file, runner, ip, transport);
 }
