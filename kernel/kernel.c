@@ -250,14 +250,17 @@ static int bind_channel(struct aa_kernel *k, int channel)
                                              ZMQ_ROUTER, ZMQ_PUB};
     char endpoint[512], bound[512];
     size_t len = sizeof bound;
-    int zero = 0;
+    int linger = 200;
     void *sock = zmq_socket(k->ctx, types[channel]);
 
     if (sock == NULL)
         return fail(AA_ENOMEM, "cannot make a ZeroMQ socket: %s",
                     zmq_strerror(errno));
     k->sock[channel] = sock;
-    zmq_setsockopt(sock, ZMQ_LINGER, &zero, sizeof zero);
+    /* The last replies (shutdown_reply, status idle) get a moment to
+     * leave when the kernel stops; a client that is gone holds it no
+     * longer than that. */
+    zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger);
     if (aak_endpoint(&k->conn, channel, endpoint, sizeof endpoint) < 0)
         return fail(AA_EINVAL, "the %s endpoint is too long",
                     aak_port_name(channel));
