@@ -13,6 +13,9 @@
 #   dev        libautoawait-dev      headers, .so link, autoawait.pc, CMake package,
 #                                    docs and examples (AA_DOCDIR)
 #   shell      aa-shell              the console, aa-runner-check, their man pages
+#   kernellib  libautoawait-kernel0  the Jupyter kernel's library (libautoawait-kernel.so.0)
+#   kernel     aa-kernel             the kernel program, its man page, the kernelspec
+#                                    /usr/share/jupyter/kernels/autoawait
 #   man        (none)                the uncompressed man pages of a plain install
 #   examples   (none)                embed-host, uv-host, glib-host: examples
 #
@@ -29,6 +32,15 @@ endif()
 if(NOT AA_BUILD_SHELL)
   message(FATAL_ERROR "AA_PACKAGE makes the aa-shell package too: configure "
                       "with -DAA_BUILD_SHELL=ON (and libedit installed)")
+endif()
+# ON, not AUTO: the set of packages does not depend on what the machine
+# has; kernel/CMakeLists.txt fails at configure time, naming the -dev
+# packages, when libzmq, jansson or libcrypto is missing.
+string(TOUPPER "${AA_BUILD_KERNEL}" aa_deb_kernel_mode)
+if(NOT aa_deb_kernel_mode MATCHES "^(ON|YES|TRUE|Y|1)$")
+  message(FATAL_ERROR "AA_PACKAGE makes the aa-kernel package too: configure "
+                      "with -DAA_BUILD_KERNEL=ON (and libzmq3-dev, "
+                      "libjansson-dev, libssl-dev installed)")
 endif()
 # The packages install to the system's folders (CMAKE_INSTALL_PREFIX /usr,
 # the library in /usr/lib/<multiarch>), where the dynamic loader finds the
@@ -68,7 +80,7 @@ add_custom_command(OUTPUT ${aa_deb_out}/changelog.gz
   COMMAND gzip -9nc ${CMAKE_CURRENT_LIST_DIR}/deb/changelog > ${aa_deb_out}/changelog.gz
   DEPENDS ${CMAKE_CURRENT_LIST_DIR}/deb/changelog VERBATIM)
 set(aa_deb_man_pages "")
-foreach(page aa-shell.1 aa-runner-check.1)
+foreach(page aa-shell.1 aa-runner-check.1 aa-kernel.1)
   add_custom_command(OUTPUT ${aa_deb_out}/${page}.gz
     COMMAND ${CMAKE_COMMAND} -E make_directory ${aa_deb_out}
     COMMAND gzip -9nc ${PROJECT_SOURCE_DIR}/docs/${page} > ${aa_deb_out}/${page}.gz
@@ -78,11 +90,14 @@ endforeach()
 add_custom_target(aa_deb_files ALL
   DEPENDS ${aa_deb_out}/changelog.gz ${aa_deb_man_pages})
 
-set(aa_deb_components lib runners dev shell)
+set(aa_deb_components lib runners dev shell kernellib kernel)
 set(aa_deb_package_lib ${AA_DEB_LIB})
 set(aa_deb_package_runners libautoawait-runners)
 set(aa_deb_package_dev libautoawait-dev)
 set(aa_deb_package_shell aa-shell)
+set(AA_DEB_KERNEL_LIB libautoawait-kernel${AA_SOVERSION})
+set(aa_deb_package_kernellib ${AA_DEB_KERNEL_LIB})
+set(aa_deb_package_kernel aa-kernel)
 foreach(component IN LISTS aa_deb_components)
   set(doc ${CMAKE_INSTALL_DATAROOTDIR}/doc/${aa_deb_package_${component}})
   install(FILES ${CMAKE_CURRENT_LIST_DIR}/deb/copyright ${aa_deb_out}/changelog.gz
@@ -91,12 +106,27 @@ endforeach()
 
 # The man pages of the console and of aa-runner-check, compressed as
 # Debian's are.
-install(FILES ${aa_deb_man_pages} DESTINATION ${CMAKE_INSTALL_MANDIR}/man1
-        COMPONENT shell EXCLUDE_FROM_ALL)
+install(FILES ${aa_deb_out}/aa-shell.1.gz ${aa_deb_out}/aa-runner-check.1.gz
+        DESTINATION ${CMAKE_INSTALL_MANDIR}/man1 COMPONENT shell EXCLUDE_FROM_ALL)
 install(FILES ${PROJECT_SOURCE_DIR}/docs/aa-shell.md
               ${PROJECT_SOURCE_DIR}/docs/aa-runner-check.md
         DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/doc/aa-shell
         COMPONENT shell EXCLUDE_FROM_ALL)
+# The kernel program's man page and guide, and its kernelspec where
+# Jupyter looks on every system (jupyter_core's SYSTEM_JUPYTER_PATH has
+# /usr/share/jupyter): the file `aa-kernel --install --prefix /usr` would
+# write, made here from cmake/deb/kernel.json.in rather than by running the
+# program (the package test checks that the two agree).
+configure_file(${CMAKE_CURRENT_LIST_DIR}/deb/kernel.json.in
+               ${aa_deb_out}/kernel/kernel.json @ONLY)
+install(FILES ${aa_deb_out}/aa-kernel.1.gz
+        DESTINATION ${CMAKE_INSTALL_MANDIR}/man1 COMPONENT kernel EXCLUDE_FROM_ALL)
+install(FILES ${PROJECT_SOURCE_DIR}/docs/kernel.md
+        DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/doc/aa-kernel
+        COMPONENT kernel EXCLUDE_FROM_ALL)
+install(FILES ${aa_deb_out}/kernel/kernel.json
+        DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/jupyter/kernels/autoawait
+        COMPONENT kernel EXCLUDE_FROM_ALL)
 # The developer's documentation and the examples (the install rules of
 # CMakeLists.txt, component dev) go in the -dev package's own doc folder,
 # as Debian wants, beside its copyright and changelog.
@@ -119,22 +149,41 @@ set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 # Depends on the libraries the ELF files need, by dpkg-shlibdeps.  aa-shell
 # needs the library of this very build, which dpkg-shlibdeps finds in the
 # build tree and no installed package describes yet: that dependency is
-# written out below.  The library's own package is done apart
-# (cmake/deb/shlibdeps.cmake says why): a shlibs file, so that packages
-# linking it get their dependency on it from dpkg-shlibdeps (any version
-# from this one on), and the ldconfig trigger.
+# written out below.  The two library packages are done apart
+# (cmake/deb/shlibdeps.cmake says why): each has a shlibs file, so that
+# packages linking it get their dependency on it from dpkg-shlibdeps (any
+# version from this one on), and the ldconfig trigger.  aa-kernel is done
+# there too, where the shlibs files of this build describe its two
+# libraries to dpkg-shlibdeps.
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS_PRIVATE_DIRS ${CMAKE_LIBRARY_OUTPUT_DIRECTORY})
-set(CPACK_DEBIAN_LIB_PACKAGE_SHLIBDEPS OFF)
 set(CPACK_PROJECT_CONFIG_FILE ${CMAKE_CURRENT_LIST_DIR}/deb/shlibdeps.cmake)
-set(CPACK_AA_DEB_LIBRARY
-  ${CMAKE_LIBRARY_OUTPUT_DIRECTORY}/libautoawait.so.${PROJECT_VERSION})
-file(WRITE ${aa_deb_out}/lib/shlibs
-  "libautoawait ${AA_SOVERSION} ${AA_DEB_LIB} (>= ${AA_DEB_VERSION})\n")
-file(WRITE ${aa_deb_out}/lib/triggers "activate-noawait ldconfig\n")
-set(CPACK_DEBIAN_LIB_PACKAGE_CONTROL_EXTRA
-  ${aa_deb_out}/lib/shlibs ${aa_deb_out}/lib/triggers)
-set(CPACK_DEBIAN_LIB_PACKAGE_CONTROL_STRICT_PERMISSION ON)
+set(CPACK_AA_DEB_LIBDIR ${CMAKE_LIBRARY_OUTPUT_DIRECTORY})
+set(CPACK_AA_DEB_SHLIBDEPS
+  LIB=${CMAKE_LIBRARY_OUTPUT_DIRECTORY}/libautoawait.so.${PROJECT_VERSION}
+  KERNELLIB=${CMAKE_LIBRARY_OUTPUT_DIRECTORY}/libautoawait-kernel.so.${PROJECT_VERSION}
+  KERNEL=${CMAKE_RUNTIME_OUTPUT_DIRECTORY}/aa-kernel)
+set(aa_deb_shlibs "")
+foreach(component lib kernellib)
+  string(TOUPPER ${component} C)
+  if(component STREQUAL "lib")
+    set(soname libautoawait)
+  else()
+    set(soname libautoawait-kernel)
+  endif()
+  set(shlibs "${soname} ${AA_SOVERSION} ${aa_deb_package_${component}} (>= ${AA_DEB_VERSION})\n")
+  string(APPEND aa_deb_shlibs "${shlibs}")
+  file(WRITE ${aa_deb_out}/${component}/shlibs "${shlibs}")
+  file(WRITE ${aa_deb_out}/${component}/triggers "activate-noawait ldconfig\n")
+  set(CPACK_DEBIAN_${C}_PACKAGE_SHLIBDEPS OFF)
+  set(CPACK_DEBIAN_${C}_PACKAGE_CONTROL_EXTRA
+    ${aa_deb_out}/${component}/shlibs ${aa_deb_out}/${component}/triggers)
+  set(CPACK_DEBIAN_${C}_PACKAGE_CONTROL_STRICT_PERMISSION ON)
+endforeach()
+set(CPACK_DEBIAN_KERNEL_PACKAGE_SHLIBDEPS OFF)
+# Both shlibs files, as debian/shlibs.local for dpkg-shlibdeps.
+file(WRITE ${aa_deb_out}/shlibs.local "${aa_deb_shlibs}")
+set(CPACK_AA_DEB_SHLIBS_LOCAL ${aa_deb_out}/shlibs.local)
 
 foreach(component IN LISTS aa_deb_components)
   string(TOUPPER ${component} C)
@@ -170,8 +219,10 @@ set(CPACK_DEBIAN_DEV_PACKAGE_SECTION libdevel)
 # autoawait.pc (Requires.private) and autoawait-runner.pc (Requires) name
 # the CPython the library embeds, python3-embed, which libpython3-dev has:
 # without it pkg-config would refuse both.
+# The CMake package's autoawait::kernel names libautoawait-kernel's file,
+# which CMake checks is there: the -dev package depends on its library too.
 set(CPACK_DEBIAN_DEV_PACKAGE_DEPENDS
-  "${AA_DEB_LIB} (= ${AA_DEB_VERSION}), libpython3-dev")
+  "${AA_DEB_LIB} (= ${AA_DEB_VERSION}), ${AA_DEB_KERNEL_LIB} (= ${AA_DEB_VERSION}), libpython3-dev")
 set(CPACK_DEBIAN_DEV_DESCRIPTION
 "embeddable Python console with top-level await (development files)
 libautoawait gives a C application a Python console in which top-level
@@ -179,8 +230,8 @@ await just works, behind a small and stable C ABI.
 
 This package contains the headers (autoawait.h for hosts, runner.h and
 runner-sdk.h for runner plugins), the runner SDK (libautoawait-runner.a),
-the pkg-config files, the CMake package, the guides and API reference, and
-the runner plugin templates.")
+the Jupyter kernel's header (kernel.h), the pkg-config files, the CMake
+package, the guides and API reference, and the runner plugin templates.")
 
 set(CPACK_DEBIAN_SHELL_PACKAGE_SECTION interpreters)
 set(CPACK_DEBIAN_SHELL_PACKAGE_DEPENDS "${AA_DEB_LIB} (>= ${AA_DEB_VERSION})")
@@ -194,5 +245,31 @@ aa-shell -c CODE and aa-shell FILE run code the same way.
 
 aa-runner-check runs libautoawait's conformance cases against a runner
 plugin, installed or in development, and says how many held.")
+
+# The kernel: its library, and the program Jupyter starts.  Their
+# dependencies (libautoawait0, libzmq5, libjansson4, libssl3, ...) come from
+# dpkg-shlibdeps in cmake/deb/shlibdeps.cmake.
+set(CPACK_DEBIAN_KERNELLIB_PACKAGE_SECTION libs)
+set(CPACK_DEBIAN_KERNELLIB_DESCRIPTION
+"embeddable Python console with top-level await (Jupyter kernel library)
+libautoawait-kernel serves a libautoawait session to Jupyter clients
+(jupyter console, JupyterLab, Notebook, VS Code) over the Jupyter messaging
+protocol 5.3 on ZeroMQ, as a guest of the host application's event loop:
+a client attaches to the live namespace of a running C application, with
+top-level await on the session's runner.
+
+This package contains the shared library.")
+
+set(CPACK_DEBIAN_KERNEL_PACKAGE_SECTION interpreters)
+set(CPACK_DEBIAN_KERNEL_PACKAGE_RECOMMENDS "jupyter-console, jupyter-client")
+set(CPACK_DEBIAN_KERNEL_PACKAGE_SUGGESTS "jupyter-notebook")
+set(CPACK_DEBIAN_KERNEL_DESCRIPTION
+"Jupyter kernel for Python with top-level await
+aa-kernel is the Jupyter kernel of libautoawait: one Python session per
+kernel, in which await, async with and async for work at the top level on
+asyncio, uvloop, trio or curio, and %autoawait switches the event loop.
+It is installed as the Jupyter kernel 'autoawait'
+(/usr/share/jupyter/kernels/autoawait): jupyter console --kernel autoawait,
+JupyterLab's launcher and VS Code's kernel picker start it.")
 
 include(CPack)

@@ -16,23 +16,16 @@
 #include <stddef.h>
 
 /* The channels, in the order of a connection file's ports. */
-enum {
-    AAK_SHELL,
-    AAK_CONTROL,
-    AAK_STDIN,
-    AAK_HB,
-    AAK_IOPUB,
-    AAK_NCHANNELS
-};
+enum { AAK_SHELL, AAK_CONTROL, AAK_STDIN, AAK_HB, AAK_IOPUB, AAK_NCHANNELS };
 
 /* A connection file's contents. */
 typedef struct aak_conn {
-    char transport[8];           /* "tcp" or "ipc" */
-    char ip[256];                /* tcp: an address; ipc: a path prefix */
-    int ports[AAK_NCHANNELS];    /* 0: pick one when binding */
-    char key[256];               /* "" turns signing off */
-    char signature_scheme[32];   /* "hmac-sha256" */
-    char kernel_name[64];        /* "" when the file has none */
+    char transport[8];         /* "tcp" or "ipc" */
+    char ip[256];              /* tcp: an address; ipc: a path prefix */
+    int ports[AAK_NCHANNELS];  /* 0: pick one when binding */
+    char key[256];             /* "" turns signing off */
+    char signature_scheme[32]; /* "hmac-sha256" */
+    char kernel_name[64];      /* "" when the file has none */
 } aak_conn;
 
 /* The channel's name in a connection file: "shell_port", ... */
@@ -72,9 +65,9 @@ int aak_uuid(char buf[37]);
 /* What signs and checks messages and fills their headers. */
 typedef struct aak_wire {
     unsigned char key[256];
-    size_t keylen;       /* 0: signing off */
-    char session[37];    /* this kernel's session id: a UUID */
-    char username[64];   /* header.username of what it sends */
+    size_t keylen;     /* 0: signing off */
+    char session[37];  /* this kernel's session id: a UUID */
+    char username[64]; /* header.username of what it sends */
 } aak_wire;
 
 /* Sets up w for c's key, a new session id; 0 or -1. */
@@ -82,10 +75,10 @@ int aak_wire_init(aak_wire *w, const aak_conn *c);
 
 /* One message received: it owns everything in it. */
 typedef struct aak_msg {
-    void **idents;       /* routing identities, each malloc'd */
+    void **idents; /* routing identities, each malloc'd */
     size_t *identlens;
     size_t nidents;
-    json_t *header;      /* objects, never NULL in a message received */
+    json_t *header; /* objects, never NULL in a message received */
     json_t *parent;
     json_t *metadata;
     json_t *content;

@@ -232,36 +232,33 @@ static const char completer_source[] =
 
 static PyObject *completer; /* the complete function above */
 
-/* Runs the completer's source in globals (a PyObject *). */
-static PyObject *run_completer_source(void *globals)
-{
-    PyObject *code = Py_CompileString(completer_source, "<autoawait completer>",
-                                      Py_file_input);
-    PyObject *r = code != NULL ? PyEval_EvalCode(code, globals, globals) : NULL;
-
-    Py_XDECREF(code);
-    return r;
-}
-
 static PyObject *get_completer(void)
 {
-    PyObject *globals, *own = NULL, *r;
+    PyObject *globals;
 
     if (completer != NULL)
         return completer;
-    globals = PyDict_New();
-    if (globals != NULL && (own = aa__own_function()) != NULL &&
-        PyDict_SetItemString(globals, "__builtins__", PyEval_GetBuiltins()) ==
-            0 &&
-        PyDict_SetItemString(globals, "_own", own) == 0 &&
-        (r = aa__own_call(run_completer_source, globals)) != NULL) {
-        Py_DECREF(r);
+    globals = aa__own_source(completer_source, "<autoawait completer>");
+    if (globals != NULL) {
         completer = PyDict_GetItemString(globals, "complete");
         Py_XINCREF(completer);
+        Py_DECREF(globals);
     }
-    Py_XDECREF(own);
-    Py_XDECREF(globals);
     return completer;
+}
+
+/* The completer's _lookup(ns, dotted), borrowed, or NULL with an exception
+ * set: aa_inspect finds its object the way completion does. */
+PyObject *aa__completer_lookup(void)
+{
+    PyObject *fn = get_completer(), *lookup;
+
+    if (fn == NULL)
+        return NULL;
+    lookup = PyDict_GetItemString(PyFunction_GetGlobals(fn), "_lookup");
+    if (lookup == NULL)
+        PyErr_SetString(PyExc_SystemError, "the completer has no _lookup");
+    return lookup;
 }
 
 /* Fills c from the completer's answer (start, [names]) about text, the

@@ -493,14 +493,25 @@ named : {
 
 /* ------------------------------------------------------------------ calls */
 
-/* The host call running on this thread: what aa_raise writes to. */
-typedef struct hostcall {
-    char *exception, *message;
-    int raised;
-} hostcall;
+/* The host call (or input callback, input.c) running on this thread: what
+ * aa_raise writes to. */
+typedef aa__raise_slot hostcall;
 
 static _Thread_local hostcall *call_now
     __attribute__((tls_model("initial-exec")));
+
+aa__raise_slot *aa__raise_enter(aa__raise_slot *slot)
+{
+    aa__raise_slot *prev = call_now;
+
+    call_now = slot;
+    return prev;
+}
+
+void aa__raise_leave(aa__raise_slot *prev)
+{
+    call_now = prev;
+}
 
 int aa_raise(const char *exception, const char *message)
 {
@@ -508,7 +519,8 @@ int aa_raise(const char *exception, const char *message)
 
     if (c == NULL) {
         snprintf(aa__thread_errmsg, AA__ERRMSG_SIZE,
-                 "aa_raise: no host function runs on this thread");
+                 "aa_raise: no host function or input callback runs on this "
+                 "thread");
         return AA_EINVAL;
     }
     free(c->exception);
@@ -519,28 +531,11 @@ int aa_raise(const char *exception, const char *message)
     return AA_OK;
 }
 
-PyObject *aa__exception_named(const char *exception, const char *message,
-                              size_t len)
+/* cls(message), message being len bytes of UTF-8 (NULL: ""). */
+static PyObject *exception_of(PyObject *cls, const char *message, size_t len)
 {
-    static PyObject *builtins;
-    PyObject *cls = NULL, *text, *exc;
+    PyObject *text, *exc;
 
-    if (builtins == NULL) {
-        PyObject *mod = aa__import("builtins");
-
-        builtins = mod != NULL ? PyModule_GetDict(mod) : NULL;
-        Py_XINCREF(builtins);
-        Py_XDECREF(mod);
-        if (builtins == NULL)
-            return NULL;
-    }
-    if (exception != NULL &&
-        (cls = PyDict_GetItemString(builtins, exception)) != NULL &&
-        !(PyExceptionClass_Check(cls) &&
-          PyObject_IsSubclass(cls, PyExc_Exception) == 1))
-        cls = NULL;
-    if (cls == NULL)
-        cls = PyExc_RuntimeError;
     if (message == NULL)
         message = "", len = 0;
     if ((text = PyUnicode_DecodeUTF8(message, (Py_ssize_t)len, "replace")) ==
@@ -549,6 +544,21 @@ PyObject *aa__exception_named(const char *exception, const char *message,
     exc = PyObject_CallOneArg(cls, text);
     Py_DECREF(text);
     return exc;
+}
+
+PyObject *aa__exception_named(const char *exception, const char *message,
+                              size_t len)
+{
+    PyObject *builtins = aa__builtins_dict(), *cls = NULL;
+
+    if (builtins == NULL)
+        return NULL;
+    if (exception != NULL &&
+        (cls = PyDict_GetItemString(builtins, exception)) != NULL &&
+        !(PyExceptionClass_Check(cls) &&
+          PyObject_IsSubclass(cls, PyExc_Exception) == 1))
+        cls = NULL;
+    return exception_of(cls != NULL ? cls : PyExc_RuntimeError, message, len);
 }
 
 /* Frees what the function returned that the library owns (S Y J). */
@@ -812,12 +822,17 @@ static aa_session *call_session(const hostfn *h)
     return s;
 }
 
-/* Raises what aa_raise asked for during the call. */
-static void raise_asked(hostcall *call)
+/* Raises what aa_raise asked for during the call.  KeyboardInterrupt is no
+ * Exception: only an input callback, whose wait was interrupted, may name
+ * it. */
+void aa__raise_asked(aa__raise_slot *call)
 {
+    size_t len = call->message != NULL ? strlen(call->message) : 0;
     PyObject *exc =
-        aa__exception_named(call->exception, call->message,
-                            call->message != NULL ? strlen(call->message) : 0);
+        call->interrupt_ok && call->exception != NULL &&
+                strcmp(call->exception, "KeyboardInterrupt") == 0
+            ? exception_of(PyExc_KeyboardInterrupt, call->message, len)
+            : aa__exception_named(call->exception, call->message, len);
 
     free(call->exception);
     free(call->message);
@@ -837,7 +852,7 @@ static PyObject *hostfn_call(PyObject *self, PyObject *const *args,
     aa_future *future = NULL;
     aa__fut *pending = NULL;
     creturn rv;
-    hostcall call = {NULL, NULL, 0}, *prev;
+    hostcall call = {NULL, NULL, 0, 0}, *prev;
     cargs c;
     keep k;
     aa__cval v;
@@ -885,22 +900,21 @@ static PyObject *hostfn_call(PyObject *self, PyObject *const *args,
         }
         put(sig, &c, code, &v);
     }
-    prev = call_now;
-    call_now = &call;
+    prev = aa__raise_enter(&call);
 #if AA__DIRECT_CALLS
     if (sig->direct)
         direct_call(sig->ret, d->fn, &c, &rv);
     else
 #endif
         ffi_call(&sig->cif, d->fn, &rv, c.avalues);
-    call_now = prev;
+    aa__raise_leave(prev);
     returned(sig->ret, &rv, &v);
     if (call.raised) {
         free_returned(sig->ret, &v);
         keep_release(&k);
         if (pending != NULL)
             aa__future_drop(pending);
-        raise_asked(&call);
+        aa__raise_asked(&call);
         return NULL;
     }
     if (pending != NULL) {
@@ -935,7 +949,7 @@ static PyObject *hostfn_call_plain(PyObject *self, PyObject *const *args,
     aa__def *d = h->def;
     const aa__sig *sig = &d->sig;
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
-    hostcall call = {NULL, NULL, 0}, *prev;
+    hostcall call = {NULL, NULL, 0, 0}, *prev;
     cargs c;
     creturn rv;
     int i, ci = 0;
@@ -973,12 +987,11 @@ static PyObject *hostfn_call_plain(PyObject *self, PyObject *const *args,
             continue;
         }
     }
-    prev = call_now;
-    call_now = &call;
+    prev = aa__raise_enter(&call);
     direct_call(sig->ret, d->fn, &c, &rv);
-    call_now = prev;
+    aa__raise_leave(prev);
     if (call.raised) {
-        raise_asked(&call);
+        aa__raise_asked(&call);
         return NULL;
     }
     switch (sig->ret) {

@@ -252,3 +252,59 @@ PyObject *aa__own_function(void)
 {
     return PyCFunction_New(&own_def, NULL);
 }
+
+/* aa__own_source's source and where it runs. */
+typedef struct {
+    const char *source, *name;
+    PyObject *globals;
+} own_source;
+
+static PyObject *run_own_source(void *arg)
+{
+    own_source *o = arg;
+    PyObject *code = Py_CompileString(o->source, o->name, Py_file_input);
+    PyObject *r =
+        code != NULL ? PyEval_EvalCode(code, o->globals, o->globals) : NULL;
+
+    Py_XDECREF(code);
+    return r;
+}
+
+/*
+ * Runs source, one of the library's helpers written in Python (compiled as
+ * the file name), in a dict of its own with __builtins__ and _own
+ * (aa__own_function), inside a window: its imports are the library's.
+ * Returns the dict, a new reference, or NULL with an exception set.
+ */
+PyObject *aa__own_source(const char *source, const char *name)
+{
+    own_source o = {source, name, PyDict_New()};
+    PyObject *own = NULL, *r = NULL;
+
+    if (o.globals != NULL && (own = aa__own_function()) != NULL &&
+        PyDict_SetItemString(o.globals, "__builtins__", PyEval_GetBuiltins()) ==
+            0 &&
+        PyDict_SetItemString(o.globals, "_own", own) == 0)
+        r = aa__own_call(run_own_source, &o);
+    Py_XDECREF(own);
+    if (r == NULL)
+        Py_CLEAR(o.globals);
+    Py_XDECREF(r);
+    return o.globals;
+}
+
+/* builtins.__dict__, borrowed (the library keeps it), or NULL with an
+ * exception set. */
+PyObject *aa__builtins_dict(void)
+{
+    static PyObject *builtins;
+
+    if (builtins == NULL) {
+        PyObject *mod = aa__import("builtins");
+
+        builtins = mod != NULL ? PyModule_GetDict(mod) : NULL;
+        Py_XINCREF(builtins);
+        Py_XDECREF(mod);
+    }
+    return builtins;
+}

@@ -143,6 +143,8 @@ struct aa_session {
     int autoawait;
     aa_write_fn write;
     void *userdata;
+    aa_input_fn input;        /* input() of its cells (input.c), or NULL */
+    void *input_userdata;     /* handed to input */
     unsigned id;              /* smallest free id: names the cell files */
     unsigned long cells;      /* cells run, for <cell-N> */
     PyObject *ns;             /* globals and locals of every cell */
@@ -245,6 +247,8 @@ void aa__own_end(void);
 PyObject *aa__import(const char *name);
 PyObject *aa__own_call(PyObject *(*fn)(void *arg), void *arg);
 PyObject *aa__own_function(void);
+PyObject *aa__own_source(const char *source, const char *name);
+PyObject *aa__builtins_dict(void);
 
 /* ------------------------------------------------------------------- cells */
 
@@ -268,6 +272,10 @@ void aa__sources_forget(aa_session *s);
 PyObject *aa__cell_filename(const aa_session *s, unsigned long n);
 int aa__cell_filename_is(const aa_session *s, PyObject *file);
 
+/* --------------------------------------------------------------- consoles */
+
+PyObject *aa__completer_lookup(void);
+
 /* ------------------------------------------------------------ the module */
 
 int aa__module_install(void);
@@ -277,10 +285,17 @@ int aa__module_install(void);
 int aa__output_make(aa_session *s);
 int aa__output_begin(aa_session *s);
 void aa__output_end(aa_session *s);
+void aa__output_started(aa_session *s);
 int aa__output_write(const char *text);
 void aa__output_free(aa_session *s);
 void aa__output_error(const char *text);
 void aa__output_raw(aa_session *s, int stream, const char *text, size_t len);
+
+/* ------------------------------------------------------------------- input */
+
+void aa__input_begin(aa_session *s);
+void aa__input_end(aa_session *s, aa_session *outer);
+void aa__input_free(aa_session *s);
 
 /* --------------------------------------------------------------- interrupt */
 
@@ -352,6 +367,19 @@ typedef struct aa__cval {
     const char *text; /* s S j J y Y: the bytes; NULL for None */
     size_t len;
 } aa__cval;
+
+/* What aa_raise asked for during a host call or an input callback running
+ * on this thread: one on the caller's stack, entered before the call and
+ * left after it (calls nest), raised with aa__raise_asked when raised. */
+typedef struct aa__raise_slot {
+    char *exception, *message;
+    int raised;
+    int interrupt_ok; /* KeyboardInterrupt may be named: an input callback */
+} aa__raise_slot;
+
+aa__raise_slot *aa__raise_enter(aa__raise_slot *slot);
+void aa__raise_leave(aa__raise_slot *prev);
+void aa__raise_asked(aa__raise_slot *slot);
 
 PyObject *aa__value_to_py(const aa__def *d, char code, const aa__cval *v,
                           const char *what);

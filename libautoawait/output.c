@@ -4,10 +4,12 @@
  * sys.stdout is one object for the whole process, and cells of several
  * sessions may run at once on several threads (each gives the GIL up while
  * its loop waits), so it cannot be swapped per cell.  Once a session with
- * aa_options.write exists, sys.stdout and sys.stderr are two dispatching
+ * a callback (aa_options.write, or one aa_session_set_write gave it at any
+ * time) exists, sys.stdout and sys.stderr are two dispatching
  * streams: a write goes to the callback of the session whose cell (or
  * poll) runs on the writing thread; from a thread with none (one a cell
- * started), to the session whose cell began last; with no session at all,
+ * started), to the session whose cell began last (while it runs: a cell
+ * started with aa_exec_start, between dispatches too); with no session at all,
  * or one without a callback, to the stream that was there before (the
  * process's own), for good: also once the last callback session is gone,
  * for whoever kept the writers.  A cell that replaces sys.stdout has its stream
@@ -501,11 +503,19 @@ void aa__output_end(aa_session *s)
             if (cur != dispatch[i] && set_stream(keys[i], dispatch[i]) < 0)
                 PyErr_Clear();
         }
-        if (active == s)
+        if (active == s && s->started == NULL)
             active = NULL;
     }
     PyErr_Clear();
     PyErr_Restore(type, value, tb);
+}
+
+/* A cell of s was started (aa_exec_start) and goes on between the host's
+ * dispatches: what the threads it started write is still its own. */
+void aa__output_started(aa_session *s)
+{
+    if (s->write != NULL)
+        active = s;
 }
 
 /* Writes text to sys.stdout (the session's, during its cell). */
@@ -574,19 +584,16 @@ void aa__output_raw(aa_session *s, int stream, const char *text, size_t len)
 }
 
 /*
- * The session ends: nothing may reach its callback any more.  When no
- * callback session is left, the process's own streams go back.  The
- * writers keep them as their fallback all the same: a logging handler or
- * any other holder of the writers still writes to the process's streams.
+ * A session stops having a callback (it ends, or gives its callback up).
+ * When no callback session is left, the process's own streams go back.
+ * The writers keep them as their fallback all the same: a logging handler
+ * or any other holder of the writers still writes to the process's
+ * streams.
  */
-void aa__output_free(aa_session *s)
+static void callback_gone(void)
 {
     int i;
 
-    if (active == s)
-        active = NULL;
-    if (s->write == NULL || sysdict == NULL)
-        return;
     if (--callback_sessions > 0)
         return;
     for (i = 1; i <= 2; i++) {
@@ -597,10 +604,64 @@ void aa__output_free(aa_session *s)
     PyErr_Clear();
 }
 
+void aa__output_free(aa_session *s)
+{
+    if (active == s)
+        active = NULL;
+    if (s->write != NULL && sysdict != NULL)
+        callback_gone();
+}
+
 int aa_write_fail(int errnum)
 {
     if (write_failure == NULL || errnum <= 0)
         return AA_EINVAL;
     *write_failure = errnum;
+    return AA_OK;
+}
+
+/*
+ * A callback given to a session that had none is counted as
+ * aa_session_new counts it, and one taken away as aa_session_free does.
+ * While a cell of s runs (this call comes from inside it, from its write
+ * callback, or from another thread while the cell waits; a started cell
+ * between the host's dispatches), its streams
+ * follow at once, the writes of the threads it started included: the
+ * writers go in place and s is the session whose cell began last, or, its
+ * callback gone, no longer is.
+ */
+int aa_session_set_write(aa_session *s, aa_write_fn write, void *userdata,
+                         aa_write_fn *old_write, void **old_userdata)
+{
+    PyGILState_STATE g;
+    int rc;
+
+    if (s == NULL)
+        return AA_EINVAL;
+    if ((rc = aa__interp_enter(&g)) != AA_OK)
+        return rc;
+    if (s->write == NULL && write != NULL && prepare() < 0) {
+        PyErr_Clear();
+        aa__interp_leave(g);
+        return aa__session_fail(s, AA_EPYTHON, "cannot set up the streams");
+    }
+    if (old_write != NULL)
+        *old_write = s->write;
+    if (old_userdata != NULL)
+        *old_userdata = s->userdata;
+    if (s->write == NULL && write != NULL)
+        callback_sessions++;
+    else if (s->write != NULL && write == NULL)
+        callback_gone();
+    s->write = write;
+    s->userdata = userdata;
+    if ((s->busy || s->started != NULL) && write != NULL) {
+        active = s;
+        if (install() < 0)
+            PyErr_Clear(); /* the cell's next begin tries again */
+    } else if (active == s && write == NULL) {
+        active = NULL;
+    }
+    aa__interp_leave(g);
     return AA_OK;
 }

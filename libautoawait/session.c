@@ -121,6 +121,7 @@ static void destroy(aa_session *s)
     Py_CLEAR(s->context);
     Py_CLEAR(s->transformers);
     aa__output_free(s);
+    aa__input_free(s);
     if (PyErr_Occurred())
         PyErr_Clear();
     aa__interp_session_removed(s->id);
@@ -428,6 +429,7 @@ static int bracket_enter(aa_session *s, aa_session **outer)
     s->busy_thread = pthread_self();
     current = s;
     aa__host_install(s);
+    aa__input_begin(s);
     s->outer = *outer;
     if (*outer != NULL)
         (*outer)->inner = s; /* an interrupt of outer reaches this cell */
@@ -450,6 +452,7 @@ void aa__session_busy_end(aa_session *s, aa_session *outer)
     if (outer != NULL)
         outer->inner = NULL;
     s->outer = NULL;
+    aa__input_end(s, outer);
     current = outer;
     if (outer != NULL)
         aa__host_install(outer);
@@ -654,6 +657,9 @@ int aa_exec_start(aa_session *s, const char *source, size_t len,
     rc = aa__session_exec(s, source != NULL ? source : "", len, NULL, c);
     if (rc == AA__EXEC_STARTED) {
         s->started = c;
+        /* The threads it started write to s, and ask it, meanwhile. */
+        aa__output_started(s);
+        aa__input_begin(s);
         aa__interp_leave(g);
         return AA_OK;
     }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # package.sh -- builds the Debian packages of libautoawait as .deb files:
-# libautoawait0, libautoawait-runners, libautoawait-dev and aa-shell (CPack's
-# DEB generator, cmake/packaging.cmake; docs/packaging.md is the manual).
+# libautoawait0, libautoawait-runners, libautoawait-dev, aa-shell,
+# libautoawait-kernel0 and aa-kernel (CPack's DEB generator,
+# cmake/packaging.cmake; docs/packaging.md is the manual).
 #
 #   scripts/package.sh [--build-dir DIR] [--out DIR] [--no-lintian] [CMAKE-ARGS...]
 #
@@ -68,7 +69,8 @@ fi
 
 rm -rf "$build"
 cmake -S "$root" -B "$build" -DCMAKE_INSTALL_PREFIX=/usr -DCMAKE_BUILD_TYPE=None \
-    -DAA_PACKAGE=ON -DAA_BUILD_TESTS=OFF -DAA_BUILD_SHELL=ON "${maintainer[@]}" "$@"
+    -DAA_PACKAGE=ON -DAA_BUILD_TESTS=OFF -DAA_BUILD_SHELL=ON -DAA_BUILD_KERNEL=ON \
+    "${maintainer[@]}" "$@"
 cmake --build "$build" -j"$(nproc)"
 (cd "$build" && cpack --config CPackConfig.cmake)
 debs=("$build"/packages/*.deb)
@@ -90,7 +92,7 @@ for deb in "${debs[@]}"; do
     dpkg-deb --fsys-tarfile "$deb" | tar -t | sed 's|^\.||' | grep -v '/$' || true
 done | sort -u >"$build/packaged"
 missing=$(comm -23 "$build/installed" "$build/packaged" |
-    grep -Ev '^/usr/bin/(embed|uv|glib)-host$|^/usr/share/man/man1/aa-(shell|runner-check)\.1$' ||
+    grep -Ev '^/usr/bin/(embed|uv|glib)-host$|^/usr/share/man/man1/aa-(shell|runner-check|kernel)\.1$' ||
         true)
 if [[ -n $missing ]]; then
     echo "package.sh: installed by cmake --install but in no package" \

@@ -19,6 +19,8 @@ set -euo pipefail
 # and dpkg-shlibdeps, and CPack runs file; lintian checks the packages.
 # libuv1-dev and libglib2.0-dev build the example hosts whose session is a
 # guest of their loop, uv-host and glib-host, and so their tests.
+# libzmq3-dev, libjansson-dev and libssl-dev (libcrypto) build the Jupyter
+# kernel (kernel/: ZeroMQ, JSON, HMAC-SHA256 signing).
 # python3-jupyter-client, jupyter-client (its `jupyter kernelspec`),
 # jupyter-console and python3-ipykernel are the real Jupyter clients the
 # kernel's tests (tests/kernel) drive aa-kernel with, and the kernel they
@@ -31,6 +33,7 @@ packages=(
     python3-pexpect python3-ipython time
     abigail-tools dpkg-dev file lintian
     libuv1-dev libglib2.0-dev
+    libzmq3-dev libjansson-dev libssl-dev
     python3-jupyter-client jupyter-client jupyter-console python3-ipykernel
 )
 

@@ -42,6 +42,8 @@ static void dispatch(struct host *h)
     if (rc < 0 && rc != AA_ERUNNER)
         complain("dispatch: %s\n", aa_session_errmsg(h->session));
     guest_rearm(h);
+    /* -k: a Jupyter client's cell may have ended, and a held one start. */
+    guest_retry(h);
     /* The cell ended in this dispatch: read the next lines. */
     if (was_running && !h->cell_running)
         console_feed(h);
@@ -101,6 +103,17 @@ int guest_exec(struct host *h, const char *source, size_t len)
     h->running_number = h->next_number++;
     h->cell_running = 1;
     rc = aa_exec_start(h->session, source, len, on_done, h);
+    if (rc == AA_EBUSY && kernel_serving(h)) {
+        /*
+         * -k: a Jupyter client's cell runs, and a session runs one cell at
+         * a time.  This one waits until the client's has ended
+         * (guest_retry); the console reads no more lines meanwhile, so
+         * source stays as it is.
+         */
+        h->held = source;
+        h->held_len = len;
+        return AA_OK;
+    }
     if (rc == AA_ENOTSUP)
         rc = exec_blocking(h, source, len);
     if (rc < 0) {
@@ -110,6 +123,22 @@ int guest_exec(struct host *h, const char *source, size_t len)
     }
     guest_rearm(h);
     return rc;
+}
+
+/*
+ * -k: starts the console's cell that waited for a Jupyter client's, as
+ * the same In [n], if the client's has ended.  The caller reads the next
+ * lines if it ended at once.
+ */
+void guest_retry(struct host *h)
+{
+    const char *source = h->held;
+
+    if (source == NULL || h->stopping)
+        return;
+    h->held = NULL;
+    h->next_number = h->running_number;
+    guest_exec(h, source, h->held_len);
 }
 
 int guest_start(struct host *h)

@@ -2,7 +2,7 @@
  * main.c -- uv-host: a libuv application with a Python console whose
  * session is a guest of the application's loop.
  *
- *     uv-host [-p PORT] [-i] [-t TICK_MS] [-j JOB_MS]
+ *     uv-host [-p PORT] [-i] [-t TICK_MS] [-j JOB_MS] [-k FILE]
  *
  * The application answers every line a TCP client sends to 127.0.0.1:PORT
  * (0, the default: a free port, printed at start) with "pong", and counts
@@ -15,6 +15,8 @@
  * a worker thread that takes JOB_MS, 200 by default).
  * Ctrl-C (SIGINT) cancels the running cell, never the host.  The end of
  * standard input, or a cell's SystemExit, ends it.
+ * With -k FILE (a build with libautoawait-kernel) the session is also
+ * served to Jupyter clients (kernel.c): `jupyter console --existing FILE`.
  *
  * See README.md beside this file, and docs/embedding.md, "Hosts with their
  * own event loop", which quotes guest.c.
@@ -95,11 +97,32 @@ void host_stop(struct host *h)
     uv_walk(h->loop, close_handle, NULL);
 }
 
-static int usage(const char *argv0)
+#ifdef AA_UV_HOST_KERNEL
+#define KERNEL_HELP ""
+#else
+#define KERNEL_HELP                                                            \
+    "                 (not in this uv-host: built without "                    \
+    "libautoawait-kernel)\n"
+#endif
+
+static int usage(const char *argv0, int help)
 {
-    fprintf(stderr, "usage: %s [-p PORT] [-i] [-t TICK_MS] [-j JOB_MS]\n",
+    fprintf(help ? stdout : stderr,
+            "usage: %s [-p PORT] [-i] [-t TICK_MS] [-j JOB_MS] [-k FILE]\n",
             argv0);
-    return 2;
+    if (help)
+        printf("  -p PORT        the TCP port of 127.0.0.1 to serve (0: a "
+               "free one)\n"
+               "  -i             prompts even when stdin is no terminal\n"
+               "  -t TICK_MS     the timer's period (100)\n"
+               "  -j JOB_MS      how long a host.run_job() job works (200)\n"
+               "  -k FILE        serve the session to Jupyter clients too: "
+               "FILE is the\n"
+               "                 connection file, written (0600) when it "
+               "does not exist;\n"
+               "                 attach with `jupyter console --existing "
+               "FILE`\n" KERNEL_HELP);
+    return help ? 0 : 2;
 }
 
 /* The decimal number arg, from min to max, or -1. */
@@ -115,7 +138,7 @@ static long number(const char *arg, long min, long max)
     return n;
 }
 
-static int run(struct host *h, int port)
+static int run(struct host *h, int port, const char *kernel_file)
 {
     aa_options opts;
     int bound;
@@ -136,6 +159,11 @@ static int run(struct host *h, int port)
         return 1;
     }
     say("[uv-host] listening on 127.0.0.1:%d\n", bound);
+    if (kernel_file != NULL && kernel_start(h, kernel_file) != 0) {
+        host_stop(h);
+        uv_run(h->loop, UV_RUN_DEFAULT);
+        return 1;
+    }
     catch_sigint(h);
     if (console_start(h) != 0)
         host_stop(h);
@@ -150,17 +178,18 @@ int main(int argc, char **argv)
 {
     struct host h;
     int opt, port = 0, status;
+    const char *kernel_file = NULL;
     long n;
 
     memset(&h, 0, sizeof h);
     h.interactive = isatty(STDIN_FILENO);
     h.tick_ms = 100;
     h.job_ms = 200;
-    while ((opt = getopt(argc, argv, "p:it:j:h")) != -1) {
+    while ((opt = getopt(argc, argv, "p:it:j:k:h")) != -1) {
         switch (opt) {
         case 'p':
             if ((n = number(optarg, 0, 65535)) < 0)
-                return usage(argv[0]);
+                return usage(argv[0], 0);
             port = (int)n;
             break;
         case 'i':
@@ -168,25 +197,37 @@ int main(int argc, char **argv)
             break;
         case 't':
             if ((n = number(optarg, 1, 3600000)) < 0)
-                return usage(argv[0]);
+                return usage(argv[0], 0);
             h.tick_ms = (unsigned)n;
             break;
         case 'j':
             if ((n = number(optarg, 0, 3600000)) < 0)
-                return usage(argv[0]);
+                return usage(argv[0], 0);
             h.job_ms = (unsigned)n;
             break;
+        case 'k':
+#ifndef AA_UV_HOST_KERNEL
+            complain("-k: this uv-host was built without "
+                     "libautoawait-kernel\n");
+            return 2;
+#endif
+            kernel_file = optarg;
+            break;
+        case 'h':
+            return usage(argv[0], 1);
         default:
-            return usage(argv[0]);
+            return usage(argv[0], 0);
         }
     }
     if (optind != argc)
-        return usage(argv[0]);
+        return usage(argv[0], 0);
     /* A client that hangs up, or a closed stdout, is an error, not death. */
     signal(SIGPIPE, SIG_IGN);
     h.loop = uv_default_loop();
     h.next_number = 1;
-    status = run(&h, port);
+    status = run(&h, port, kernel_file);
+    /* The kernel first: it gives the session back its callbacks. */
+    kernel_free(&h);
     /* A cell still running is cancelled, its done callback called. */
     aa_session_free(h.session);
     functions_free(&h);

@@ -8,6 +8,8 @@
  *   server.c   what the application does anyway: a TCP server, a timer
  *   functions.c  what cells may call (aa_define): host.stats(), and
  *              host.wait_tick() and host.run_job(n) to await
+ *   kernel.c   -k: the session served to Jupyter clients (built with
+ *              libautoawait-kernel only: AA_UV_HOST_KERNEL)
  *   main.c     options, start, Ctrl-C, stop
  *
  * Nothing here includes Python.h: the session is reached through
@@ -23,6 +25,9 @@
 #include <uv.h>
 
 #include <autoawait/autoawait.h>
+#ifdef AA_UV_HOST_KERNEL
+#include <autoawait/kernel.h>
+#endif
 
 struct host {
     uv_loop_t *loop;
@@ -34,6 +39,15 @@ struct host {
     uv_timer_t session_timer; /* aa_session_timeout, re-armed each call */
     volatile sig_atomic_t cell_running; /* started, done not called yet */
     unsigned running_number;            /* In [n] of the running cell */
+    const char *held; /* the console's cell, waiting for a client's */
+    size_t held_len;
+
+#ifdef AA_UV_HOST_KERNEL
+    /* The Jupyter kernel (kernel.c, -k). */
+    aa_kernel *kernel;
+    uv_poll_t kernel_poll; /* aa_kernel_fd, readable */
+    int kernel_shut;       /* its client asked for a shutdown */
+#endif
 
     /* The application (server.c). */
     uv_tcp_t server;
@@ -84,6 +98,7 @@ struct host {
 int guest_start(struct host *h);
 int guest_exec(struct host *h, const char *source, size_t len);
 void guest_rearm(struct host *h);
+void guest_retry(struct host *h);
 
 /* console.c */
 int console_start(struct host *h);
@@ -102,6 +117,11 @@ void server_stop(struct host *h);
 int functions_define(struct host *h);
 void functions_tick(struct host *h);
 void functions_free(struct host *h);
+
+/* kernel.c */
+int kernel_start(struct host *h, const char *file);
+int kernel_serving(const struct host *h);
+void kernel_free(struct host *h);
 
 /* main.c */
 void host_stop(struct host *h);

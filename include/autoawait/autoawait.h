@@ -416,9 +416,11 @@ AA_API int aa_session_set_write(aa_session *s, aa_write_fn write,
 /*
  * Reads one line for input() in a cell: prompt is what the cell passed
  * (str() of it, UTF-8; "" for none), not written anywhere by the library.
- * On AA_OK *line holds the line without its "
-", allocated with malloc;
- * the library frees it.  Any other return makes input() raise: the
+ * On AA_OK *line holds the line without its "\n", allocated with malloc;
+ * the library frees it.  AA_ENOTFOUND, with no aa_raise, passes the call
+ * on: input() reads sys.stdin as it would without the callback (a kernel
+ * answers only for its clients' cells).  Any other return makes input()
+ * raise: the
  * exception the callback named with aa_raise during the call
  * (KeyboardInterrupt is allowed here, for an interrupted wait), or
  * EOFError.  Called on the cell's thread with the GIL released (the

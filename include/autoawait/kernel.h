@@ -9,8 +9,10 @@
  * (autoawait.h, "a guest of the host's loop"): the host watches one more
  * file descriptor, aa_kernel_fd, and calls aa_kernel_dispatch when it is
  * readable; the kernel's cells are started with aa_exec_start and go on
- * in the host's aa_session_dispatch.  Only the heartbeat has a thread of
- * its own (it answers while a cell keeps the host busy).
+ * in the host's aa_session_dispatch.  Only the heartbeat and the control
+ * channel have a thread each, as in ipykernel: a cell that keeps the
+ * host's thread busy (`while True: pass`) still looks alive, and is
+ * still interrupted by interrupt_request.
  *
  * Every message is signed with HMAC-SHA256 under the connection file's
  * key; one whose signature is wrong or missing is dropped, logged and
@@ -37,6 +39,8 @@ typedef struct aa_kernel aa_kernel; /* opaque */
  * Receives the kernel's log lines (one line, no "\n"): a message dropped
  * for its signature or its shape, a request the kernel does not serve, a
  * reply it could not send.  NULL: they go to stderr, "aa-kernel: " first.
+ * Called from the thread that dispatches the kernel, or from the kernel's
+ * control thread (a message dropped there).
  */
 typedef void (*aa_kernel_log_fn)(void *userdata, const char *line);
 
@@ -58,9 +62,11 @@ typedef struct aa_kernel_options {
      * reads transport, ip, ports and key from it.  Otherwise the kernel
      * picks free ports on ip, a random key, and writes the file (mode
      * 0600) for clients to attach with `jupyter console --existing FILE`.
-     * NULL: kernel-PID-N.json in Jupyter's runtime directory
-     * ($JUPYTER_RUNTIME_DIR, or $XDG_RUNTIME_DIR/jupyter, or
-     * ~/.local/share/jupyter/runtime), made 0700 if missing.
+     * NULL: kernel-PID.json (kernel-PID-N.json for a process's N-th
+     * kernel) in Jupyter's runtime directory ($JUPYTER_RUNTIME_DIR, else
+     * the runtime folder of Jupyter's data directory: $JUPYTER_DATA_DIR,
+     * $XDG_DATA_HOME/jupyter or ~/.local/share/jupyter), made 0700 when
+     * missing, where `jupyter console --existing kernel-PID.json` looks.
      */
     const char *connection_file;
     const char *ip;        /* a file the kernel writes: "127.0.0.1" (default) */
@@ -81,10 +87,13 @@ AA_API void aa_kernel_options_init(aa_kernel_options *opts);
  * Serves session s: binds the five channels, writes the connection file
  * when it does not exist, starts the heartbeat, and from then on sends
  * what the session's cells write (while a client's cell runs) to the
- * client, and asks the client for input() (aa_session_set_write and
- * aa_session_set_input, the host's own callbacks kept and given back by
- * aa_kernel_stop).  Writes made while no client's cell runs go on to the
- * host's own write callback.  Returns at once; requests are served by
+ * client, and asks the client for input() in a client's cell
+ * (aa_session_set_write and aa_session_set_input; aa_kernel_stop gives
+ * the host's write callback back, and input() of the process).  Writes
+ * made while no client's cell runs go on to the host's own write
+ * callback; with none (aa-kernel), to the client, as ipykernel sends a
+ * background task's output.  input() in the host's own cells reads
+ * stdin as before.  Returns at once; requests are served by
  * aa_kernel_dispatch.  One kernel per session.  On failure *out is NULL
  * and aa_kernel_errmsg says why (the file, the port, the JSON).
  * Thread: the one that dispatches the session | GIL: taken | Errors:
@@ -111,8 +120,10 @@ AA_API const char *aa_kernel_connection_file(const aa_kernel *k);
 
 /*
  * A file descriptor that is readable whenever the kernel has work for
- * aa_kernel_dispatch: a request on a channel, a queued request once the
- * cell before it has ended, the end of a cell to report.  The same fd for
+ * aa_kernel_dispatch: a request on shell, a queued request once the cell
+ * before it has ended, output a cell left without a line's end (sent
+ * 20 ms later), a cell that waits for the host's own cell to end (tried
+ * every 10 ms).  The same fd for
  * the kernel's life, owned by it (never close it); >= 3, close-on-exec.
  * Watch it for reading, beside aa_session_fd of the session; no timer is
  * needed.
@@ -124,12 +135,15 @@ AA_API int aa_kernel_fd(aa_kernel *k);
  * Serves what is ready and returns; never blocks, but for a cell's input()
  * (which waits for the client's reply as Python's input waits for a line).
  * A client's execute_request starts its cell with aa_exec_start (a runner
- * that cannot start cells runs it to its end here); requests that come
- * while it runs wait their turn, but interrupt_request on the control
- * channel, which calls aa_interrupt.  Returns AA_OK, or AA_EBUSY when
- * called from inside a cell or callback of the session.
+ * that cannot start cells runs it to its end here; while the host's own
+ * cell runs, it starts when that one has ended); requests on shell that
+ * come while it runs wait their turn.  The control channel does not wait:
+ * its thread answers interrupt_request with aa_interrupt (an awaiting
+ * cell is cancelled, a busy one gets KeyboardInterrupt at its next
+ * bytecode, input() stops waiting) and shutdown_request at once; the
+ * shutdown callback is called from here.
  * Thread: the one that dispatches the session | GIL: taken when there is
- * work | Errors: AA_EINVAL, AA_EBUSY
+ * work | Errors: AA_EINVAL
  */
 AA_API int aa_kernel_dispatch(aa_kernel *k);
 

@@ -173,7 +173,7 @@ EOF
 declared() {
     local missing extra
     . "$src/tests/checks.sh"
-    aa_api_declared "$src"/include/autoawait/*.h >"$tmp/declared"
+    aa_library_declared "$src"/include/autoawait >"$tmp/declared"
     sed -n 's/.*<elf-symbol name="\([^"]*\)" type="func-type".*/\1/p' \
         "$reference" | sort -u >"$tmp/recorded"
     missing=$(comm -23 "$tmp/declared" "$tmp/recorded")

@@ -20,7 +20,13 @@ it, and talks to its TCP server while they run:
   sum its worker thread computed, several at once too, and a bad n is a
   ValueError; SIGINT during `await host.wait_tick()` (a 60 s tick) or a slow
   run_job cancels the cell, the host drops the tick's waiter or learns that
-  its job's answer was not wanted, and goes on.
+  its job's answer was not wanted, and goes on;
+- -k FILE (a uv-host built with libautoawait-kernel; skipped, saying so,
+  when -h says it was not): the connection file is written 0600, a
+  kernel_info_request of jupyter_client's BlockingKernelClient is answered
+  while the server answers pong and the console runs cells, and the
+  client's shutdown stops the kernel, not uv-host.  (The client's whole
+  script against the kernel is tests/kernel's.)
 
 The figures a test measures (the latency of pings during an await) are
 printed on stderr.
@@ -32,11 +38,14 @@ fixes: 10 ms and 1%.  Every child is killed when its test ends.
 import json
 import os
 import re
+import shutil
 import signal
 import socket
+import stat
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import unittest
@@ -414,6 +423,57 @@ class HostFunctionsTest(unittest.TestCase):
         host.run("await host.run_job(10)\n", r"Out\[\d+\]: 385\n")
         self.assertEqual(self.stats(host)["jobs_done"], 2)
         self.assertEqual(host.finish(), 1)
+
+
+class KernelTest(unittest.TestCase):
+    """uv-host -k FILE: its session served to Jupyter clients."""
+
+    def setUp(self):
+        helped = subprocess.run([UV_HOST, "-h"], stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True).stdout
+        if "built without libautoawait-kernel" in helped:
+            self.skipTest("this uv-host was built without "
+                          "libautoawait-kernel: it has no -k")
+        self.assertIn("-k FILE", helped, "uv-host -h says nothing of -k")
+        try:
+            from jupyter_client import BlockingKernelClient
+        except ImportError:
+            self.skipTest("no jupyter_client (Debian: python3-jupyter-client)")
+        self.client_class = BlockingKernelClient
+        tmp = tempfile.mkdtemp(prefix="uvhost-kernel-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        self.path = os.path.join(tmp, "kernel.json")
+
+    def test_kernel_info_while_serving(self):
+        host = Host("-k", self.path)
+        self.addCleanup(host.kill)
+        m = host.wait_for(r"\[uv-host\] kernel: (.+)\n")
+        self.assertEqual(m.group(1), self.path)
+        host.wait_for(r"\[uv-host\] attach with: jupyter console --existing "
+                      + re.escape(self.path) + r"\n")
+        self.assertEqual(stat.S_IMODE(os.stat(self.path).st_mode), 0o600)
+        with open(self.path) as f:
+            info = json.load(f)
+        self.assertEqual(info["ip"], "127.0.0.1")
+        self.assertTrue(info["key"])
+
+        client = self.client_class(connection_file=self.path)
+        client.load_connection_file()
+        client.start_channels()
+        self.addCleanup(client.stop_channels)
+        reply = client.kernel_info(reply=True, timeout=TIMEOUT)
+        self.assertEqual(reply["content"]["status"], "ok")
+        self.assertTrue(reply["content"]["protocol_version"].startswith("5."))
+        self.assertEqual(ping(host.port)[0], b"pong\n")
+        host.run("print('console', 6 * 7)\n", r"console 42\n")
+
+        # The client's shutdown stops the kernel; uv-host goes on.
+        reply = client.shutdown(reply=True, timeout=TIMEOUT)
+        self.assertEqual(reply["content"]["status"], "ok")
+        host.wait_for(r"\[uv-host\] kernel: shut down by its client")
+        self.assertEqual(ping(host.port)[0], b"pong\n")
+        host.run("print('still', 6 * 7)\n", r"still 42\n")
+        self.assertEqual(host.finish(), 0)
 
 
 def main():

@@ -10,6 +10,10 @@
 # built through pkg-config and through the CMake package, and the runner
 # plugin templates (examples/runner-plugin, installed with the docs) built
 # out of tree against the prefix alone, with the runner SDK, CMake and make.
+# When the build has the Jupyter kernel (AA_KERNEL_BUILT=1 in the
+# environment, which tests/install/CMakeLists.txt sets): libautoawait-kernel,
+# its docs, a host serving a session built through autoawait-kernel.pc and
+# autoawait::kernel (kernel.c), and aa-kernel's kernelspec.
 set -euo pipefail
 
 build=$(cd "$1" && pwd)
@@ -63,9 +67,10 @@ soname=$(readelf -d "$lib" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
 [[ -L $libdir/libautoawait.so && -e $libdir/libautoawait.so ]] ||
     fail "no libautoawait.so link for the linker"
 
-# Exported: exactly the functions the installed headers declare with AA_API.
+# Exported: exactly the functions the installed headers declare with AA_API
+# (kernel.h's are libautoawait-kernel's).
 nm -D --defined-only "$lib" | awk '{ print $NF }' | sort -u >"$tmp/exported"
-aa_api_declared "$prefix"/include/autoawait/*.h >"$tmp/declared"
+aa_library_declared "$prefix"/include/autoawait >"$tmp/declared"
 stray=$(grep -v '^aa_[a-z0-9]' "$tmp/exported" || true)
 extra=$(comm -23 "$tmp/exported" "$tmp/declared")
 absent=$(comm -13 "$tmp/exported" "$tmp/declared")
@@ -237,6 +242,110 @@ if cmake -S "$here/cmake" -B "$tmp/cmake-build" -DCMAKE_PREFIX_PATH="$prefix" \
 else
     cat "$tmp/cmake.log" >&2
     fail "the CMake package does not build tests/install/cmake"
+fi
+
+# ------------------------------------------------------------- the kernel
+# libautoawait-kernel and aa-kernel, when the build has them (AA_BUILD_KERNEL:
+# the install test's ctest entry says so in AA_KERNEL_BUILT): the library
+# with its SONAME and only kernel.h's functions exported, its guide and
+# man page, a host that serves a session built from the prefix alone
+# (pkg-config's autoawait-kernel and the CMake package's autoawait::kernel),
+# and the installed aa-kernel's kernelspec.
+# kernel_host WHAT EXE: EXE serves a session with a connection file it
+# writes, 0600, in a folder of its own.
+kernel_host() {
+    local what=$1 exe=$2 dir out
+    dir=$(mktemp -d "$tmp/conn.XXXXXX")
+    if ! out=$("$exe" "$dir/kernel.json" 2>&1); then
+        fail "$what: the kernel host failed: $out"
+    elif [[ $out != "$dir/kernel.json 600" ]]; then
+        fail "$what: the kernel host printed '$out', not '$dir/kernel.json 600'"
+    elif [[ ! -f $dir/kernel.json ]] || ! grep -q '"key"' "$dir/kernel.json"; then
+        fail "$what: no connection file with a key at $dir/kernel.json"
+    elif [[ $(stat -c %a "$dir/kernel.json") != 600 ]]; then
+        fail "$what: the connection file's mode is $(stat -c %a "$dir/kernel.json")"
+    else
+        ok "$what: aa_kernel_start writes the connection file 0600; aa_kernel_stop"
+    fi
+}
+if [[ ${AA_KERNEL_BUILT-} != 1 ]]; then
+    echo "SKIP: the kernel is not built (AA_BUILD_KERNEL; libzmq, jansson," \
+        "libcrypto): libautoawait-kernel, aa-kernel and autoawait-kernel.pc not checked"
+else
+    klib=$libdir/libautoawait-kernel.so.$major
+    ksoname=$(readelf -d "$klib" 2>/dev/null | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
+    if [[ ! -f $klib ]]; then
+        fail "no libautoawait-kernel.so.$major in ${libdir#"$prefix"/}"
+    elif [[ $ksoname != "libautoawait-kernel.so.$major" ]]; then
+        fail "libautoawait-kernel's SONAME is '$ksoname'"
+    elif [[ ! -L $libdir/libautoawait-kernel.so || ! -e $libdir/libautoawait-kernel.so ]]; then
+        fail "no libautoawait-kernel.so link for the linker"
+    else
+        nm -D --defined-only "$klib" | awk '{ print $NF }' | sort -u >"$tmp/kexported"
+        aa_api_declared "$prefix/include/autoawait/kernel.h" >"$tmp/kdeclared"
+        if ! cmp -s "$tmp/kexported" "$tmp/kdeclared"; then
+            fail "libautoawait-kernel exports other than kernel.h's AA_API functions:" \
+                "$(diff "$tmp/kdeclared" "$tmp/kexported" | grep '^[<>]' | tr '\n' ' ')"
+        else
+            ok "libautoawait-kernel.so.$major: $(wc -l <"$tmp/kexported") symbols, kernel.h's"
+        fi
+    fi
+    for f in "$docdir/docs/kernel.md" "$prefix/share/man/man1/aa-kernel.1"; do
+        [[ -f $f ]] || fail "not installed: ${f#"$prefix"/}"
+    done
+
+    # pkg-config: autoawait-kernel requires autoawait; its flags point into
+    # the prefix (but CPython's -I, from autoawait.pc).
+    if ! kflags=$(pkg-config --cflags --libs autoawait-kernel); then
+        fail "pkg-config finds no autoawait-kernel in $PKG_CONFIG_PATH"
+    elif [[ $(pkg-config --modversion autoawait-kernel) != "$(pkg-config --modversion autoawait)" ]]; then
+        fail "autoawait-kernel.pc's version is not autoawait.pc's"
+    elif [[ " $kflags " != *" -lautoawait-kernel "* || " $kflags " != *" -lautoawait "* ]]; then
+        fail "pkg-config --cflags --libs autoawait-kernel gives '$kflags'"
+    else
+        for f in $kflags; do
+            case $f in
+            -I* | -L*)
+                [[ ${f:2} == "$prefix"/* || $python_cflags == *" $f "* ]] ||
+                    fail "autoawait-kernel.pc gives $f, outside the prefix $prefix" ;;
+            esac
+        done
+        # shellcheck disable=SC2086 # flags are words
+        if "$cc" -std=c11 -Wall -Wextra -Wpedantic -Werror "${sanitize[@]}" \
+            "$here/kernel.c" $kflags -Wl,-rpath,"$libdir" -o "$tmp/kernel-pc"; then
+            kernel_host "pkg-config autoawait-kernel host" "$tmp/kernel-pc"
+        else
+            fail "tests/install/kernel.c does not build with pkg-config's flags: $kflags"
+        fi
+    fi
+
+    # The CMake package: find_package(autoawait COMPONENTS kernel).
+    if cmake -S "$here/kernel" -B "$tmp/kernel-cmake" -DCMAKE_PREFIX_PATH="$prefix" \
+        -DCMAKE_C_COMPILER="$cc" -DCMAKE_C_FLAGS="${sanitize[*]}" \
+        >"$tmp/kernel-cmake.log" 2>&1 &&
+        cmake --build "$tmp/kernel-cmake" >>"$tmp/kernel-cmake.log" 2>&1; then
+        kernel_host "CMake autoawait::kernel host" "$tmp/kernel-cmake/kernel-host"
+    else
+        cat "$tmp/kernel-cmake.log" >&2
+        fail "the CMake package does not build tests/install/kernel (autoawait::kernel)"
+    fi
+
+    # aa-kernel: its version, and the kernelspec it writes names the
+    # installed program.
+    akernel=$prefix/bin/aa-kernel
+    if [[ ! -x $akernel ]]; then
+        fail "no aa-kernel in ${akernel#"$prefix"/}"
+    elif [[ $("$akernel" --version 2>&1) != "aa-kernel $(pkg-config --modversion autoawait)" ]]; then
+        fail "installed aa-kernel --version printed '$("$akernel" --version 2>&1)'"
+    elif ! out=$("$akernel" --install --prefix "$tmp/kspec" 2>&1) ||
+        [[ $out != "$tmp/kspec/share/jupyter/kernels/autoawait/kernel.json" ]]; then
+        fail "installed aa-kernel --install --prefix printed '$out'"
+    elif ! argv0=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["argv"][0])' \
+        "$out" 2>&1) || [[ $argv0 != "$akernel" ]]; then
+        fail "the installed aa-kernel's kernelspec has argv[0] '$argv0', not $akernel"
+    else
+        ok "installed aa-kernel --install --prefix: kernel.json runs $argv0"
+    fi
 fi
 
 # --------------------------------------------------------------- aa-shell

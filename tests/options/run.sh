@@ -1,20 +1,21 @@
 #!/usr/bin/env bash
 # run.sh BUILD-DIR [CC] -- the library builds on a machine that
 # has neither Check (the unit tests' framework) nor libedit (aa-shell's
-# line editing).
+# line editing) nor libzmq (the Jupyter kernel's ZeroMQ).
 #
 # Such a machine is made up for CMake: PKG_CONFIG_LIBDIR names a folder
-# with every .pc file of the system's pkg-config folders but check.pc and
-# libedit.pc.  In it, from the sources, in BUILD-DIR/options:
-#   1. -DAA_BUILD_TESTS=OFF configures and builds, saying that aa-shell is
-#      left out and why; the library, the runners and embed-host are built
-#      and installed, aa-shell is not, no test is registered, and the
-#      library runs a cell (through embed-host);
-#   2. -DAA_BUILD_SHELL=ON fails at configure time, naming libedit;
+# with every .pc file of the system's pkg-config folders but check.pc,
+# libedit.pc and libzmq.pc.  In it, from the sources, in BUILD-DIR/options:
+#   1. -DAA_BUILD_TESTS=OFF configures and builds, saying that aa-shell and
+#      the kernel are left out and why; the library, the runners and
+#      embed-host are built and installed, aa-shell is not, no test is
+#      registered, and the library runs a cell (through embed-host);
+#   2. -DAA_BUILD_SHELL=ON fails at configure time, naming libedit, and
+#      -DAA_BUILD_KERNEL=ON too, naming libzmq;
 #   3. the tests left ON fail at configure time, naming Check and the
 #      option that does without it;
 #   4. with Check there but not libedit, the tests configure without the
-#      ones that run aa-shell, and say so.
+#      ones that run aa-shell or the kernel, and say so.
 set -euo pipefail
 
 build=$(cd "$1" && pwd)
@@ -35,7 +36,7 @@ for dir in "${pcdirs[@]}"; do
         [[ -e $pc ]] || continue
         name=${pc##*/}
         case $name in
-        check.pc | libedit.pc) continue ;;
+        check.pc | libedit.pc | libzmq.pc) continue ;;
         esac
         [[ -e $work/pc/$name ]] || ln -s "$pc" "$work/pc/$name"
     done
@@ -43,7 +44,7 @@ for dir in "${pcdirs[@]}"; do
         ln -s "$dir/check.pc" "$work/pc-check/check.pc"
 done
 export PKG_CONFIG_LIBDIR=$work/pc
-for module in check libedit; do
+for module in check libedit libzmq; do
     if pkg-config --exists "$module"; then
         echo "FAIL: pkg-config still finds $module (PKG_CONFIG_PATH=${PKG_CONFIG_PATH-})" >&2
         exit 1
@@ -68,6 +69,11 @@ if said=$(grep 'aa-shell' "$work/minimal.log" | grep -i 'libedit'); then
     ok "configure says: ${said#-- }"
 else
     fail "configure did not say that aa-shell is left out for want of libedit"
+fi
+if said=$(grep '^-- kernel: not built' "$work/minimal.log" | grep 'libzmq'); then
+    ok "configure says: ${said#-- }"
+else
+    fail "configure did not say that the kernel is left out for want of libzmq"
 fi
 if ! cmake --build "$tree" -j2 >>"$work/minimal.log" 2>&1; then
     tail -n 40 "$work/minimal.log" >&2
@@ -116,6 +122,16 @@ else
     fail "-DAA_BUILD_SHELL=ON without libedit fails without naming libedit"
 fi
 
+if configure "$work/kernel-on" -DAA_BUILD_TESTS=OFF -DAA_BUILD_KERNEL=ON \
+    >"$work/kernel-on.log" 2>&1; then
+    fail "-DAA_BUILD_KERNEL=ON configures without libzmq"
+elif grep -q 'libzmq' "$work/kernel-on.log"; then
+    ok "-DAA_BUILD_KERNEL=ON without libzmq stops at configure time, naming libzmq"
+else
+    cat "$work/kernel-on.log" >&2
+    fail "-DAA_BUILD_KERNEL=ON without libzmq fails without naming libzmq"
+fi
+
 # ------------------------------------------ 3. tests ON, no Check
 if configure "$work/tests-on" >"$work/tests-on.log" 2>&1; then
     fail "the tests configure without Check"
@@ -139,10 +155,14 @@ if [[ -e $work/pc-check/check.pc ]]; then
         fail "the tests do not configure without libedit"
     elif ! grep -q 'tests: no aa-shell' "$work/no-shell.log"; then
         fail "the tests without aa-shell do not say which are left out"
+    elif ! grep -q 'tests: no kernel' "$work/no-shell.log"; then
+        fail "the tests without the kernel do not say which are left out"
+    elif (cd "$work/no-shell" && ctest -N | grep -q ' unit_wire$'); then
+        fail "check_wire is registered without the kernel"
     elif (cd "$work/no-shell" && ctest -N | grep -Eq ' (shell_|install$)'); then
         fail "tests that run aa-shell are registered without aa-shell"
     else
-        ok "without libedit the tests configure, less the ones that run aa-shell"
+        ok "without libedit and libzmq the tests configure, less the ones that run aa-shell or the kernel"
     fi
 else
     echo "note: no check.pc on this machine: the tests without aa-shell not tried"

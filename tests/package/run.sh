@@ -12,6 +12,10 @@
 #   - aa-shell from its package runs a cell, on the asyncio runner found
 #     beside the installed library, and on the trio runner;
 #   - aa-runner-check from the same package passes on the asyncio runner;
+#   - aa-kernel from its package says its version; its kernelspec, in
+#     /usr/share/jupyter, is the one the program writes and the one
+#     `jupyter kernelspec list` shows; a host serving a session builds with
+#     pkg-config autoawait-kernel and with autoawait::kernel, and runs;
 #   - meanwhile, the build tree's aa-shell still loads the build tree's
 #     library, not the installed one;
 # then purges the packages and checks that nothing of theirs is left under
@@ -27,7 +31,8 @@ build=$(cd "$1" && pwd)
 cc=${2:-cc}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 src=$(cd "$here/../.." && pwd)
-packages=(libautoawait0 libautoawait-runners libautoawait-dev aa-shell)
+packages=(libautoawait0 libautoawait-runners libautoawait-dev aa-shell
+    libautoawait-kernel0 aa-kernel)
 
 if ((EUID != 0)); then
     echo "SKIP: installing packages needs root (dpkg -i); run as root, as CI does"
@@ -65,7 +70,8 @@ done
 
 # The files the packages could leave behind, by name, anywhere in /usr.
 ours() {
-    find /usr \( -name '*autoawait*' -o -name 'aa-shell*' -o -name 'aa_runner_*' \) \
+    find /usr \( -name '*autoawait*' -o -name 'aa-shell*' -o -name 'aa-kernel*' \
+        -o -name 'aa_runner_*' \) \
         -print 2>/dev/null | sort
 }
 
@@ -193,7 +199,7 @@ fi
 # The guides and the templates are in the -dev package's doc folder.
 devdoc=/usr/share/doc/libautoawait-dev
 for f in README.md docs/embedding.md docs/api.md docs/runner-plugins.md \
-    docs/host-functions.md examples/hello.c examples/runner-plugin/README.md; do
+    docs/host-functions.md docs/kernel.md examples/hello.c examples/runner-plugin/README.md; do
     if [[ $(dpkg -S "$devdoc/$f" 2>/dev/null) != "libautoawait-dev: $devdoc/$f" ]]; then
         fail "$devdoc/$f is not in libautoawait-dev"
     fi
@@ -297,6 +303,92 @@ elif [[ $(tail -n 1 <<<"$out") =~ ^[1-9][0-9]*\ passed,\ 0\ failed$ ]]; then
     ok "aa-runner-check asyncio: $(tail -n 1 <<<"$out")"
 else
     fail "aa-runner-check asyncio printed:"$'\n'"$out"
+fi
+
+# ------------------------------------------------------------- the kernel
+# libautoawait-kernel0 has the library, aa-kernel the program, its man page
+# and the kernelspec that Jupyter finds in /usr/share/jupyter; a host that
+# serves a session builds against libautoawait-dev (autoawait-kernel.pc,
+# the CMake package's autoawait::kernel).
+akernel=/usr/bin/aa-kernel
+kspec=/usr/share/jupyter/kernels/autoawait/kernel.json
+klib=$(grep '/libautoawait-kernel\.so\.0$' "$work/paths") ||
+    die "no libautoawait-kernel.so.0 in the packages"
+if [[ $(dpkg -S "$akernel" 2>/dev/null) != "aa-kernel: $akernel" ]]; then
+    fail "$akernel does not come from the aa-kernel package"
+elif [[ $(dpkg -S "$klib" 2>/dev/null) != "libautoawait-kernel0: $klib" ]]; then
+    fail "$klib does not come from the libautoawait-kernel0 package"
+elif [[ $(dpkg -S "$kspec" 2>/dev/null) != "aa-kernel: $kspec" ]]; then
+    fail "$kspec does not come from the aa-kernel package"
+elif ! out=$("$akernel" --version 2>&1) || [[ $out != "aa-kernel $version" ]]; then
+    fail "aa-kernel --version printed '$out', not 'aa-kernel $version'"
+else
+    ok "aa-kernel --version: $out"
+    # The packaged kernelspec, written when the packages were built, is the
+    # one the installed program writes itself.
+    if ! out=$("$akernel" --install --prefix "$work/kspec" 2>&1); then
+        fail "aa-kernel --install --prefix failed: $out"
+    elif ! diff=$(/usr/bin/python3 - "$kspec" "$out" <<'PY' 2>&1
+import json, sys
+packaged, written = (json.load(open(f)) for f in sys.argv[1:])
+if packaged != written:
+    sys.exit("packaged %r, aa-kernel writes %r" % (packaged, written))
+if packaged["argv"][0] != "/usr/bin/aa-kernel":
+    sys.exit("argv[0] is %r" % packaged["argv"][0])
+PY
+    ); then
+        fail "the packaged kernelspec: $diff"
+    else
+        ok "$kspec runs $akernel, as aa-kernel --install writes it"
+    fi
+    # Jupyter's own list, with no user's kernels in the way.
+    if [[ -x /usr/bin/jupyter ]] && /usr/bin/jupyter kernelspec --help >/dev/null 2>&1; then
+        if ! list=$(env -u JUPYTER_PATH JUPYTER_DATA_DIR="$work/jupyter-data" \
+            /usr/bin/jupyter kernelspec list 2>&1); then
+            fail "jupyter kernelspec list failed: $list"
+        elif grep -Eq '^ *autoawait +/usr/share/jupyter/kernels/autoawait$' <<<"$list"; then
+            ok "jupyter kernelspec list: autoawait at /usr/share/jupyter/kernels/autoawait"
+        else
+            fail "jupyter kernelspec list does not show autoawait in" \
+                "/usr/share/jupyter/kernels/autoawait (one in /usr/local/share/jupyter," \
+                "from aa-kernel --install as root, comes first):"$'\n'"$list"
+        fi
+    else
+        echo "note: no /usr/bin/jupyter kernelspec (Debian: jupyter-core):" \
+            "Jupyter's kernelspec list not tried"
+    fi
+    if command -v man >/dev/null; then
+        page=$(man -w aa-kernel 2>/dev/null || true)
+        [[ $page == /usr/share/man/man1/aa-kernel.1.gz ]] ||
+            fail "man -w aa-kernel gives '$page'"
+    fi
+fi
+kwork=$work/kernel-host
+mkdir -p "$kwork"
+kernel_host() {
+    local what=$1 exe=$2 out
+    rm -f "$kwork/conn.json"
+    if ! out=$("$exe" "$kwork/conn.json" 2>&1) || [[ $out != "$kwork/conn.json 600" ]]; then
+        fail "$what: the kernel host printed '$out', not '$kwork/conn.json 600'"
+    else
+        ok "$what serves a session: connection file written 0600"
+    fi
+}
+# shellcheck disable=SC2046 # flags are words
+if "$cc" -std=c11 -Wall -Wextra -Werror "$src/tests/install/kernel.c" \
+    $(pkg-config --cflags --libs autoawait-kernel) -o "$kwork/kernel-pc" \
+    >"$kwork/pc.log" 2>&1; then
+    kernel_host "a host built with pkg-config autoawait-kernel" "$kwork/kernel-pc"
+else
+    cat "$kwork/pc.log" >&2
+    fail "tests/install/kernel.c does not build with pkg-config autoawait-kernel"
+fi
+if cmake -S "$src/tests/install/kernel" -B "$kwork/cmake" -DCMAKE_C_COMPILER="$cc" \
+    >"$kwork/cmake.log" 2>&1 && cmake --build "$kwork/cmake" >>"$kwork/cmake.log" 2>&1; then
+    kernel_host "a host built with autoawait::kernel" "$kwork/cmake/kernel-host"
+else
+    cat "$kwork/cmake.log" >&2
+    fail "tests/install/kernel does not build against the installed CMake package"
 fi
 
 # ------------------------------------------- the build tree is unshadowed

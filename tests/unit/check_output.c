@@ -329,6 +329,249 @@ START_TEST(write_fail_outside_a_callback_is_refused)
 }
 END_TEST
 
+/* ---------------------------------------- the callback swapped at run time */
+
+static tu_buf other; /* what other_write got, both streams */
+static int other_tag;
+
+static void other_write(void *userdata, int stream, const char *data,
+                        size_t len)
+{
+    char *p = realloc(other.data, other.len + len + 1);
+
+    (void)stream;
+    ck_assert_ptr_eq(userdata, &other_tag);
+    ck_assert_ptr_nonnull(p);
+    memcpy(p + other.len, data, len);
+    other.len += len;
+    p[other.len] = '\0';
+    other.data = p;
+}
+
+static const char *other_text(void)
+{
+    return other.data != NULL ? other.data : "";
+}
+
+/* Is sys.stdout the process's own (sys.__stdout__), seen from C? */
+static int process_streams_in_sys(void)
+{
+    PyGILState_STATE g = PyGILState_Ensure();
+    PyObject *out = PySys_GetObject("stdout"), *err = PySys_GetObject("stderr");
+    int own = out == PySys_GetObject("__stdout__") &&
+              err == PySys_GetObject("__stderr__");
+
+    PyGILState_Release(g);
+    return own;
+}
+
+START_TEST(set_write_swaps_the_callback)
+{
+    aa_write_fn old = NULL;
+    void *old_userdata = &old;
+
+    tu_do(s, "print('one')", AA_OK);
+    ck_assert_int_eq(
+        aa_session_set_write(s, other_write, &other_tag, &old, &old_userdata),
+        AA_OK);
+    ck_assert(old == tu_write);
+    ck_assert_ptr_null(old_userdata);
+    tu_do(s, "import sys\nprint('two')\nprint('err', file=sys.stderr)", AA_OK);
+    ck_assert_str_eq(tu_stdout(), "one\n");
+    ck_assert_str_eq(other_text(), "two\nerr\n");
+    /* And back: the old values are the other's, and either pointer may be
+     * NULL. */
+    ck_assert_int_eq(aa_session_set_write(s, old, NULL, &old, NULL), AA_OK);
+    ck_assert(old == other_write);
+    tu_do(s, "print('three')", AA_OK);
+    ck_assert_str_eq(tu_stdout(), "one\nthree\n");
+    ck_assert_int_eq(aa_session_set_write(NULL, tu_write, NULL, NULL, NULL),
+                     AA_EINVAL);
+}
+END_TEST
+
+/* NULL sends a session's writes to the process's streams; with no
+ * callback session left, sys.stdout is the process's own again; a session
+ * made without a callback can get one, and give it up. */
+START_TEST(set_write_null_reaches_the_process)
+{
+    aa_session *plain = NULL;
+    fd_capture c;
+    char *text;
+    aa_write_fn old = tu_write;
+
+    ck_assert_int_eq(aa_session_set_write(s, NULL, NULL, NULL, NULL), AA_OK);
+    fd_capture_begin(&c, 1);
+    tu_do(s, "print('to the process')", AA_OK);
+    text = fd_capture_end(&c);
+    ck_assert_str_eq(text, "to the process\n");
+    free(text);
+    ck_assert_str_eq(tu_stdout(), "");
+    ck_assert(process_streams_in_sys());
+
+    ck_assert_int_eq(aa_session_new(&plain, NULL), AA_OK);
+    ck_assert_int_eq(aa_session_set_write(plain, tu_write, NULL, &old, NULL),
+                     AA_OK);
+    ck_assert(old == NULL);
+    tu_do(plain, "print('plain, caught')", AA_OK);
+    ck_assert_str_eq(tu_stdout(), "plain, caught\n");
+    ck_assert(!process_streams_in_sys());
+    ck_assert_int_eq(aa_session_set_write(plain, NULL, NULL, NULL, NULL),
+                     AA_OK);
+    ck_assert(process_streams_in_sys());
+    /* Counted right: freeing both leaves the process's streams alone. */
+    ck_assert_int_eq(aa_session_set_write(plain, tu_write, NULL, NULL, NULL),
+                     AA_OK);
+    aa_session_free(s);
+    s = NULL;
+    tu_do(plain, "print('still caught')", AA_OK);
+    ck_assert_str_eq(tu_stdout(), "plain, caught\nstill caught\n");
+    aa_session_free(plain);
+    ck_assert(process_streams_in_sys());
+}
+END_TEST
+
+/* The callback swaps itself out, from inside a write. */
+static void swapping_write(void *userdata, int stream, const char *data,
+                           size_t len)
+{
+    aa_write_fn old = NULL;
+
+    tu_write(NULL, stream, data, len);
+    if (len >= 4 && memmem(data, len, "swap", 4) != NULL) {
+        ck_assert_int_eq(
+            aa_session_set_write(userdata, other_write, &other_tag, &old, NULL),
+            AA_OK);
+        ck_assert(old == swapping_write);
+    }
+}
+
+START_TEST(set_write_from_the_write_callback)
+{
+    aa_session *w = NULL;
+    aa_options o;
+
+    aa_options_init(&o);
+    o.write = swapping_write;
+    ck_assert_int_eq(aa_session_new(&w, &o), AA_OK);
+    ck_assert_int_eq(aa_session_set_write(w, swapping_write, w, NULL, NULL),
+                     AA_OK);
+    tu_do(w, "print('before')\nprint('swap')\nprint('after')", AA_OK);
+    ck_assert_str_eq(tu_stdout(), "before\nswap");
+    ck_assert_str_eq(other_text(), "\nafter\n");
+    aa_session_free(w);
+}
+END_TEST
+
+/* What the host function below sets: the session, and the callback. */
+static struct {
+    aa_session *s;
+    aa_write_fn write;
+    void *userdata;
+} swap_to;
+
+static void host_swap(void *userdata)
+{
+    (void)userdata;
+    ck_assert_int_eq(aa_session_set_write(swap_to.s, swap_to.write,
+                                          swap_to.userdata, NULL, NULL),
+                     AA_OK);
+}
+
+/* A cell that starts a thread, swaps the callback (a host function) while
+ * the thread waits, and lets the thread print. */
+static const char swap_cell[] = "import sys, threading\n"
+                                "go = threading.Event()\n"
+                                "def later():\n"
+                                "    go.wait()\n"
+                                "    print('from the thread')\n"
+                                "t = threading.Thread(target=later)\n"
+                                "t.start()\n"
+                                "print('before', flush=True)\n"
+                                "swap()\n"
+                                "print('after')\n"
+                                "go.set()\n"
+                                "t.join()\n"
+                                "sys.stdout.flush()";
+
+START_TEST(set_write_from_inside_a_cell)
+{
+    aa_session *plain = NULL;
+    fd_capture c;
+    char *text;
+
+    /* From one callback to another. */
+    swap_to.s = s;
+    swap_to.write = other_write;
+    swap_to.userdata = &other_tag;
+    ck_assert_int_eq(
+        aa_define(s, "swap", "v(u)", (void (*)(void))host_swap, NULL), AA_OK);
+    tu_do(s, swap_cell, AA_OK);
+    ck_assert_str_eq(tu_stdout(), "before\n");
+    ck_assert_str_eq(other_text(), "after\nfrom the thread\n");
+
+    /* From none to one: the streams are put in place at once. */
+    tu_clear();
+    ck_assert_int_eq(aa_session_new(&plain, NULL), AA_OK);
+    swap_to.s = plain;
+    swap_to.write = tu_write;
+    swap_to.userdata = NULL;
+    ck_assert_int_eq(
+        aa_define(plain, "swap", "v(u)", (void (*)(void))host_swap, NULL),
+        AA_OK);
+    fd_capture_begin(&c, 1);
+    tu_do(plain, swap_cell, AA_OK);
+    text = fd_capture_end(&c);
+    ck_assert_str_eq(text, "before\n");
+    free(text);
+    ck_assert_str_eq(tu_stdout(), "after\nfrom the thread\n");
+
+    /* And from one to none. */
+    swap_to.write = NULL;
+    tu_clear();
+    ck_assert_int_eq(aa_session_set_write(plain, tu_write, NULL, NULL, NULL),
+                     AA_OK);
+    fd_capture_begin(&c, 1);
+    tu_do(plain, swap_cell, AA_OK);
+    text = fd_capture_end(&c);
+    ck_assert_str_eq(text, "after\nfrom the thread\n");
+    free(text);
+    ck_assert_str_eq(tu_stdout(), "before\n");
+    aa_session_free(plain);
+}
+END_TEST
+
+static void on_done(void *userdata, aa_session *session, int status,
+                    aa_result *r)
+{
+    (void)session;
+    ck_assert_int_eq(status, AA_OK);
+    aa_result_free(r);
+    *(int *)userdata = 1;
+}
+
+/* A cell started with aa_exec_start goes on between the host's
+ * dispatches: what a thread it started prints while no dispatch runs (the
+ * host waits on the session's fd) is the session's output too. */
+START_TEST(threads_of_a_started_cell_write_to_it)
+{
+    static const char cell[] = "import asyncio, threading, time\n"
+                               "def later():\n"
+                               "    time.sleep(0.1)\n"
+                               "    print('from the thread')\n"
+                               "t = threading.Thread(target=later)\n"
+                               "t.start()\n"
+                               "await asyncio.sleep(0.5)\n"
+                               "t.join()";
+    int ended = 0;
+
+    ck_assert_int_eq(aa_exec_start(s, cell, strlen(cell), on_done, &ended),
+                     AA_OK);
+    tu_dispatch_until(s, &ended, 10);
+    ck_assert_str_eq(tu_stdout(), "from the thread\n");
+}
+END_TEST
+
 static Suite *output_suite(void)
 {
     TCase *tc;
@@ -345,6 +588,11 @@ static Suite *output_suite(void)
     tcase_add_test(tc, buffer_outside_cells_reaches_the_process);
     tcase_add_test(tc, a_failed_write_raises_in_the_cell);
     tcase_add_test(tc, write_fail_outside_a_callback_is_refused);
+    tcase_add_test(tc, threads_of_a_started_cell_write_to_it);
+    tcase_add_test(tc, set_write_swaps_the_callback);
+    tcase_add_test(tc, set_write_null_reaches_the_process);
+    tcase_add_test(tc, set_write_from_the_write_callback);
+    tcase_add_test(tc, set_write_from_inside_a_cell);
     return suite;
 }
 

@@ -10,6 +10,7 @@
 #define AA_TESTUTIL_H
 
 #include <check.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -288,6 +289,27 @@ static inline PyObject *tu_send_once(PyObject *coro)
     return NULL;
 }
 #endif
+
+/*
+ * The loop of a host whose session is its guest, at its simplest: waits on
+ * the session's fd for at most aa_session_timeout, dispatches (wanting
+ * AA_OK), and goes on until *flag is set (by a done callback) or seconds
+ * (stretched by tu_scale) have passed.  Between dispatches the library
+ * runs nothing on this thread.
+ */
+static inline void tu_dispatch_until(aa_session *s, const int *flag,
+                                     double seconds)
+{
+    double end = tu_now() + seconds * tu_scale();
+
+    while (!*flag && tu_now() < end) {
+        struct pollfd p = {aa_session_fd(s), POLLIN, 0};
+
+        poll(&p, 1, aa_session_timeout(s));
+        ck_assert_int_eq(aa_session_dispatch(s), AA_OK);
+    }
+    ck_assert_msg(*flag, "the started cell did not end");
+}
 
 /* Runs a Check suite; the exit status says whether all passed. */
 /* A suite of one test case, both called name, whose tests may each take

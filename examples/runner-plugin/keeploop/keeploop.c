@@ -166,19 +166,21 @@ static PyObject *keeploop_run(void *state, PyObject *coro, PyObject *context)
         /* A KeyboardInterrupt the library raised (a second interrupt of a
          * busy cell) leaves the task unfinished: cancel it, so that it
          * does not run on in the next cells. */
-        PyObject *exc = aa_sdk_take_exception(), *r = NULL;
+        PyObject *exc = aa_sdk_take_exception(), *r = NULL, *cancelled;
         done = PyObject_CallMethodNoArgs(st->task, st->str.done);
         if (done == Py_False)
             r = PyObject_CallMethodNoArgs(st->task, st->str.cancel);
         Py_XDECREF(r);
         Py_XDECREF(done);
+        /* Looked up before the exception is set again: a lookup that
+         * misses the type cache clears a pending exception. */
+        cancelled = PyObject_GetAttr(st->asyncio, st->str.CancelledError);
         PyErr_Clear();
         if (exc != NULL)
             aa_sdk_raise_exception(exc);
         Py_XDECREF(exc);
-        exc = PyObject_GetAttr(st->asyncio, st->str.CancelledError);
-        aa_sdk_cell_outcome(&st->cell, exc);
-        Py_XDECREF(exc);
+        aa_sdk_cell_outcome(&st->cell, cancelled);
+        Py_XDECREF(cancelled);
     }
     aa_sdk_cell_end(&st->cell);
     Py_CLEAR(st->task);
