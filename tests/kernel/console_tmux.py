@@ -154,7 +154,31 @@ class Console(unittest.TestCase):
             return t.wait_for(lambda lines: regex.search("\n".join(lines)),
                               timeout=timeout)
         except AssertionError as e:
-            raise AssertionError("%s\n(waiting for /%s/)" % (e, pattern))
+            raise AssertionError("%s\n(waiting for /%s/)\n%s"
+                                 % (e, pattern, self.kernel_state()))
+
+    def kernel_state(self):
+        """Whether the console's kernel answers another client: tells a
+        console that lost a key from a kernel that hangs."""
+        import glob
+        from jupyter_client.blocking.client import BlockingKernelClient
+        files = glob.glob(self.kernels + "*.json")
+        if not files:
+            return "no connection file in %s" % self.runtime
+        kc = BlockingKernelClient(connection_file=files[0])
+        kc.load_connection_file()
+        kc.start_channels()
+        try:
+            msg_id = kc.kernel_info()
+            try:
+                reply = kc.get_shell_msg(timeout=5)
+            except Exception:
+                return "the kernel does not answer kernel_info within 5 s"
+            return "the kernel answers kernel_info (%s)" % (
+                "ok" if reply["parent_header"].get("msg_id") == msg_id
+                else "another reply first: %s" % reply["msg_type"])
+        finally:
+            kc.stop_channels()
 
     def type_line(self, t, text):
         t.keys("-l", text)

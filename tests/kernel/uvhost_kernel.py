@@ -18,7 +18,8 @@ uv-host when it ends.  Besides the script:
 - the cells' names are the host's session: what the client binds is there
   for the host's own console, and the other way round.
 
-Skipped, saying so, when uv-host has no -k option yet.
+Skipped, saying so, when uv-host has no -k option (or was built without
+libautoawait-kernel).
 """
 
 import importlib.util
@@ -49,17 +50,19 @@ guest = _uvhost_test()
 
 
 def has_kernel_option(uv_host):
-    """Whether uv-host's usage line offers -k."""
-    p = subprocess.run([uv_host, "-?"], stdin=subprocess.DEVNULL,
+    """Whether uv-host's help offers -k FILE, and it is built in."""
+    p = subprocess.run([uv_host, "-h"], stdin=subprocess.DEVNULL,
                        capture_output=True, text=True, timeout=TIMEOUT)
-    return "-k" in p.stderr + p.stdout
+    said = p.stdout + p.stderr
+    return "-k FILE" in said and "built without" not in said
 
 
 class UvHostMixin:
     def start_kernel(self):
         if not has_kernel_option(UV_HOST):
             self.skipTest("uv-host has no -k FILE option (the embedded "
-                          "kernel) yet: %s" % UV_HOST)
+                          "kernel), or is built without "
+                          "libautoawait-kernel: %s" % UV_HOST)
         guest.UV_HOST = UV_HOST
         self.file = os.path.join(self.tmp, "uv-host-kernel.json")
         self.host = guest.Host("-k", self.file)
