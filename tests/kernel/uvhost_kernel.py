@@ -24,12 +24,16 @@ libautoawait-kernel).
 
 import importlib.util
 import os
+import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import unittest
 
 import client_script
+import console_tmux
 import harness
 from harness import TIMEOUT
 
@@ -166,6 +170,78 @@ class UvHostGuest(UvHostMixin, harness.KernelTest):
         self.assertEqual([m["content"]["data"]["text/plain"]
                           for m in r.of_type("execute_result")],
                          ["['host', 'client']"])
+
+
+class ConsoleExisting(unittest.TestCase):
+    """`jupyter console --existing FILE` in tmux, attached to uv-host's
+    live session: the host's names are there, an await runs while the
+    host's server answers, the console's names reach the host's console,
+    and leaving the console leaves the host running."""
+
+    def setUp(self):
+        if not has_kernel_option(UV_HOST):
+            self.skipTest("uv-host has no -k FILE option: %s" % UV_HOST)
+        self.tmp = tempfile.mkdtemp(prefix="aa-uvhost-console-")
+        self.addCleanup(shutil.rmtree, self.tmp, ignore_errors=True)
+
+    def wait_screen(self, t, pattern):
+        regex = re.compile(pattern, re.M)
+        return "\n".join(t.wait_for(
+            lambda lines: regex.search("\n".join(lines)),
+            timeout=TIMEOUT * 2))
+
+    def test_attach(self):
+        guest.UV_HOST = UV_HOST
+        file = os.path.join(self.tmp, "uv-host-kernel.json")
+        host = guest.Host("-k", file)
+        self.addCleanup(host.kill)
+        host.wait_for(r"kernel: " + re.escape(file))
+        host.run("from_host = 6 * 7\nprint('bound')\n", r"bound\n")
+
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("PYTHON", "JUPYTER", "XDG_", "AA_"))
+               and k not in ("TMUX", "NO_COLOR")}
+        env.update(HOME=self.tmp, TERM="xterm", LC_ALL="C.UTF-8",
+                   JUPYTER_DATA_DIR=os.path.join(self.tmp, "data"),
+                   JUPYTER_CONFIG_DIR=os.path.join(self.tmp, "config"),
+                   JUPYTER_RUNTIME_DIR=os.path.join(self.tmp, "runtime"),
+                   IPYTHONDIR=os.path.join(self.tmp, "ipython"),
+                   NO_COLOR="1")
+        console_tmux.shell_harness.AA_SHELL = "/bin/sh"
+        jupyter = shutil.which("jupyter") or "/usr/bin/jupyter"
+        t = console_tmux.shell_harness.Tmux(
+            None, "-c", '"$0" console --existing "$1"', jupyter, file,
+            env=env, rows=40, cols=100)
+        self.addCleanup(t.close)
+        self.wait_screen(t, r"^In \[1\]:")
+        t.keys("-l", "from_host")
+        t.keys("Enter")
+        screen = self.wait_screen(t, r"^In \[2\]:")
+        self.assertRegex(screen, r"(?m)^Out\[1\]: 42$")
+
+        t.keys("-l", "import asyncio; await asyncio.sleep(1, result='awaited')")
+        t.keys("Enter")
+        time.sleep(0.3)
+        answer, took = guest.ping(host.port)
+        self.assertEqual(answer, b"pong\n")
+        self.assertLess(took, 0.5, "the host waited for the console's cell")
+        screen = self.wait_screen(t, r"^In \[3\]:")
+        self.assertRegex(screen, r"(?m)^Out\[2\]: 'awaited'$")
+
+        t.keys("-l", "from_console = 'hi'")
+        t.keys("Enter")
+        self.wait_screen(t, r"^In \[4\]:")
+        host.run("print('host sees', from_console)\n", r"host sees hi\n")
+
+        # Leaving an --existing console leaves the kernel, and the host.
+        t.keys("C-d")
+        self.wait_screen(t, r"exit \(\[y\]/n\)\?")
+        t.keys("y", "Enter")
+        time.sleep(1)
+        self.assertTrue(host.alive(), host.text["err"])
+        answer, _ = guest.ping(host.port)
+        self.assertEqual(answer, b"pong\n")
+        host.run("print('still', from_host)\n", r"still 42\n")
 
 
 if __name__ == "__main__":
