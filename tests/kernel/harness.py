@@ -120,8 +120,10 @@ class Kernel:
 
 def kernel_env(tmp):
     """The environment of a kernel: Jupyter's folders in tmp, no PYTHON*."""
+    # PYTHONMALLOC stays: under the sanitizers it puts CPython's objects
+    # where LeakSanitizer sees them (tests/CMakeLists.txt).
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("PYTHON", "JUPYTER"))}
+           if not k.startswith(("PYTHON", "JUPYTER")) or k == "PYTHONMALLOC"}
     env.update(
         HOME=tmp,
         JUPYTER_RUNTIME_DIR=os.path.join(tmp, "runtime"),
