@@ -20,7 +20,6 @@ ipykernel's either; client_script.py sends the interrupt_request it would.  What
 every kernel started under the test's folder are killed.
 """
 
-import importlib.util
 import json
 import os
 import re
@@ -36,17 +35,8 @@ import harness
 from harness import TIMEOUT
 
 
-def _shell_harness():
-    """tests/shell/harness.py (its Tmux), under a name of its own."""
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
-                        "shell", "harness.py")
-    spec = importlib.util.spec_from_file_location("shell_harness", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-shell_harness = _shell_harness()
+# tests/shell/harness.py, for its Tmux.
+shell_harness = harness.sibling_module("shell_harness", "shell", "harness.py")
 
 KERNEL_NAME = "autoawait"
 

@@ -14,6 +14,7 @@ Run with /usr/bin/python3: Debian's python3-jupyter-client lives there.
 """
 
 import argparse
+import importlib.util
 import os
 import queue
 import re
@@ -39,6 +40,16 @@ KEY = b"a0b1c2d3-aa-kernel-test-key"
 KERNEL_CMD = None
 
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def sibling_module(name, *path):
+    """A module of another test folder (tests/PATH...), under name."""
+    where = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
+                         *path)
+    spec = importlib.util.spec_from_file_location(name, where)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def plain(text):

@@ -22,7 +22,6 @@ Skipped, saying so, when uv-host has no -k option (or was built without
 libautoawait-kernel).
 """
 
-import importlib.util
 import os
 import re
 import shutil
@@ -40,17 +39,8 @@ from harness import TIMEOUT
 UV_HOST = None
 
 
-def _uvhost_test():
-    """tests/guest/test_uvhost.py (its Host and ping), under its own name."""
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
-                        "guest", "test_uvhost.py")
-    spec = importlib.util.spec_from_file_location("guest_uvhost", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-guest = _uvhost_test()
+# tests/guest/test_uvhost.py, for its Host and ping.
+guest = harness.sibling_module("guest_uvhost", "guest", "test_uvhost.py")
 
 
 def has_kernel_option(uv_host):
