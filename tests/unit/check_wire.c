@@ -397,6 +397,26 @@ START_TEST(buffers_after_content_are_accepted)
 }
 END_TEST
 
+/* A cell with a NUL in it is a message: the handler gets the whole string
+ * (its length) and Python refuses it, as ipykernel's does, instead of
+ * the client waiting for ever on a dropped request. */
+START_TEST(nul_in_content_string_is_kept)
+{
+    aak_wire w;
+    aak_msg m = {0};
+    char why[256] = "";
+    json_t *code;
+
+    wire_init(&w, KEY);
+    send_request(KEY, NULL, "execute_request", "{\"code\":\"1\\u0000+1\"}");
+    ck_assert_int_eq(recv_wait(&w, router, &m, why, sizeof why), AAK_MESSAGE);
+    code = json_object_get(m.content, "code");
+    ck_assert_uint_eq(json_string_length(code), 4);
+    ck_assert_int_eq(memcmp(json_string_value(code), "1\0+1", 4), 0);
+    aak_msg_clear(&m);
+}
+END_TEST
+
 START_TEST(empty_key_accepts_unsigned_and_sends_unsigned)
 {
     aak_wire w;
@@ -790,6 +810,7 @@ static Suite *wire_suite(void)
     tcase_add_test(msg, message_without_delimiter_is_dropped);
     tcase_add_test(msg, message_with_too_few_frames_is_dropped);
     tcase_add_test(msg, buffers_after_content_are_accepted);
+    tcase_add_test(msg, nul_in_content_string_is_kept);
     tcase_add_test(msg, empty_key_accepts_unsigned_and_sends_unsigned);
     tcase_add_test(msg, publish_sends_the_topic_and_the_parent);
     tcase_add_test(msg, uuids_are_random_uuid4);
