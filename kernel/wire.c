@@ -580,7 +580,21 @@ static int check(const aak_wire *w, aak_msg *m, frames *f, char *why,
     slots[3] = &m->content;
     for (i = 0; i < 4; i++) {
         zmq_msg_t *part = &f->part[i + 1];
-        *slots[i] = json_loadb(zmq_msg_data(part), zmq_msg_size(part), 0, NULL);
+        /* A cell may hold "\u0000": the handlers take a string's length,
+         * and Python refuses the cell, instead of the client waiting for
+         * the reply to a dropped request. */
+        size_t flags = i == 3 ? JSON_ALLOW_NUL : 0;
+        json_error_t je;
+
+        *slots[i] =
+            json_loadb(zmq_msg_data(part), zmq_msg_size(part), flags, &je);
+        /* An integer past 64 bits, which Python's clients send as any
+         * other: the content's integers are read as reals then, and the
+         * handler answers what it makes of them instead of nothing. */
+        if (*slots[i] == NULL && i == 3 &&
+            json_error_code(&je) == json_error_numeric_overflow)
+            *slots[i] = json_loadb(zmq_msg_data(part), zmq_msg_size(part),
+                                   flags | JSON_DECODE_INT_AS_REAL, NULL);
         if (!json_is_object(*slots[i])) {
             char reason[64];
             snprintf(reason, sizeof reason, "%s is not a JSON object",

@@ -11,15 +11,56 @@
 #             seeds of SEEDDIR/magic
 #   host      the seeds of SEEDDIR/host (bytes that fuzz_host reads as
 #             choices, not text)
+#   wire      Jupyter messages as fuzz_wire reads them (frames joined by
+#             WIRE_SEP): each of WIRE_MESSAGES signed with WIRE_KEY and
+#             unsigned, with one and with two identities, and the seeds
+#             of SEEDDIR/wire
 # Each file is named by the SHA-1 of its content, as libFuzzer names what
 # it finds, so that equal inputs are one file.  Only the standard library
 # is used; the cell format is tools/runner-check/casefile.c's.
 import hashlib
+import hmac
+import json
 import os
 import shutil
 import sys
 
 MAGIC = b"%autoawait"
+
+# fuzz_wire.c's FZ_SEP and FZ_KEY.
+WIRE_SEP = b"\n|\n"
+WIRE_KEY = b"fuzz-wire-key"
+WIRE_MESSAGES = [
+    ("kernel_info_request", {}),
+    ("execute_request", {"code": "1+1", "silent": False,
+                         "store_history": True, "user_expressions": {},
+                         "allow_stdin": True, "stop_on_error": True}),
+    ("complete_request", {"code": "import o", "cursor_pos": 8}),
+    ("inspect_request", {"code": "len", "cursor_pos": 3,
+                         "detail_level": 0}),
+    ("is_complete_request", {"code": "for i in x:"}),
+    ("history_request", {"output": False, "raw": True,
+                         "hist_access_type": "tail", "n": 10}),
+    ("input_reply", {"value": "h\u00e9"}),
+    ("comm_open", {"comm_id": "c1", "target_name": "t", "data": {}}),
+    ("interrupt_request", {}),
+]
+
+
+def wire_messages():
+    out = []
+    for i, (msg_type, content) in enumerate(WIRE_MESSAGES):
+        header = {"msg_id": "m%d" % i, "session": "s", "username": "u",
+                  "date": "2026-01-01T00:00:00.000000Z",
+                  "msg_type": msg_type, "version": "5.3"}
+        parts = [json.dumps(p, separators=(",", ":")).encode()
+                 for p in (header, {}, {}, content)]
+        sig = hmac.new(WIRE_KEY, b"".join(parts), hashlib.sha256)
+        for signature in (sig.hexdigest().encode(), b""):
+            for idents in ([], [b"client-id"]):
+                frames = idents + [b"<IDS|MSG>", signature] + parts
+                out.append(WIRE_SEP.join(frames))
+    return out
 
 
 def cells_of(path):
@@ -91,6 +132,8 @@ def main(argv):
                        magic + seeds(os.path.join(seed_dir, "magic"))),
         "host": write(os.path.join(out, "host"),
                       seeds(os.path.join(seed_dir, "host"))),
+        "wire": write(os.path.join(out, "wire"),
+                      wire_messages() + seeds(os.path.join(seed_dir, "wire"))),
     }
     print("fuzz corpus: " + ", ".join("%s %d" % kv for kv in counts.items()))
 

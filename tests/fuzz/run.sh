@@ -19,7 +19,8 @@
 # The exit status is 0 when nothing failed; each target's executions are
 # printed.
 #
-#   FUZZ_TARGETS="execn magic"   runs only those targets (default: all four)
+#   FUZZ_TARGETS="execn magic"   runs only those targets (default: all, wire
+#                                only when DIR built it: it needs the kernel)
 #   FUZZ_STRICT=1                fails on every timeout and out-of-memory
 #   LIBFUZZER-ARGS               go to every target, after the defaults
 #                                (e.g. -seed=N, -only_ascii=1)
@@ -36,7 +37,9 @@ shift $(($# >= 2 ? 2 : 1))
 [[ $seconds =~ ^[0-9]+$ ]] || usage
 fuzz=$(cd "$dir" && pwd)/tests/fuzz
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-targets=${FUZZ_TARGETS:-execn complete magic host}
+all="execn complete magic host"
+[[ -x $fuzz/fuzz_wire ]] && all="$all wire"
+targets=${FUZZ_TARGETS:-$all}
 strict=${FUZZ_STRICT:-0}
 
 # CPython keeps its memory until exit: leak reports would be noise.  A cell
@@ -87,6 +90,10 @@ for target in $targets; do
     dict=$here/python.dict
     [[ $target == magic ]] && dict=$here/magic.dict
     [[ $target == host ]] && dict=$here/host.dict
+    [[ $target == wire ]] && dict=$here/wire.dict
+    # fuzz_wire runs no Python: every leak there is the wire layer's.
+    leaks=0
+    [[ $target == wire ]] && leaks=1
     found=$fuzz/found/$target
     mkdir -p "$found" "$fuzz/artifacts" "$fuzz/logs"
     rm -f "$fuzz/logs/$target".*.log
@@ -96,8 +103,9 @@ for target in $targets; do
         runs=$((runs + 1))
         log=$fuzz/logs/$target.$runs.log
         rc=0
-        "$bin" -max_total_time=$((end - SECONDS)) -max_len="$max_len" \
-            -timeout=10 -rss_limit_mb=4096 -detect_leaks=0 \
+        ASAN_OPTIONS=${ASAN_OPTIONS/detect_leaks=0/detect_leaks=$leaks} \
+            "$bin" -max_total_time=$((end - SECONDS)) -max_len="$max_len" \
+            -timeout=10 -rss_limit_mb=4096 -detect_leaks=$leaks \
             -print_final_stats=1 -dict="$dict" \
             -artifact_prefix="$fuzz/artifacts/$target-" "$@" \
             "$found" "$fuzz/corpus/$target" </dev/null >"$log" 2>&1 || rc=$?
@@ -114,7 +122,8 @@ for target in $targets; do
         elif [[ -n $input && -f $fuzz/corpus/$target/$sha ]]; then
             kind="$kind on a seed"
         fi
-        if [[ $kind == python-timeout || $kind == python-oom ]] && ((!strict)); then
+        if [[ $kind == python-timeout || $kind == python-oom ]] && ((!strict)) &&
+            [[ $target != wire ]]; then
             noted+=("$kind ${input:-?} (log: $log)")
             continue
         fi

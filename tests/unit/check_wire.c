@@ -397,6 +397,49 @@ START_TEST(buffers_after_content_are_accepted)
 }
 END_TEST
 
+/* A cell with a NUL in it is a message: the handler gets the whole string
+ * (its length) and Python refuses it, as ipykernel's does, instead of
+ * the client waiting for ever on a dropped request. */
+START_TEST(nul_in_content_string_is_kept)
+{
+    aak_wire w;
+    aak_msg m = {0};
+    char why[256] = "";
+    json_t *code;
+
+    wire_init(&w, KEY);
+    send_request(KEY, NULL, "execute_request", "{\"code\":\"1\\u0000+1\"}");
+    ck_assert_int_eq(recv_wait(&w, router, &m, why, sizeof why), AAK_MESSAGE);
+    code = json_object_get(m.content, "code");
+    ck_assert_uint_eq(json_string_length(code), 4);
+    ck_assert_int_eq(memcmp(json_string_value(code), "1\0+1", 4), 0);
+    aak_msg_clear(&m);
+}
+END_TEST
+
+/* An integer past 64 bits (Python's clients send any int) is a message:
+ * the content's numbers come as reals then, and the handler answers. */
+START_TEST(huge_integer_in_content_is_kept)
+{
+    aak_wire w;
+    aak_msg m = {0};
+    char why[256] = "";
+
+    wire_init(&w, KEY);
+    send_request(
+        KEY, NULL, "complete_request",
+        "{\"code\":\"x\",\"cursor_pos\":1000000000000000000000000000000}");
+    ck_assert_int_eq(recv_wait(&w, router, &m, why, sizeof why), AAK_MESSAGE);
+    ck_assert(json_is_number(json_object_get(m.content, "cursor_pos")));
+    ck_assert(!json_is_integer(json_object_get(m.content, "cursor_pos")));
+    aak_msg_clear(&m);
+    /* The header's are not numbers a kernel reads: still dropped there. */
+    send_request(KEY, NULL,
+                 "x\",\"n\":1000000000000000000000000000000,\"y\":\"z", "{}");
+    ck_assert_int_eq(recv_wait(&w, router, &m, why, sizeof why), AAK_DROPPED);
+}
+END_TEST
+
 START_TEST(empty_key_accepts_unsigned_and_sends_unsigned)
 {
     aak_wire w;
@@ -790,6 +833,8 @@ static Suite *wire_suite(void)
     tcase_add_test(msg, message_without_delimiter_is_dropped);
     tcase_add_test(msg, message_with_too_few_frames_is_dropped);
     tcase_add_test(msg, buffers_after_content_are_accepted);
+    tcase_add_test(msg, nul_in_content_string_is_kept);
+    tcase_add_test(msg, huge_integer_in_content_is_kept);
     tcase_add_test(msg, empty_key_accepts_unsigned_and_sends_unsigned);
     tcase_add_test(msg, publish_sends_the_topic_and_the_parent);
     tcase_add_test(msg, uuids_are_random_uuid4);
