@@ -79,8 +79,9 @@ struct aa_kernel {
 void aak_log(struct aa_kernel *k, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void aak_wake(struct aa_kernel *k);
-/* Receives and answers one request on shell: 0 when none was waiting. */
-int aak_shell_next(struct aa_kernel *k);
+/* Receives the next request on shell into *m (those dropped are
+ * logged): 0 when none is waiting. */
+int aak_shell_recv(struct aa_kernel *k, aak_msg *m);
 /* Makes fd readable in ms milliseconds, unless the timer is set. */
 void aak_arm(struct aa_kernel *k, int ms);
 int aak_publish_locked(struct aa_kernel *k, const json_t *parent,

@@ -543,20 +543,18 @@ static int readable(void *sock)
     return (events & ZMQ_POLLIN) != 0;
 }
 
-int aak_shell_next(struct aa_kernel *k)
+int aak_shell_recv(struct aa_kernel *k, aak_msg *m)
 {
     char why[256];
-    aak_msg m = {0};
-    int r = aak_recv(&k->wire, k->sock[AAK_SHELL], &m, why, sizeof why);
 
-    if (r == AAK_NONE || r < 0)
-        return 0;
-    if (r == AAK_DROPPED)
+    for (;;) {
+        int r = aak_recv(&k->wire, k->sock[AAK_SHELL], m, why, sizeof why);
+        if (r == AAK_MESSAGE)
+            return 1;
+        if (r != AAK_DROPPED)
+            return 0;
         aak_log(k, "dropped a message on shell: %s", why);
-    else
-        aak_handle(k, AAK_SHELL, &m);
-    aak_msg_clear(&m);
-    return 1;
+    }
 }
 
 /* Reads and answers up to BATCH requests on shell. */
@@ -564,9 +562,15 @@ static void serve(struct aa_kernel *k)
 {
     if (k->deferred)
         aak_start_cell(k);
-    for (int n = 0; n < BATCH && !k->stopped; n++)
-        if (k->cell != NULL || k->deferred || !aak_shell_next(k))
+    for (int n = 0; n < BATCH && !k->stopped; n++) {
+        aak_msg m = {0};
+        if (k->cell != NULL || k->deferred)
             return; /* the rest waits for the cell's end */
+        if (!aak_shell_recv(k, &m))
+            return;
+        aak_handle(k, AAK_SHELL, &m);
+        aak_msg_clear(&m);
+    }
 }
 
 /* The end of a dispatch: a shell that still holds a request to read now

@@ -333,14 +333,31 @@ static void set_cell(struct aa_kernel *k, aak_cell *cell)
 /*
  * After a failed cell with stop_on_error (the default), the execute
  * requests already queued behind it are answered "aborted", as ipykernel
- * does (right after the failed cell's reply, so that a client reading
- * replies in order gets them in order); the others are served.
+ * does, after the failed cell's reply; the other requests are served.
+ * The queue is read to its end before the first "aborted" is sent, so
+ * that nothing a client sends once it has seen one is caught.
  */
 static void abort_queued(struct aa_kernel *k)
 {
+    aak_msg m = {0}, *held = NULL, *grown; /* aak_recv zeroes m first */
+    size_t n = 0;
+
     k->aborting = 1;
-    while (aak_shell_next(k))
-        ;
+    while (aak_shell_recv(k, &m)) {
+        if (strcmp(m.msg_type, "execute_request") == 0 &&
+            (grown = realloc(held, (n + 1) * sizeof *held)) != NULL) {
+            held = grown;
+            held[n++] = m;
+            continue;
+        }
+        aak_handle(k, AAK_SHELL, &m); /* aborted at once without memory */
+        aak_msg_clear(&m);
+    }
+    for (size_t i = 0; i < n; i++) {
+        aak_handle(k, AAK_SHELL, &held[i]);
+        aak_msg_clear(&held[i]);
+    }
+    free(held);
     k->aborting = 0;
 }
 
