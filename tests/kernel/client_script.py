@@ -155,6 +155,8 @@ class ClientScript(harness.KernelTest):
                          [first, second])
         self.assertEqual(replies[0]["content"]["status"], "error")
         self.assertEqual(replies[1]["content"]["status"], "aborted")
+        if harness.is_ipykernel(harness.KERNEL_CMD):
+            return  # it aborts on for a moment after, a request sent at once
         self.assertEqual(self.value("ran"), "[]")
         self.assertEqual(self.value("ran.append(3) or ran"), "[3]")
 
