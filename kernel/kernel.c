@@ -490,7 +490,6 @@ int aa_kernel_start(aa_session *s, const aa_kernel_options *opts,
     k->userdata = o.userdata;
     k->fd = k->wake = k->interrupt = k->timer = -1;
     k->last = 1;
-
     pthread_mutex_init(&k->iopub, NULL);
     k->history = json_array();
     if (k->history == NULL) {
@@ -499,13 +498,16 @@ int aa_kernel_start(aa_session *s, const aa_kernel_options *opts,
     }
     if ((r = list(k)) != AA_OK)
         goto fail;
-    if ((r = configure(k, &o, &write_it)) != AA_OK ||
-        (r = open_sockets(k)) != AA_OK)
+    if ((r = configure(k, &o, &write_it)) != AA_OK)
         goto fail;
+    /* The key before the sockets: control's thread checks from its
+     * first message on. */
     if (aak_wire_init(&k->wire, &k->conn) < 0) {
         r = fail(AA_ENOMEM, "no random bytes for the session id");
         goto fail;
     }
+    if ((r = open_sockets(k)) != AA_OK)
+        goto fail;
     if (write_it && aak_conn_write(k->path, &k->conn, err, sizeof err) < 0) {
         r = fail(AA_ENOTFOUND, "%s", err);
         goto fail;
